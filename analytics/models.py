@@ -1,0 +1,93 @@
+"""Research analyses: walk-forward runs and their periods, stress-test event windows."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from backtests.models import RunStatus
+from marketdata.timeframes import TIMEFRAME_CHOICES
+
+
+class WalkForwardRun(models.Model):
+    """A walk-forward analysis of one strategy: the parent of its periods."""
+
+    strategy = models.CharField(max_length=64)
+    symbols = models.JSONField(default=list)
+    timeframe = models.CharField(max_length=3, choices=TIMEFRAME_CHOICES, default="1h")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    train_months = models.PositiveIntegerField(default=6)
+    test_months = models.PositiveIntegerField(default=3)
+    objective = models.CharField(max_length=32, default="sharpe")
+    holdout_fraction = models.FloatField(default=0.3)
+    settings = models.JSONField(default=dict, blank=True, help_text="Costs, risk limits, search settings.")
+    seed = models.BigIntegerField(default=42)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "walkforward_runs"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="wf_run_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(holdout_fraction__gte=0, holdout_fraction__lt=1), name="wf_run_holdout_range"
+            ),
+            models.CheckConstraint(condition=Q(train_months__gt=0, test_months__gt=0), name="wf_run_windows_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Walk-forward {self.strategy} #{self.pk}"
+
+
+class WalkForwardPeriod(models.Model):
+    run = models.ForeignKey(WalkForwardRun, on_delete=models.CASCADE, related_name="periods")
+    index = models.PositiveIntegerField()
+    train_start = models.DateTimeField()
+    train_end = models.DateTimeField()
+    test_start = models.DateTimeField()
+    test_end = models.DateTimeField()
+    parameters = models.JSONField(default=dict)
+    train_metrics = models.JSONField(default=dict)
+    test_metrics = models.JSONField(default=dict)
+    degradation = models.FloatField(null=True, blank=True, help_text="Test objective over train objective.")
+
+    class Meta:
+        db_table = "walkforward_periods"
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="wf_period_unique_index"),
+            models.CheckConstraint(condition=Q(train_end__gt=F("train_start")), name="wf_train_end_after_start"),
+            models.CheckConstraint(condition=Q(test_start__gte=F("train_end")), name="wf_test_after_train"),
+            models.CheckConstraint(condition=Q(test_end__gt=F("test_start")), name="wf_test_end_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} period {self.index}"
+
+
+class StressEvent(models.Model):
+    """A named historical event window used for stress tests (editable by the operator)."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    warmup_days = models.PositiveIntegerField(default=30)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "stress_events"
+        ordering = ["start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="stress_end_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,1 @@
+# Strategies are code (see strategies/registry.py); they own no tables.
