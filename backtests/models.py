@@ -170,3 +170,46 @@ class BacktestMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.config_id} @ {self.timestamp}"
+
+
+class JobKind(models.TextChoices):
+    INGEST_OHLCV = "ingest_ohlcv", "Candle ingestion"
+    INGEST_ONCHAIN = "ingest_onchain", "On-chain ingestion"
+    INGEST_SOCIAL = "ingest_social", "Social ingestion"
+    COMPUTE_INDICATORS = "compute_indicators", "Indicator computation"
+    DATA_QUALITY = "data_quality", "Data-quality report"
+    MONTE_CARLO = "montecarlo", "Monte Carlo"
+    STRESS_TEST = "stress_test", "Stress test"
+    LOOKAHEAD = "lookahead", "Look-ahead analysis"
+    RESEARCH = "research", "Full research run"
+
+
+class ResearchJob(models.Model):
+    """A queued unit of background work that is not itself a backtest run (ingestion, Monte Carlo, ...).
+
+    Its status moves pending -> running -> succeeded | failed; ``result`` holds the service's JSON output.
+    """
+
+    kind = models.CharField(max_length=32, choices=JobKind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "research_jobs"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=[k.value for k in JobKind]), name="job_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=[s.value for s in RunStatus]), name="job_status_valid"),
+        ]
+        indexes = [models.Index(fields=["kind", "status"], name="job_kind_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
