@@ -54,7 +54,7 @@ def line_chart(series: dict[str, pd.Series], *, title: str, width: int = 720, he
         parts.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                      f'<text x="{pad_l - 4}" y="{y + 4:.1f}" class="axis" text-anchor="end">{label}</text>')
     for i, (name, s) in enumerate(series.items()):
-        xs = _scale(s.index.asi8.astype("float64"), float(x_lo), float(x_hi), pad_l, width - pad_r)
+        xs = _scale(s.index.as_unit("ns").asi8.astype("float64"), float(x_lo), float(x_hi), pad_l, width - pad_r)
         ys = _scale(s.to_numpy(dtype="float64"), y_lo, y_hi, height - pad_b, pad_t)
         points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
         color = PALETTE[i % len(PALETTE)]
