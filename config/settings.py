@@ -185,6 +185,7 @@ BINANCE_BASE_URL = os.environ.get("BINANCE_BASE_URL", "https://api.binance.com")
 COINGECKO_BASE_URL = os.environ.get("COINGECKO_BASE_URL", "https://pro-api.coingecko.com/api/v3")
 COINGECKO_API_KEY = os.environ.get("COINGECKO_API_KEY", "")
 DEFILLAMA_BASE_URL = os.environ.get("DEFILLAMA_BASE_URL", "https://api.llama.fi")
+DEFILLAMA_STABLECOINS_BASE_URL = os.environ.get("DEFILLAMA_STABLECOINS_BASE_URL", "https://stablecoins.llama.fi")
 LUNARCRUSH_BASE_URL = os.environ.get("LUNARCRUSH_BASE_URL", "https://lunarcrush.com/api4")
 LUNARCRUSH_API_KEY = os.environ.get("LUNARCRUSH_API_KEY", "")
 

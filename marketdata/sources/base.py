@@ -39,14 +39,21 @@ OHLCV_COLUMNS: tuple[str, ...] = (
 
 
 class SourceError(Exception):
-    """A provider could not deliver the data (base class of every source error)."""
+    """A provider could not deliver the data (base class of every source error).
+
+    ``status`` is the HTTP status when the provider answered with an error status (404: no such data).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RateLimitedError(SourceError):
     """The provider kept answering 429/418 after all retries."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, 429)
         self.retry_after = retry_after
 
 
@@ -150,7 +157,8 @@ class HTTPSource:
         """Hook for provider-specific headers (Binance: used weight)."""
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, weight: int = 1) -> Any:
-        url = f"{self.base_url}/{path.lstrip('/')}"
+        is_absolute = path.startswith(("http://", "https://"))
+        url = path if is_absolute else f"{self.base_url}/{path.lstrip('/')}"
         for attempt in range(self.max_retries + 1):
             last_try = attempt == self.max_retries
             if self.rate_limiter is not None:
@@ -178,11 +186,11 @@ class HTTPSource:
                 continue
             if status >= 500:
                 if last_try:
-                    raise SourceError(f"{self.name}: {path} HTTP {status} after {attempt + 1} attempts")
+                    raise SourceError(f"{self.name}: {path} HTTP {status} after {attempt + 1} attempts", status)
                 self.sleep(self._backoff(attempt))
                 continue
             if status >= 400:
-                raise SourceError(f"{self.name}: {path} HTTP {status}: {response.text[:200]}")
+                raise SourceError(f"{self.name}: {path} HTTP {status}: {response.text[:200]}", status)
             try:
                 return response.json()
             except ValueError as exc:
