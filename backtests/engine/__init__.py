@@ -1,0 +1,21 @@
+"""Pure backtest engine (numpy/pandas/numba; never imports Django).
+
+Public API: ``run_backtest``, ``run_signals``, ``BacktestResult``, ``EngineConfig``, ``RiskLimits``,
+``BaseStrategy``, ``Param``, ``MarketData``, ``EXECUTION_RULES``.
+"""
+
+from .config import EngineConfig, RiskLimits
+from .run import EXECUTION_RULES, BacktestResult, run_backtest, run_signals
+from .strategy import BaseStrategy, MarketData, Param
+
+__all__ = [
+    "EXECUTION_RULES",
+    "BacktestResult",
+    "BaseStrategy",
+    "EngineConfig",
+    "MarketData",
+    "Param",
+    "RiskLimits",
+    "run_backtest",
+    "run_signals",
+]

@@ -1,0 +1,127 @@
+"""Frozen, validated engine configuration: execution costs, sizing and risk limits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+SIZING_MODES: tuple[str, ...] = ("risk", "fixed_fraction")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """Portfolio risk limits. Field names match ``backtests.models.default_risk_limits()``.
+
+    ``min_position_pct`` / ``max_position_pct``: each position's value at entry, as a fraction of equity.
+    ``risk_per_trade_pct``: loss to the stop, as a fraction of equity (``sizing="risk"``).
+    ``max_portfolio_heat_pct``: cap on the sum of open risk-to-stop over equity.
+    ``max_drawdown_pct``: circuit breaker threshold (equity this far below its peak closes everything).
+    ``drawdown_cooldown_bars``: bars without entries after the breaker trips; ``None`` halts for good.
+    ``correlation_limit`` / ``correlation_window``: refuse an entry whose close-to-close return
+    correlation (over the last ``correlation_window`` bars) with an open position exceeds the limit.
+    """
+
+    min_position_pct: float = 0.02
+    max_position_pct: float = 0.05
+    risk_per_trade_pct: float = 0.01
+    max_portfolio_heat_pct: float = 0.10
+    max_drawdown_pct: float = 0.20
+    drawdown_cooldown_bars: int | None = None
+    correlation_limit: float = 0.7
+    correlation_window: int = 30
+
+    def __post_init__(self) -> None:
+        for name in ("min_position_pct", "max_position_pct", "risk_per_trade_pct", "max_portfolio_heat_pct",
+                     "max_drawdown_pct", "correlation_limit"):
+            value = getattr(self, name)
+            _require(isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value),
+                     f"RiskLimits.{name} must be a number, got {value!r}")
+        _require(self.min_position_pct >= 0, f"min_position_pct must be >= 0, got {self.min_position_pct}")
+        _require(self.max_position_pct > 0, f"max_position_pct must be > 0, got {self.max_position_pct}")
+        _require(self.min_position_pct <= self.max_position_pct,
+                 f"min_position_pct ({self.min_position_pct}) must not exceed "
+                 f"max_position_pct ({self.max_position_pct})")
+        _require(0 < self.risk_per_trade_pct <= 1,
+                 f"risk_per_trade_pct must be in (0, 1], got {self.risk_per_trade_pct}")
+        _require(self.max_portfolio_heat_pct > 0,
+                 f"max_portfolio_heat_pct must be > 0, got {self.max_portfolio_heat_pct}")
+        _require(0 < self.max_drawdown_pct <= 1,
+                 f"max_drawdown_pct must be in (0, 1], got {self.max_drawdown_pct}")
+        _require(self.drawdown_cooldown_bars is None
+                 or (isinstance(self.drawdown_cooldown_bars, int) and self.drawdown_cooldown_bars >= 0),
+                 f"drawdown_cooldown_bars must be None (halt) or an int >= 0, got {self.drawdown_cooldown_bars!r}")
+        _require(self.correlation_limit > 0, f"correlation_limit must be > 0, got {self.correlation_limit}")
+        _require(isinstance(self.correlation_window, int) and self.correlation_window >= 3,
+                 f"correlation_window must be an int >= 3, got {self.correlation_window!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> RiskLimits:
+        """Build from a JSON dict (e.g. ``BacktestConfig.risk_limits``); unknown keys raise ``ValueError``."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown risk limit key(s) {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def unlimited(cls) -> RiskLimits:
+        """Limits that never bind: any position size, no heat cap, no breaker, no correlation check."""
+        return cls(min_position_pct=0.0, max_position_pct=math.inf, risk_per_trade_pct=1.0,
+                   max_portfolio_heat_pct=math.inf, max_drawdown_pct=1.0, correlation_limit=math.inf)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How a backtest executes. Defaults: 0.1% fee per side, 0.5% slippage, 100 ms latency, risk sizing.
+
+    ``sizing="risk"``: quantity = ``risk_per_trade_pct * equity / |fill - stop|``, then the position value is
+    clamped to ``[min_position_pct, max_position_pct] * equity`` and to the cash available.
+    ``sizing="fixed_fraction"``: position value = ``fixed_fraction * equity`` (fee included), clamped the
+    same way; use ``risk=RiskLimits.unlimited()`` for an all-in backtest without limits.
+    ``close_at_end``: close open positions at the last close (reason ``end_of_data``), paying fees and
+    slippage; when False they stay open and the final equity marks them to the last close.
+    ``bar_length``: pandas Timedelta string of one bar (``"1h"``); ``None`` infers it from the candles.
+    """
+
+    initial_capital: float = 100_000.0
+    fee_rate: float = 0.001
+    slippage_rate: float = 0.005
+    latency_ms: int = 100
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    sizing: str = "risk"
+    fixed_fraction: float = 1.0
+    allow_short: bool = False
+    close_at_end: bool = True
+    bar_length: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.initial_capital, int | float) and math.isfinite(self.initial_capital)
+                 and self.initial_capital > 0,
+                 f"initial_capital must be a positive finite number, got {self.initial_capital!r}")
+        _require(0 <= self.fee_rate < 1, f"fee_rate must be in [0, 1), got {self.fee_rate!r}")
+        _require(0 <= self.slippage_rate < 1, f"slippage_rate must be in [0, 1), got {self.slippage_rate!r}")
+        _require(isinstance(self.latency_ms, int) and self.latency_ms >= 0,
+                 f"latency_ms must be an int >= 0, got {self.latency_ms!r}")
+        _require(isinstance(self.risk, RiskLimits), f"risk must be a RiskLimits, got {type(self.risk).__name__}")
+        _require(self.sizing in SIZING_MODES, f"sizing must be one of {SIZING_MODES}, got {self.sizing!r}")
+        _require(0 < self.fixed_fraction <= 1, f"fixed_fraction must be in (0, 1], got {self.fixed_fraction!r}")
+        if self.bar_length is not None:
+            import pandas as pd
+
+            _require(pd.Timedelta(self.bar_length) > pd.Timedelta(0),
+                     f"bar_length must be a positive duration, got {self.bar_length!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["risk"] = self.risk.to_dict()
+        return data

@@ -1,0 +1,278 @@
+"""Run a backtest: lay candles and signals on a regular time grid, walk it with the numba kernel.
+
+>>> from backtests.engine import EngineConfig, MarketData, RiskLimits, run_backtest
+>>> from backtests.engine.examples import SmaCrossover
+>>> result = run_backtest(SmaCrossover(), MarketData(candles={"BTC": candles}), EngineConfig())  # doctest: +SKIP
+>>> result.summary["final_equity"], len(result.trades)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import kernel as nb
+from .config import EngineConfig
+from .strategy import BaseStrategy, MarketData
+
+EXECUTION_RULES = (
+    "Signals are formed on the close of bar t and filled at the first price available after "
+    "close + latency: with latency < bar length that is the open of bar t+1; in general it is the open of "
+    "the bar containing close + latency (t + 1 + latency // bar_length). Market fills pay slippage against "
+    "the trader (buy at price*(1+slippage), sell at price*(1-slippage)) and a fee of fee_rate * fill value per "
+    "side. Stops and take-profits are checked against each later bar's range (and the fill bar's own range) "
+    "and fill at their level, or at the open when the bar gaps through it, also with slippage; when one bar "
+    "reaches both, the stop is assumed to come first. A symbol's missing bars get no fills: an entry whose "
+    "fill bar is missing for its symbol expires (refusal 'gap_expired'); an exit order waits for the "
+    "symbol's next existing bar. Risk checks (size limits, cash, portfolio heat, correlation, circuit breaker) "
+    "run at the fill, with the fill price and data up to the previous close. The circuit breaker is evaluated "
+    "on closing equity; when it trips, every position is closed by market orders at the next fill bar and "
+    "entries are refused until the cool-down ends (or for good)."
+)
+
+
+@dataclass
+class BacktestResult:
+    """What a run produced. ``summary`` is JSON-safe; frames have UTC timestamps."""
+
+    trades: pd.DataFrame
+    equity: pd.DataFrame
+    summary: dict
+    signals: dict[str, pd.DataFrame] = field(default_factory=dict)
+    orders: pd.DataFrame = field(default_factory=pd.DataFrame)
+    refusals: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _utc_index(index: pd.Index, symbol: str) -> pd.DatetimeIndex:
+    if not isinstance(index, pd.DatetimeIndex):
+        raise ValueError(f"candles of {symbol} need a DatetimeIndex, got {type(index).__name__}")
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    if not index.is_monotonic_increasing or index.has_duplicates:
+        raise ValueError(f"candles of {symbol} must have a strictly increasing index")
+    return index.as_unit("ns")
+
+
+def _bar_ns(indexes: dict[str, np.ndarray], config: EngineConfig) -> int:
+    if config.bar_length is not None:
+        return int(pd.Timedelta(config.bar_length).value)
+    steps = [int(np.diff(ts).min()) for ts in indexes.values() if len(ts) > 1]
+    if not steps:
+        raise ValueError("cannot infer the bar length from single-bar candles; set EngineConfig.bar_length")
+    return min(steps)
+
+
+def _grid_positions(indexes: dict[str, np.ndarray], bar_ns: int) -> tuple[int, int, dict[str, np.ndarray]]:
+    start = min(int(ts[0]) for ts in indexes.values())
+    end = max(int(ts[-1]) for ts in indexes.values())
+    positions = {}
+    for symbol, ts in indexes.items():
+        offset = ts - start
+        if np.any(offset % bar_ns):
+            raise ValueError(f"candles of {symbol} are not on a {pd.Timedelta(bar_ns)} grid")
+        positions[symbol] = offset // bar_ns
+    return start, (end - start) // bar_ns + 1, positions
+
+
+def _signal_column(frame: pd.DataFrame, column: str, default, dtype) -> np.ndarray:
+    if column not in frame:
+        return np.full(len(frame), default, dtype=dtype)
+    values = frame[column].to_numpy()
+    if dtype is bool:
+        return np.asarray(pd.Series(values).fillna(False).astype(bool).to_numpy())
+    values = values.astype(np.float64)
+    if dtype is np.int8:
+        return np.where(np.isnan(values), default, np.sign(values)).astype(np.int8)
+    return values
+
+
+def _params_vector(config: EngineConfig, lag: int) -> np.ndarray:
+    risk = config.risk
+    params = np.zeros(nb.N_PARAMS)
+    params[nb.P_CAPITAL] = config.initial_capital
+    params[nb.P_FEE] = config.fee_rate
+    params[nb.P_SLIP] = config.slippage_rate
+    params[nb.P_LAG] = lag
+    params[nb.P_SIZING] = nb.SIZING_RISK if config.sizing == "risk" else nb.SIZING_FIXED
+    params[nb.P_FRACTION] = config.fixed_fraction
+    params[nb.P_ALLOW_SHORT] = float(config.allow_short)
+    params[nb.P_CLOSE_AT_END] = float(config.close_at_end)
+    params[nb.P_MIN_POS] = risk.min_position_pct
+    params[nb.P_MAX_POS] = risk.max_position_pct
+    params[nb.P_RISK] = risk.risk_per_trade_pct
+    params[nb.P_MAX_HEAT] = risk.max_portfolio_heat_pct
+    params[nb.P_MAX_DD] = risk.max_drawdown_pct
+    params[nb.P_COOLDOWN] = -1 if risk.drawdown_cooldown_bars is None else risk.drawdown_cooldown_bars
+    params[nb.P_CORR_LIMIT] = risk.correlation_limit
+    params[nb.P_CORR_WINDOW] = risk.correlation_window
+    return params
+
+
+def run_signals(
+    candles: dict[str, pd.DataFrame],
+    signals: dict[str, pd.DataFrame],
+    config: EngineConfig,
+    *,
+    notes: list[str] | None = None,
+) -> BacktestResult:
+    """Simulate precomputed signals (see ``strategy`` for the columns) on candles of one or many symbols.
+
+    Only symbols present in both ``candles`` and ``signals`` are traded. Each signal frame must be indexed
+    like its symbol's candles. Candles need columns open, high, low, close.
+    """
+    symbols = [s for s in candles if s in signals and len(candles[s])]
+    if not symbols:
+        raise ValueError("no symbol has both candles and signals")
+    indexes = {}
+    for symbol in symbols:
+        index = _utc_index(candles[symbol].index, symbol)
+        if not signals[symbol].index.equals(candles[symbol].index):
+            raise ValueError(f"signals of {symbol} must be indexed exactly like its candles")
+        indexes[symbol] = index.asi8
+    bar_ns = _bar_ns(indexes, config)
+    start, n, positions = _grid_positions(indexes, bar_ns)
+    m = len(symbols)
+    lag = 1 + int(config.latency_ms) * 1_000_000 // bar_ns
+
+    prices = {col: np.full((n, m), np.nan) for col in ("open", "high", "low", "close")}
+    bools = {col: np.zeros((n, m), dtype=np.bool_) for col in ("entry", "exit", "scale_in")}
+    floats = {col: np.full((n, m), np.nan) for col in ("stop", "take_profit", "take_profit_fraction")}
+    direction = np.ones((n, m), dtype=np.int8)
+    for j, symbol in enumerate(symbols):
+        rows = positions[symbol]
+        frame, sig = candles[symbol], signals[symbol]
+        for col in prices:
+            prices[col][rows, j] = frame[col].to_numpy(dtype=np.float64)
+        for col in bools:
+            bools[col][rows, j] = _signal_column(sig, col, False, bool)
+        for col in floats:
+            floats[col][rows, j] = _signal_column(sig, col, np.nan, np.float64)
+        direction[rows, j] = _signal_column(sig, "direction", 1, np.int8)
+    close = prices["close"]
+    returns = np.full((n, m), np.nan)
+    returns[1:] = close[1:] / close[:-1] - 1.0
+
+    signal_count = int(bools["entry"].sum() + bools["scale_in"].sum())
+    tp_count = int(np.count_nonzero(~np.isnan(floats["take_profit"])))
+    trade_cap = 2 * signal_count + tp_count + m + 16
+    trades = np.zeros((trade_cap, len(nb.TRADE_FIELDS)))
+    fills = np.zeros((trade_cap + signal_count + 16, len(nb.FILL_FIELDS)))
+    refusals = np.zeros((signal_count + 16, 3))
+    equity = np.zeros((n, len(nb.EQUITY_FIELDS)))
+    breaker_bars = np.zeros(n + 1, dtype=np.int64)
+    counts = np.zeros(4, dtype=np.int64)
+    nb.simulate(prices["open"], prices["high"], prices["low"], close, returns, bools["entry"], bools["exit"],
+                bools["scale_in"], direction, floats["stop"], floats["take_profit"],
+                floats["take_profit_fraction"], _params_vector(config, lag), trades, fills, refusals, equity,
+                breaker_bars, counts)
+
+    times = pd.DatetimeIndex(start + np.arange(n, dtype=np.int64) * bar_ns, tz="UTC")
+    names = np.array(symbols, dtype=object)
+    trades_df = _trades_frame(trades[: counts[nb.C_TRADES]], times, names)
+    orders_df = _orders_frame(fills[: counts[nb.C_FILLS]], times, names)
+    refusals_df = _refusals_frame(refusals[: counts[nb.C_REFUSALS]], times, names)
+    equity_df = pd.DataFrame(equity, index=times, columns=list(nb.EQUITY_FIELDS))
+    equity_df["open_positions"] = equity_df["open_positions"].astype(np.int64)
+    equity_df["circuit_breaker"] = equity_df["circuit_breaker"].astype(bool)
+    equity_df.index.name = "timestamp"
+    breaker_times = times[breaker_bars[: counts[nb.C_BREAKER_EVENTS]]]
+    summary = _summary(config, symbols, trades_df, equity_df, refusals_df, breaker_times, lag, bar_ns,
+                       list(notes or []))
+    return BacktestResult(trades=trades_df, equity=equity_df, summary=summary, signals=dict(signals),
+                          orders=orders_df, refusals=refusals_df)
+
+
+def run_backtest(strategy: BaseStrategy, data: MarketData, config: EngineConfig) -> BacktestResult:
+    """Generate the strategy's signals from ``data`` and simulate them under ``config``."""
+    signals = strategy.generate_signals(data)
+    missing = [s for s in signals if s not in data.candles]
+    if missing:
+        raise ValueError(f"{strategy.name}: signals for symbols without candles: {missing}")
+    result = run_signals(data.candles, signals, config, notes=data.notes)
+    result.summary["strategy"] = strategy.name
+    result.summary["parameters"] = dict(strategy.params)
+    return result
+
+
+def _trades_frame(rows: np.ndarray, times: pd.DatetimeIndex, names: np.ndarray) -> pd.DataFrame:
+    reasons = np.array(nb.FILL_KINDS, dtype=object)
+    frame = pd.DataFrame({
+        "symbol": names[rows[:, 0].astype(np.int64)],
+        "side": np.where(rows[:, 1] > 0, "long", "short"),
+        "entry_time": times[rows[:, 2].astype(np.int64)],
+        "entry_price": rows[:, 3],
+        "exit_time": times[rows[:, 4].astype(np.int64)],
+        "exit_price": rows[:, 5],
+        "quantity": rows[:, 6],
+        "fees": rows[:, 7],
+        "slippage_cost": rows[:, 8],
+        "pnl": rows[:, 9],
+        "return_pct": rows[:, 10],
+        "exit_reason": reasons[rows[:, 11].astype(np.int64)],
+        "is_partial": rows[:, 12].astype(bool),
+    })
+    return frame
+
+
+def _orders_frame(rows: np.ndarray, times: pd.DatetimeIndex, names: np.ndarray) -> pd.DataFrame:
+    kinds = np.array(nb.FILL_KINDS, dtype=object)
+    return pd.DataFrame({
+        "time": times[rows[:, 0].astype(np.int64)],
+        "symbol": names[rows[:, 1].astype(np.int64)],
+        "side": np.where(rows[:, 2] > 0, "buy", "sell"),
+        "quantity": rows[:, 3],
+        "price": rows[:, 4],
+        "fee": rows[:, 5],
+        "slippage_cost": rows[:, 6],
+        "kind": kinds[rows[:, 7].astype(np.int64)],
+    })
+
+
+def _refusals_frame(rows: np.ndarray, times: pd.DatetimeIndex, names: np.ndarray) -> pd.DataFrame:
+    reasons = np.array(nb.REFUSAL_REASONS, dtype=object)
+    return pd.DataFrame({
+        "time": times[rows[:, 0].astype(np.int64)],
+        "symbol": names[rows[:, 1].astype(np.int64)],
+        "reason": reasons[rows[:, 2].astype(np.int64)],
+    })
+
+
+def _json_float(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _summary(config: EngineConfig, symbols: list[str], trades: pd.DataFrame, equity: pd.DataFrame,
+             refusals: pd.DataFrame, breaker_times: pd.DatetimeIndex, lag: int, bar_ns: int,
+             notes: list[str]) -> dict:
+    final_equity = float(equity["equity"].iloc[-1])
+    counts = refusals["reason"].value_counts()
+    by_reason = {reason: int(counts.get(reason, 0)) for reason in nb.REFUSAL_REASONS}
+    return {
+        "symbols": list(symbols),
+        "start": equity.index[0].isoformat(),
+        "end": equity.index[-1].isoformat(),
+        "bars": len(equity),
+        "bar_length": str(pd.Timedelta(bar_ns)),
+        "fill_lag_bars": lag,
+        "initial_capital": float(config.initial_capital),
+        "final_equity": final_equity,
+        "total_return": final_equity / config.initial_capital - 1.0,
+        "max_drawdown": _json_float(equity["drawdown"].max()),
+        "num_trades": len(trades),
+        "num_round_trips": int((~trades["is_partial"]).sum()),
+        "realized_pnl": float(trades["pnl"].sum()),
+        "fees_total": float(trades["fees"].sum()),
+        "slippage_total": float(trades["slippage_cost"].sum()),
+        "exit_reasons": {k: int(v) for k, v in trades["exit_reason"].value_counts().items()},
+        "refusals": by_reason,
+        "refusals_total": int(sum(by_reason.values())),
+        "circuit_breaker_events": len(breaker_times),
+        "circuit_breaker_times": [t.isoformat() for t in breaker_times],
+        "max_portfolio_heat": _json_float(equity["portfolio_heat"].max()),
+        "notes": notes,
+        "execution_rules": EXECUTION_RULES,
+        "config": config.to_dict(),
+    }
