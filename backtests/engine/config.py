@@ -72,8 +72,9 @@ class RiskLimits:
 
     @classmethod
     def unlimited(cls) -> RiskLimits:
-        """Limits that never bind: any position size, no heat cap, no breaker, no correlation check."""
-        return cls(min_position_pct=0.0, max_position_pct=math.inf, risk_per_trade_pct=1.0,
+        """Limits that never bind (any position size, no heat cap, no breaker, no correlation check);
+        ``risk_per_trade_pct`` keeps its default: it is a sizing rule, not a limit."""
+        return cls(min_position_pct=0.0, max_position_pct=math.inf,
                    max_portfolio_heat_pct=math.inf, max_drawdown_pct=1.0, correlation_limit=math.inf)
 
     def to_dict(self) -> dict[str, Any]:

@@ -234,7 +234,10 @@ def _try_open(state, s, bar, sig, is_scale, open_, direction, stop_sig, tp_sig, 
     slip_cost = qty * abs(price - ref)
     cash_box[0] -= side * qty * price + fee
     old_qty = abs(state[s, S_QTY])
-    state[s, S_AVG] = (state[s, S_AVG] * old_qty + price * qty) / (old_qty + qty)
+    if old_qty == 0.0:
+        state[s, S_AVG] = price
+    else:
+        state[s, S_AVG] = (state[s, S_AVG] * old_qty + price * qty) / (old_qty + qty)
     state[s, S_QTY] = side * (old_qty + qty)
     state[s, S_FEES] += fee
     state[s, S_SLIP] += slip_cost
