@@ -1,0 +1,186 @@
+"""Shared building blocks of the research strategies (pure: pandas/numpy only, no Django).
+
+Everything here is causal: a value at bar ``t`` uses rows with timestamp ``<= t`` only. Optional data
+(on-chain metrics, regime candles) is reindexed onto the candle index with a *forward* fill of past
+rows (``reindex(method="ffill")`` takes the last row at or before each bar and never fills a NaN that
+is in the data); nothing is back-filled or replaced by a constant. Missing stretches are reported in
+``data.notes`` once per symbol and metric, with their date ranges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from backtests.engine.strategy import MarketData, Param
+from marketdata import indicators
+from marketdata.timeframes import bars_per_day
+
+#: EMA length of the BTC/ETH market regime filter (bars of the strategy's timeframe).
+REGIME_EMA_WINDOW = 200
+#: At most this many missing stretches are listed one by one in a note; more are summarised.
+MAX_LISTED_GAPS = 3
+
+
+def regime_param() -> Param:
+    """The ``use_regime_filter`` switch every research strategy declares."""
+    return Param(True, kind="bool")
+
+
+def add_note(data: MarketData, text: str) -> None:
+    """Append ``text`` to ``data.notes`` unless it is already there (notes are per run, not per bar)."""
+    if text not in data.notes:
+        data.notes.append(text)
+
+
+def days_to_bars(days: float, timeframe: str) -> int:
+    """Number of ``timeframe`` bars in ``days`` days (at least 1)."""
+    return max(1, int(round(days * bars_per_day(timeframe))))
+
+
+def edge(condition: pd.Series) -> pd.Series:
+    """True on the bars where ``condition`` becomes True (it was False or undefined on the bar before)."""
+    condition = condition.fillna(False).astype(bool)
+    return condition & ~condition.shift(1, fill_value=False)
+
+
+def after_warmup(condition: pd.Series, warmup_bars: int) -> pd.Series:
+    """``condition`` with the first ``warmup_bars`` bars forced to False (the contract's warm-up rule)."""
+    out = condition.fillna(False).astype(bool).copy()
+    out.iloc[:warmup_bars] = False
+    return out
+
+
+def align_to(frame_or_series: pd.DataFrame | pd.Series, index: pd.Index) -> pd.DataFrame | pd.Series:
+    """Reindex onto ``index`` using the last row at or before each timestamp (never a later row)."""
+    if frame_or_series.index.equals(index):
+        return frame_or_series
+    source = frame_or_series.sort_index()
+    source = source[~source.index.duplicated(keep="last")]
+    return source.reindex(index, method="ffill")
+
+
+def regime_flags(data: MarketData, symbols: tuple[str, ...], owner: str) -> pd.Series | None:
+    """Risk-on flag on the regime candles' own bars: every regime symbol closes above its EMA(200).
+
+    Values are 1.0 (risk-on), 0.0 (risk-off) or NaN (a symbol has no bar there yet, or is inside its EMA
+    warm-up). ``None`` when a regime symbol is absent from ``data.regime`` (noted).
+    """
+    combined: pd.Series | None = None
+    for symbol in symbols:
+        candles = data.regime.get(symbol)
+        if candles is None or candles.empty:
+            add_note(data, f"{owner}: no {symbol} regime candles, regime filter blocks all entries "
+                           "(set use_regime_filter=False to trade without it)")
+            return None
+        close = candles["close"].astype("float64")
+        trend = indicators.ema(close, REGIME_EMA_WINDOW)
+        above = (close > trend).astype("float64").where(trend.notna())
+        if combined is None:
+            combined = above
+        else:
+            union = combined.index.union(above.index)
+            both = pd.concat([align_to(combined, union), align_to(above, union)], axis=1)
+            combined = both.min(axis=1, skipna=False)
+    return combined
+
+
+class RegimeGate:
+    """The BTC/ETH regime filter of one ``generate_signals`` call, computed once and aligned per symbol.
+
+    Risk-on at a bar when every regime symbol's last close at or before it is above its EMA(200). A bar
+    with no regime value yet (before the data starts, inside the EMA warm-up) is *not* risk-on: the filter
+    blocks entries rather than guessing; a missing regime symbol blocks all entries (with a note). With
+    ``use_regime_filter=False`` every bar passes.
+    """
+
+    def __init__(self, params: dict, data: MarketData, symbols: tuple[str, ...], owner: str) -> None:
+        self.enabled = bool(params.get("use_regime_filter", True))
+        self.flags = regime_flags(data, symbols, owner) if self.enabled and symbols else None
+        self.missing = self.enabled and bool(symbols) and self.flags is None
+
+    def on(self, index: pd.Index) -> pd.Series:
+        if not self.enabled or (self.flags is None and not self.missing):
+            return pd.Series(True, index=index)
+        if self.missing:
+            return pd.Series(False, index=index)
+        return align_to(self.flags, index).eq(1.0)
+
+
+def regime_gate(strategy_params: dict, data: MarketData, index: pd.Index, symbols: tuple[str, ...],
+                owner: str) -> pd.Series:
+    """One-off :class:`RegimeGate` evaluated on ``index``."""
+    return RegimeGate(strategy_params, data, symbols, owner).on(index)
+
+
+def onchain_series(data: MarketData, symbol: str, column: str, index: pd.Index) -> pd.Series:
+    """On-chain ``column`` of ``symbol`` on ``index`` (NaN where absent or missing; never filled in)."""
+    frame = data.onchain.get(symbol)
+    if frame is None or column not in frame.columns:
+        return pd.Series(np.nan, index=index, dtype="float64")
+    return align_to(frame[column].astype("float64"), index)
+
+
+def first_available(data: MarketData, symbol: str, columns: tuple[str, ...],
+                    index: pd.Index) -> tuple[str | None, pd.Series]:
+    """The first of ``columns`` that has any value for ``symbol``, and its series (None, NaN if none)."""
+    for column in columns:
+        series = onchain_series(data, symbol, column, index)
+        if series.notna().any():
+            return column, series
+    return None, pd.Series(np.nan, index=index, dtype="float64")
+
+
+def missing_ranges(mask: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Contiguous runs of True in ``mask`` as (first timestamp, last timestamp) pairs."""
+    values = mask.to_numpy(dtype=bool)
+    if not values.any():
+        return []
+    padded = np.r_[False, values, False].astype(np.int8)
+    starts = np.flatnonzero(np.diff(padded) == 1)
+    ends = np.flatnonzero(np.diff(padded) == -1) - 1
+    return [(mask.index[s], mask.index[e]) for s, e in zip(starts, ends, strict=True)]
+
+
+def _day(ts: pd.Timestamp) -> str:
+    return pd.Timestamp(ts).strftime("%Y-%m-%d")
+
+
+def note_missing(data: MarketData, owner: str, symbol: str, what: str, series: pd.Series,
+                 fallback: str) -> None:
+    """Note (once) the date ranges where ``series`` is NaN and which price-only rule replaces it."""
+    runs = missing_ranges(series.isna())
+    if not runs:
+        return
+    if len(runs) == 1 and runs[0] == (series.index[0], series.index[-1]):
+        where = f"no {what} data at all ({_day(runs[0][0])}..{_day(runs[0][1])})"
+    elif len(runs) <= MAX_LISTED_GAPS:
+        where = f"no {what} data for " + ", ".join(f"{_day(a)}..{_day(b)}" for a, b in runs)
+    else:
+        where = (f"no {what} data in {len(runs)} stretches between {_day(runs[0][0])} and "
+                 f"{_day(runs[-1][1])}")
+    add_note(data, f"{owner} {symbol}: {where}: {fallback}")
+
+
+def note_missing_candles(data: MarketData, owner: str, symbol: str) -> None:
+    add_note(data, f"{owner} {symbol}: no candles, not traded")
+
+
+def atr_stop(candles: pd.DataFrame, multiple: float, window: int = 14) -> tuple[pd.Series, pd.Series]:
+    """(ATR, close - multiple * ATR): the initial stop a long entry at this bar's close would use."""
+    atr = indicators.atr(candles["high"], candles["low"], candles["close"], window)
+    return atr, candles["close"] - multiple * atr
+
+
+def trend_up(series: pd.Series, bars: int) -> pd.Series:
+    """``series`` now versus ``bars`` bars ago: 1.0 rising/flat, 0.0 falling, NaN when either is missing."""
+    before = series.shift(bars)
+    out = (series >= before).astype("float64")
+    out[series.isna() | before.isna()] = np.nan
+    return out
+
+
+def pct_change_over(series: pd.Series, bars: int) -> pd.Series:
+    """Relative change over ``bars`` bars; NaN when either end is missing or the base is not positive."""
+    before = series.shift(bars)
+    return (series / before.where(before > 0) - 1.0).astype("float64")

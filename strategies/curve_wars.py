@@ -1,0 +1,120 @@
+"""Curve wars specialist: buy oversold dips in the Curve ecosystem tokens while their TVL holds up.
+
+Thesis
+    CRV, CVX and FXS trade around the fight for Curve gauge votes; their prices overshoot on
+    sell-offs (unlocks, emissions dumps) and revert while the underlying liquidity stays. Buy the
+    statistically oversold dip only when protocol TVL (or fees) is not falling, so a structural
+    outflow is not mistaken for noise; take the reversion back to the mean.
+
+Timeframe and universe
+    4h candles of CRV, CVX, FXS. A symbol without candles is skipped with a note.
+
+Entry (long only; at the bar where all of these first become true, after the warm-up)
+    * close below the lower Bollinger band (SMA20 +/- ``bb_std`` population standard deviations);
+    * RSI(14, Wilder) below ``rsi_entry``;
+    * TVL filter: protocol ``tvl`` (``fees`` when there is no TVL column) is not lower than
+      ``tvl_window_days`` days ago. Where that comparison is undefined (no on-chain frame, NaN rows, the
+      first ``tvl_window_days`` of data) the **price-only rule** applies: the filter is dropped and the
+      band/RSI conditions decide; ``data.notes`` names the missing ranges;
+    * regime (``use_regime_filter``, default on): BTC and ETH both close above their EMA(200).
+
+Exit
+    * whole position at the middle band (close >= SMA20) or when RSI(14) > ``rsi_exit``;
+    * stop: ``close - atr_stop_mult * ATR(14)`` set at the entry bar; no fixed take-profit (the middle
+      band is the target, taken by the exit signal).
+
+Sizing
+    By the engine: ``EngineConfig(sizing="risk")`` risks 1% of equity to the stop, each position clamped
+    to 2-5% of equity (``RiskLimits`` defaults).
+
+Parameters (default; search range)
+    ``bb_std`` 2.0 (1.5..2.5 step 0.5), ``rsi_entry`` 30 (25..35 step 5), ``rsi_exit`` 55 (50..60 step 5),
+    ``atr_stop_mult`` 2.0 (1.5..2.5 step 0.5), ``tvl_window_days`` 7 (7..14 step 7),
+    ``use_regime_filter`` True (False/True): 324 combinations.
+
+Data
+    Candles (OHLCV); BTC/ETH candles in ``data.regime``; optional on-chain frames with ``tvl`` and/or
+    ``fees`` (point-in-time aligned by the caller) in ``data.onchain``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from backtests.engine.strategy import BaseStrategy, MarketData, Param
+from marketdata import indicators
+from strategies import _common
+
+BB_WINDOW = 20
+RSI_WINDOW = 14
+
+
+class CurveWarsSpecialist(BaseStrategy):
+    """Bollinger/RSI mean reversion on CRV, CVX, FXS, filtered by a non-falling TVL."""
+
+    name = "curve_wars"
+    label = "Curve wars specialist"
+    universe = ("CRV", "CVX", "FXS")
+    timeframe = "4h"
+    warmup_bars = 200
+    needs_onchain = True
+    parameters = {
+        "bb_std": Param(2.0, 1.5, 2.5, step=0.5, kind="float"),
+        "rsi_entry": Param(30.0, 25.0, 35.0, step=5.0, kind="float"),
+        "rsi_exit": Param(55.0, 50.0, 60.0, step=5.0, kind="float"),
+        "atr_stop_mult": Param(2.0, 1.5, 2.5, step=0.5, kind="float"),
+        "tvl_window_days": Param(7, 7, 14, step=7),
+        "use_regime_filter": _common.regime_param(),
+    }
+
+    def required_indicators(self) -> list[tuple[str, dict]]:
+        return [
+            ("bbands", {"window": BB_WINDOW, "std": self.params["bb_std"]}),
+            ("rsi", {"window": RSI_WINDOW}),
+            ("atr", {"window": 14}),
+        ]
+
+    def generate_signals(self, data: MarketData) -> dict[str, pd.DataFrame]:
+        out: dict[str, pd.DataFrame] = {}
+        gate = _common.RegimeGate(self.params, data, self.regime_symbols, self.name)
+        for symbol in self.universe:
+            candles = data.candles.get(symbol)
+            if candles is None or candles.empty:
+                _common.note_missing_candles(data, self.name, symbol)
+                continue
+            out[symbol] = self._signals_for(symbol, candles, data, gate)
+        return out
+
+    def _tvl_not_falling(self, symbol: str, data: MarketData, index: pd.Index) -> pd.Series:
+        column, metric = _common.first_available(data, symbol, ("tvl", "fees"), index)
+        _common.note_missing(data, self.name, symbol, f"on-chain {column or 'tvl/fees'}", metric,
+                             "price-only rule (no TVL filter)")
+        return _common.trend_up(metric, _common.days_to_bars(self.params["tvl_window_days"], self.timeframe))
+
+    def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
+                     gate: _common.RegimeGate) -> pd.DataFrame:
+        p = self.params
+        close = candles["close"].astype("float64")
+        bands = indicators.bbands(close, BB_WINDOW, p["bb_std"])
+        rsi = indicators.rsi(close, RSI_WINDOW)
+        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"])
+        tvl_ok = self._tvl_not_falling(symbol, data, candles.index)
+        regime = gate.on(candles.index)
+
+        setup = (
+            (close < bands["lower"]) & (rsi < p["rsi_entry"])
+            & (tvl_ok.isna() | tvl_ok.eq(1.0))
+            & regime
+        )
+        frame = self.empty_signals(candles.index)
+        entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & stop.notna()
+        frame["entry"] = entry
+        frame["exit"] = ((close >= bands["middle"]) | (rsi > p["rsi_exit"])).fillna(False)
+        frame.loc[entry, "stop"] = stop[entry]
+        frame["bb_lower"] = bands["lower"]
+        frame["bb_middle"] = bands["middle"]
+        frame["rsi"] = rsi
+        frame["atr"] = atr
+        frame["tvl_not_falling"] = tvl_ok
+        frame["regime_ok"] = regime
+        return frame

@@ -1,0 +1,148 @@
+"""DeFi derivatives momentum: ride trends in perp/options DEX tokens when their protocols are busy.
+
+Thesis
+    Derivatives-DEX tokens (SNX, PERP, GMX, LYRA, GNS) trend hard when trading activity on their
+    protocols grows: more volume means more fees to stakers. Enter established up-trends with
+    momentum and volume behind them, confirmed by rising protocol fees (or volume) where the on-chain
+    data exists; cut losers with an ATR stop and bank half at a first ATR target.
+
+Timeframe and universe
+    4h candles of SNX, PERP, GMX, LYRA, GNS. A symbol without candles is skipped with a note.
+
+Entry (long only; at the bar where all of these first become true, after the warm-up)
+    * trend: ``close > EMA(ema_fast) > EMA(ema_slow)``;
+    * momentum: MACD(12, 26, 9) histogram > 0 and rising versus the previous bar;
+    * RSI(14, Wilder) in ``[50, rsi_high]`` (strong, not yet overbought);
+    * volume: ``volume / SMA20(volume) >= volume_ratio_min``;
+    * on-chain confirmation: the 7-day mean of protocol ``fees`` (``volume`` when the frame has no
+      fees) is at or above its value 7 days earlier. Where that series is undefined (no on-chain
+      frame, NaN rows, or its first 14 days) the **price-only rule** applies: the confirmation is
+      dropped and the four price conditions decide alone; ``data.notes`` names the missing ranges;
+    * regime (``use_regime_filter``, default on): BTC and ETH both close above their EMA(200).
+
+Exit
+    * whole position: close below EMA(ema_slow), or close below EMA(ema_fast) with a negative MACD
+      histogram (momentum gone);
+    * stop: ``close - atr_stop_mult * ATR(14)`` set at the entry bar (the engine keeps it until exit);
+    * partial take-profit: half the position at ``close + tp_atr_mult * ATR(14)``.
+    Stop and target are emitted on entry bars only; a new entry signal while a position is still open
+    (the setup switched off and on again) re-anchors both to that bar, as the engine contract says.
+
+Sizing
+    By the engine, not the strategy: ``EngineConfig(sizing="risk")`` risks 1% of equity to the stop,
+    each position clamped to 2-5% of equity (``RiskLimits`` defaults).
+
+Parameters (default; search range)
+    ``ema_fast`` 20 (10..20 step 10), ``ema_slow`` 50 (50..100 step 50), ``rsi_high`` 70 (65..75 step 5),
+    ``volume_ratio_min`` 1.2 (1.0..1.4 step 0.2), ``atr_stop_mult`` 2.0 (1.5..2.5 step 0.5),
+    ``tp_atr_mult`` 3.0 (2..3 step 1), ``use_regime_filter`` True (False/True): 432 combinations.
+
+Data
+    Candles (OHLCV) of the universe; BTC/ETH candles in ``data.regime``; optional on-chain frames
+    (``fees`` and/or ``volume`` columns, point-in-time aligned by the caller) in ``data.onchain``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from backtests.engine.strategy import BaseStrategy, MarketData, Param
+from marketdata import indicators
+from strategies import _common
+
+RSI_LOW = 50.0
+TAKE_PROFIT_FRACTION = 0.5
+ONCHAIN_TREND_DAYS = 7
+
+
+class DefiDerivativesMomentum(BaseStrategy):
+    """Trend + momentum entries on DeFi derivatives tokens, confirmed by rising protocol fees."""
+
+    name = "defi_derivatives_momentum"
+    label = "DeFi derivatives momentum"
+    universe = ("SNX", "PERP", "GMX", "LYRA", "GNS")
+    timeframe = "4h"
+    warmup_bars = 200
+    needs_onchain = True
+    parameters = {
+        "ema_fast": Param(20, 10, 20, step=10),
+        "ema_slow": Param(50, 50, 100, step=50),
+        "rsi_high": Param(70.0, 65.0, 75.0, step=5.0, kind="float"),
+        "volume_ratio_min": Param(1.2, 1.0, 1.4, step=0.2, kind="float"),
+        "atr_stop_mult": Param(2.0, 1.5, 2.5, step=0.5, kind="float"),
+        "tp_atr_mult": Param(3.0, 2.0, 3.0, step=1.0, kind="float"),
+        "use_regime_filter": _common.regime_param(),
+    }
+
+    def validate_params(self) -> None:
+        if self.params["ema_fast"] >= self.params["ema_slow"]:
+            raise ValueError(f"ema_fast ({self.params['ema_fast']}) must be below ema_slow "
+                             f"({self.params['ema_slow']})")
+
+    def required_indicators(self) -> list[tuple[str, dict]]:
+        return [
+            ("ema", {"window": self.params["ema_fast"]}),
+            ("ema", {"window": self.params["ema_slow"]}),
+            ("macd", {"fast": 12, "slow": 26, "signal": 9}),
+            ("rsi", {"window": 14}),
+            ("volume_ratio", {"window": 20}),
+            ("atr", {"window": 14}),
+        ]
+
+    def generate_signals(self, data: MarketData) -> dict[str, pd.DataFrame]:
+        out: dict[str, pd.DataFrame] = {}
+        gate = _common.RegimeGate(self.params, data, self.regime_symbols, self.name)
+        for symbol in self.universe:
+            candles = data.candles.get(symbol)
+            if candles is None or candles.empty:
+                _common.note_missing_candles(data, self.name, symbol)
+                continue
+            out[symbol] = self._signals_for(symbol, candles, data, gate)
+        return out
+
+    def _onchain_confirmation(self, symbol: str, data: MarketData, index: pd.Index) -> pd.Series:
+        """1.0 rising/flat fees, 0.0 falling, NaN where undefined (price-only rule applies there)."""
+        column, metric = _common.first_available(data, symbol, ("fees", "volume"), index)
+        _common.note_missing(data, self.name, symbol, f"on-chain {column or 'fees/volume'}", metric,
+                             "price-only rule (entries without on-chain confirmation)")
+        window = _common.days_to_bars(ONCHAIN_TREND_DAYS, self.timeframe)
+        smoothed = metric.rolling(window, min_periods=window).mean()
+        return _common.trend_up(smoothed, window)
+
+    def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
+                     gate: _common.RegimeGate) -> pd.DataFrame:
+        p = self.params
+        close = candles["close"].astype("float64")
+        ema_fast = indicators.ema(close, p["ema_fast"])
+        ema_slow = indicators.ema(close, p["ema_slow"])
+        hist = indicators.macd(close)["hist"]
+        rsi = indicators.rsi(close, 14)
+        volume_ratio = indicators.volume_ratio(candles["volume"], 20)
+        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"])
+        confirmation = self._onchain_confirmation(symbol, data, candles.index)
+        regime = gate.on(candles.index)
+
+        setup = (
+            (close > ema_fast) & (ema_fast > ema_slow)
+            & (hist > 0) & (hist > hist.shift(1))
+            & (rsi >= RSI_LOW) & (rsi <= p["rsi_high"])
+            & (volume_ratio >= p["volume_ratio_min"])
+            & (confirmation.isna() | confirmation.eq(1.0))
+            & regime
+        )
+        frame = self.empty_signals(candles.index)
+        entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & stop.notna()
+        frame["entry"] = entry
+        frame["exit"] = ((close < ema_slow) | ((close < ema_fast) & (hist < 0))).fillna(False)
+        frame.loc[entry, "stop"] = stop[entry]
+        frame.loc[entry, "take_profit"] = (close + p["tp_atr_mult"] * atr)[entry]
+        frame.loc[entry, "take_profit_fraction"] = TAKE_PROFIT_FRACTION
+        frame["ema_fast"] = ema_fast
+        frame["ema_slow"] = ema_slow
+        frame["macd_hist"] = hist
+        frame["rsi"] = rsi
+        frame["volume_ratio"] = volume_ratio
+        frame["atr"] = atr
+        frame["onchain_rising"] = confirmation
+        frame["regime_ok"] = regime
+        return frame

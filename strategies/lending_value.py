@@ -1,0 +1,142 @@
+"""Lending protocol value: buy AAVE/COMP/MKR when they are cheap for the fees they earn, once the trend turns.
+
+Thesis
+    Lending protocols earn real fees (interest spread, liquidations, stability fees). When the
+    market values a protocol at a low multiple of those fees its token is cheap; buying only once the
+    trend turns up avoids catching the falling knife.
+
+Timeframe and universe
+    1d candles of AAVE, COMP, MKR. A symbol without candles is skipped with a note.
+
+Value condition (per bar)
+    * **fee mode** (needs on-chain ``market_cap`` plus ``revenue``, or ``fees`` when revenue is absent):
+      annualised fee yield = 30-day mean daily revenue x 365 / market cap; cheap when it is at least
+      ``fee_yield_min``; value is gone when it falls below half of that.
+    * **price-only proxy**, used on every bar where the fee yield is undefined (the on-chain tables carry
+      no market cap, so this is the usual case; ``data.notes`` says so with the date ranges): the
+      z-score of the close against its own trailing ``zscore_window``-bar mean and standard deviation;
+      cheap when ``z <= -z_entry``, value gone when ``z >= z_exit``. This is a *price* proxy for value
+      (far below its recent mean), not a fundamental one.
+
+Entry (long only, after the warm-up)
+    the value condition held on this bar or any of the previous ``VALUE_LOOKBACK`` (10) bars, and the
+    trend turns up on this bar: the close crosses above EMA(20) or the MACD(12, 26, 9) histogram crosses
+    above zero; plus the regime filter (``use_regime_filter``, default on: BTC and ETH both close above
+    their EMA(200)).
+
+Exit
+    * whole position when the value is gone (see above) or the trend fails (close below EMA(20) with a
+      negative MACD histogram);
+    * stop: ``close - atr_stop_mult * ATR(14)`` set at the entry bar; no fixed take-profit.
+
+Sizing
+    By the engine: ``EngineConfig(sizing="risk")`` risks 1% of equity to the stop, each position clamped
+    to 2-5% of equity (``RiskLimits`` defaults).
+
+Parameters (default; search range)
+    ``zscore_window`` 60 (30..60 step 30), ``z_entry`` 1.5 (1.0..2.0 step 0.5), ``z_exit`` 0.5 (0..1 step 0.5),
+    ``fee_yield_min`` 0.05 (0.03..0.07 step 0.02), ``atr_stop_mult`` 2.5 (2.0..3.0 step 0.5),
+    ``use_regime_filter`` True (False/True): 324 combinations.
+
+Data
+    Candles (OHLCV); BTC/ETH candles in ``data.regime``; optional on-chain frames with ``market_cap`` and
+    ``revenue``/``fees`` (point-in-time aligned by the caller) in ``data.onchain``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from backtests.engine.strategy import BaseStrategy, MarketData, Param
+from marketdata import indicators
+from strategies import _common
+
+EMA_TREND = 20
+VALUE_LOOKBACK = 10
+FEE_MEAN_DAYS = 30
+
+
+class LendingProtocolValue(BaseStrategy):
+    """Fee yield on market cap (or a price z-score proxy) with MACD/EMA trend confirmation."""
+
+    name = "lending_value"
+    label = "Lending protocol value"
+    universe = ("AAVE", "COMP", "MKR")
+    timeframe = "1d"
+    warmup_bars = 200
+    needs_onchain = True
+    parameters = {
+        "zscore_window": Param(60, 30, 60, step=30),
+        "z_entry": Param(1.5, 1.0, 2.0, step=0.5, kind="float"),
+        "z_exit": Param(0.5, 0.0, 1.0, step=0.5, kind="float"),
+        "fee_yield_min": Param(0.05, 0.03, 0.07, step=0.02, kind="float"),
+        "atr_stop_mult": Param(2.5, 2.0, 3.0, step=0.5, kind="float"),
+        "use_regime_filter": _common.regime_param(),
+    }
+
+    def required_indicators(self) -> list[tuple[str, dict]]:
+        return [
+            ("ema", {"window": EMA_TREND}),
+            ("macd", {"fast": 12, "slow": 26, "signal": 9}),
+            ("atr", {"window": 14}),
+            ("sma", {"window": self.params["zscore_window"]}),
+        ]
+
+    def generate_signals(self, data: MarketData) -> dict[str, pd.DataFrame]:
+        out: dict[str, pd.DataFrame] = {}
+        gate = _common.RegimeGate(self.params, data, self.regime_symbols, self.name)
+        for symbol in self.universe:
+            candles = data.candles.get(symbol)
+            if candles is None or candles.empty:
+                _common.note_missing_candles(data, self.name, symbol)
+                continue
+            out[symbol] = self._signals_for(symbol, candles, data, gate)
+        return out
+
+    def _fee_yield(self, symbol: str, data: MarketData, index: pd.Index) -> pd.Series:
+        """Annualised fee (revenue) yield on market cap; NaN where either input is missing."""
+        column, earnings = _common.first_available(data, symbol, ("revenue", "fees"), index)
+        market_cap = _common.onchain_series(data, symbol, "market_cap", index)
+        window = _common.days_to_bars(FEE_MEAN_DAYS, self.timeframe)
+        # Daily values repeat on every bar of their day, so the rolling mean is a mean *daily* figure.
+        per_day = earnings.rolling(window, min_periods=window).mean()
+        fee_yield = per_day * 365.0 / market_cap.where(market_cap > 0)
+        _common.note_missing(data, self.name, symbol, f"market cap or {column or 'revenue/fees'}",
+                             earnings.where(market_cap.notna()),
+                             "price-only value proxy (z-score of close vs its rolling mean)")
+        return fee_yield
+
+    def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
+                     gate: _common.RegimeGate) -> pd.DataFrame:
+        p = self.params
+        close = candles["close"].astype("float64")
+        rolling = close.rolling(p["zscore_window"], min_periods=p["zscore_window"])
+        zscore = (close - rolling.mean()) / rolling.std(ddof=0).where(lambda s: s > 0)
+        fee_yield = self._fee_yield(symbol, data, candles.index)
+        fee_mode = fee_yield.notna()
+        cheap = (fee_yield >= p["fee_yield_min"]).where(fee_mode, zscore <= -p["z_entry"])
+        value_gone = (fee_yield < 0.5 * p["fee_yield_min"]).where(fee_mode, zscore >= p["z_exit"])
+
+        ema = indicators.ema(close, EMA_TREND)
+        hist = indicators.macd(close)["hist"]
+        crosses_ema = (close > ema) & (close.shift(1) <= ema.shift(1))
+        hist_turns = (hist > 0) & (hist.shift(1) <= 0)
+        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"])
+        regime = gate.on(candles.index)
+
+        recently_cheap = cheap.astype("float64").rolling(VALUE_LOOKBACK + 1, min_periods=1).max().eq(1.0)
+        trend_fails = (close < ema) & (hist < 0)
+        value_gone = value_gone.fillna(False).astype(bool)
+        signal = recently_cheap & (crosses_ema | hist_turns) & ~value_gone & regime
+        frame = self.empty_signals(candles.index)
+        entry = _common.after_warmup(signal, self.warmup_bars) & stop.notna()
+        frame["entry"] = entry
+        frame["exit"] = value_gone | trend_fails
+        frame.loc[entry, "stop"] = stop[entry]
+        frame["zscore"] = zscore
+        frame["fee_yield"] = fee_yield
+        frame["ema_trend"] = ema
+        frame["macd_hist"] = hist
+        frame["atr"] = atr
+        frame["regime_ok"] = regime
+        return frame

@@ -1,0 +1,215 @@
+"""Stable LP yield optimiser: hold the one stablecoin position that earns the best yield, leave on a depeg.
+
+Thesis
+    Stablecoin liquidity earns a yield (LP fees, lending interest) that differs between coins and over
+    time. Rotate into the coin with the best yield, and step out as soon as its peg or its liquidity
+    looks unsafe (USDC fell to 0.88 on 11 March 2023 with SVB; a draining pool precedes such events).
+
+Timeframe and universe
+    1h candles of USDC, DAI, FRAX (quoted in USD/USDT). A coin without candles is skipped with a note.
+    At most one coin is held at a time.
+
+Yield estimate (per coin, per bar)
+    * on-chain: 7-day mean daily ``fees`` x 365 / ``tvl`` (both from ``data.onchain``);
+    * where that is undefined (no frame, NaN rows, first 7 days), the coin's configured APY
+      (:attr:`StableLPYieldOptimizer.fallback_apy`, or the ``fallback_apy`` constructor argument).
+      These APYs are *assumptions* supplied by the user, not data; ``data.notes`` says where they were used.
+
+Rules (a forward loop over bars; state = the coin the strategy believes it holds)
+    * healthy coin: ``|close - 1| <= depeg_threshold`` and TVL not down more than ``tvl_drop_pct`` over
+      ``tvl_window_days`` days. Where the TVL change is undefined the **price-only rule** applies: only
+      the peg decides (noted in ``data.notes``);
+    * exit (whole position) as soon as the held coin is unhealthy;
+    * entry into the healthy coin with the highest yield when nothing is held (ties: universe order);
+    * switch (exit the held coin, enter the other on the same bar) when another healthy coin yields more
+      than ``min_yield_edge`` above the held one, and both have a candle on that bar;
+    * regime (``use_regime_filter``, default on): new entries and switches only while BTC and ETH close
+      above their EMA(200) (depegs cluster in market stress); an open position is kept regardless;
+    * stop: ``1 - depeg_threshold - stop_buffer``, set at the entry bar (a tight stop just below the
+      depeg line, for gaps through it between two closes).
+    The state does not see the engine's fills: after a stop-out (or an entry the engine refused) the
+    strategy still believes it holds the coin until its own exit rule fires.
+
+Yield accrual (the engine does not pay yield)
+    The engine's P&L is the price P&L only. :meth:`StableLPYieldOptimizer.yield_accrual` returns, per bar,
+    the yield rate earned by the coin held according to the signals (a position filled at the open after
+    an entry bar earns from that bar through the exit bar): ``(1 + apy) ** (1 / bars_per_year) - 1``.
+    It is a return on the position's value, not on equity: multiply by the position's weight (2-5% of
+    equity under the default risk limits) to get the portfolio contribution. Callers report it
+    separately from (or add it to) the engine's equity curve and must say which.
+
+Sizing
+    By the engine: ``EngineConfig(sizing="risk")`` risks 1% of equity to the stop, each position clamped
+    to 2-5% of equity (``RiskLimits`` defaults). With a stop ~2.5% away the 5% cap always binds.
+
+Parameters (default; search range)
+    ``depeg_threshold`` 0.02 (0.01..0.03 step 0.01), ``tvl_drop_pct`` 0.10 (0.05..0.20 step 0.05),
+    ``tvl_window_days`` 7 (7..14 step 7), ``min_yield_edge`` 0.005 (0..0.01 step 0.005),
+    ``stop_buffer`` 0.005 (0.005..0.01 step 0.005), ``use_regime_filter`` True (False/True): 288 combinations.
+
+Data
+    Candles of the coins; BTC/ETH candles in ``data.regime``; optional on-chain frames with ``fees`` and
+    ``tvl`` (point-in-time aligned by the caller) in ``data.onchain``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from backtests.engine.strategy import BaseStrategy, MarketData, Param
+from marketdata.timeframes import bars_per_day
+from strategies import _common
+
+YIELD_MEAN_DAYS = 7
+PEG = 1.0
+
+
+class StableLPYieldOptimizer(BaseStrategy):
+    """Rotate into the best-yielding healthy stablecoin; exit on a depeg or a draining TVL."""
+
+    name = "stable_lp_yield"
+    label = "Stable LP yield optimiser"
+    universe = ("USDC", "DAI", "FRAX")
+    timeframe = "1h"
+    warmup_bars = 336
+    needs_onchain = True
+    #: Assumed APY per coin where no on-chain yield is available (user assumptions, not data).
+    fallback_apy: ClassVar[dict[str, float]] = {"USDC": 0.03, "DAI": 0.04, "FRAX": 0.05}
+    parameters = {
+        "depeg_threshold": Param(0.02, 0.01, 0.03, step=0.01, kind="float"),
+        "tvl_drop_pct": Param(0.10, 0.05, 0.20, step=0.05, kind="float"),
+        "tvl_window_days": Param(7, 7, 14, step=7),
+        "min_yield_edge": Param(0.005, 0.0, 0.01, step=0.005, kind="float"),
+        "stop_buffer": Param(0.005, 0.005, 0.01, step=0.005, kind="float"),
+        "use_regime_filter": _common.regime_param(),
+    }
+
+    def __init__(self, fallback_apy: Mapping[str, float] | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        apy = dict(type(self).fallback_apy)
+        for symbol, value in (fallback_apy or {}).items():
+            if symbol not in self.universe:
+                raise ValueError(f"fallback_apy: {symbol!r} is not in the universe {list(self.universe)}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+                raise ValueError(f"fallback_apy[{symbol!r}]={value!r} must be a number in [0, 1)")
+            apy[symbol] = float(value)
+        self.fallback_apy = apy
+
+    def required_indicators(self) -> list[tuple[str, dict]]:
+        return []
+
+    # ------------------------------------------------------------------ per-coin inputs
+
+    def _coin_inputs(self, symbol: str, candles: pd.DataFrame, data: MarketData,
+                     index: pd.DatetimeIndex) -> pd.DataFrame:
+        """close, apy, healthy (1/0/NaN) and tvl_change of one coin on the union ``index``."""
+        p = self.params
+        own = candles.index
+        fees = _common.onchain_series(data, symbol, "fees", own)
+        tvl = _common.onchain_series(data, symbol, "tvl", own)
+        window = _common.days_to_bars(YIELD_MEAN_DAYS, self.timeframe)
+        mean_fees = fees.rolling(window, min_periods=window).mean()
+        onchain_apy = mean_fees * 365.0 / tvl.where(tvl > 0)
+        _common.note_missing(data, self.name, symbol, "on-chain fees/tvl yield", onchain_apy,
+                             f"configured APY {self.fallback_apy[symbol]:.2%} used (an assumption)")
+        apy = onchain_apy.where(onchain_apy.notna(), self.fallback_apy[symbol])
+        tvl_change = _common.pct_change_over(tvl, _common.days_to_bars(p["tvl_window_days"], self.timeframe))
+        _common.note_missing(data, self.name, symbol, "on-chain tvl", tvl,
+                             "price-only rule (exit on depeg only)")
+        close = candles["close"].astype("float64")
+        peg_ok = ((close - PEG).abs() <= p["depeg_threshold"]).astype("float64")
+        tvl_ok = tvl_change.isna() | (tvl_change >= -p["tvl_drop_pct"])
+        healthy = (peg_ok.astype(bool) & tvl_ok).astype("float64").where(close.notna())
+        frame = pd.DataFrame({"close": close, "apy": apy, "healthy": healthy, "tvl_change": tvl_change})
+        return frame.reindex(index)
+
+    # ------------------------------------------------------------------ signals
+
+    def generate_signals(self, data: MarketData) -> dict[str, pd.DataFrame]:
+        present = [s for s in self.universe if data.candles.get(s) is not None and not data.candles[s].empty]
+        for symbol in self.universe:
+            if symbol not in present:
+                _common.note_missing_candles(data, self.name, symbol)
+        if not present:
+            return {}
+        index = data.candles[present[0]].index
+        for symbol in present[1:]:
+            index = index.union(data.candles[symbol].index)
+        inputs = {s: self._coin_inputs(s, data.candles[s], data, index) for s in present}
+        regime = _common.regime_gate(self.params, data, index, self.regime_symbols, self.name)
+        entries, exits = self._rotate(present, inputs, regime.to_numpy(dtype=bool))
+        stop_level = PEG - self.params["depeg_threshold"] - self.params["stop_buffer"]
+
+        out: dict[str, pd.DataFrame] = {}
+        for k, symbol in enumerate(present):
+            own = data.candles[symbol].index
+            frame = self.empty_signals(own)
+            entry = pd.Series(entries[:, k], index=index).reindex(own, fill_value=False)
+            frame["entry"] = entry.to_numpy()
+            frame["exit"] = pd.Series(exits[:, k], index=index).reindex(own, fill_value=False).to_numpy()
+            frame.loc[entry.to_numpy(), "stop"] = stop_level
+            coin = inputs[symbol].reindex(own)
+            frame["apy"] = coin["apy"]
+            frame["healthy"] = coin["healthy"]
+            frame["tvl_change"] = coin["tvl_change"]
+            frame["regime_ok"] = regime.reindex(own).to_numpy()
+            out[symbol] = frame
+        return out
+
+    def _rotate(self, symbols: list[str], inputs: dict[str, pd.DataFrame],
+                regime: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The forward state loop; returns boolean (bars x coins) entry and exit matrices."""
+        healthy = np.column_stack([inputs[s]["healthy"].to_numpy() for s in symbols])
+        apy = np.column_stack([inputs[s]["apy"].to_numpy() for s in symbols])
+        n_bars, n_coins = healthy.shape
+        entries = np.zeros((n_bars, n_coins), dtype=bool)
+        exits = np.zeros((n_bars, n_coins), dtype=bool)
+        edge = self.params["min_yield_edge"]
+        held = -1
+        for t in range(self.warmup_bars, n_bars):
+            if held >= 0 and healthy[t, held] == 0.0:
+                exits[t, held] = True
+                held = -1
+            if not regime[t]:
+                continue
+            candidates = np.flatnonzero(healthy[t] == 1.0)
+            if candidates.size == 0:
+                continue
+            best = int(candidates[np.argmax(apy[t, candidates])])
+            if held < 0:
+                entries[t, best] = True
+                held = best
+            elif best != held and healthy[t, held] == 1.0 and apy[t, best] > apy[t, held] + edge:
+                exits[t, held] = True
+                entries[t, best] = True
+                held = best
+        return entries, exits
+
+    # ------------------------------------------------------------------ yield
+
+    def yield_accrual(self, data: MarketData, signals: dict[str, pd.DataFrame]) -> pd.Series:
+        """Per-bar yield rate of the coin held according to ``signals`` (see the module docstring).
+
+        Returns a float Series on the union of the signal frames' indexes (0.0 where nothing is held).
+        """
+        if not signals:
+            return pd.Series(dtype="float64")
+        bars_per_year = 365.0 * bars_per_day(self.timeframe)
+        frames = list(signals.values())
+        index = frames[0].index
+        for frame in frames[1:]:
+            index = index.union(frame.index)
+        total = pd.Series(0.0, index=index)
+        for frame in frames:
+            state = pd.Series(np.nan, index=frame.index)
+            state[frame["entry"].astype(bool)] = 1.0
+            state[frame["exit"].astype(bool)] = 0.0
+            # Our own position state carried forward from the bar after each signal (not market data).
+            held = state.shift(1).ffill().fillna(0.0)
+            rate = (1.0 + frame["apy"]) ** (1.0 / bars_per_year) - 1.0
+            total = total.add((held * rate).reindex(index, fill_value=0.0), fill_value=0.0)
+        return total
