@@ -228,7 +228,10 @@ def _times(values: pd.Series, *, name: str, first_data_line: int) -> pd.Series:
     if numeric.notna().all() and len(numeric):
         unit = epoch_unit(float(numeric.abs().max()))
         return pd.Series(pd.to_datetime(numeric.astype("int64"), unit=unit, utc=True)).dt.as_unit("ns")
-    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+    try:  # one format inferred from the first value: fast
+        parsed = pd.to_datetime(values, utc=True)
+    except (ValueError, TypeError):
+        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
     bad = parsed.isna()
     if bad.any():
         position = int(np.flatnonzero(bad.to_numpy())[0])

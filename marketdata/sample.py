@@ -1,0 +1,118 @@
+"""The bundled real dataset (``marketdata/sample_data``, see its PROVENANCE.md) and its loader.
+
+``sample_load()`` puts it in the database with ``source='bundled'`` so the demo runs offline.
+It is idempotent: re-running inserts nothing, and the overlap of the BTC/ETH 2017-2023 and
+2021-2023 files is absorbed by the unique constraint.
+
+Adjustments made while loading (each is counted in the result):
+
+- The BTC/ETH 2017-2023 files end with a still-open (incomplete) candle: it is dropped.
+- CoinGecko files are daily price snapshots, not OHLC: ``open = high = low = close = price``
+  (flat candles; the data-quality report shows them as such); the off-grid intraday last point
+  of each file is dropped.
+- The USDC/USD 15m file's ``o`` is the previous bar's close, and in 434 of its 808 rows it lies
+  outside that bar's ``h``/``l``; ``high``/``low`` are widened to include ``open`` and ``close``
+  (``repaired`` counts them) rather than rejecting the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from marketdata.csv_import import drop_off_grid, load_candle_table, read_candle_file
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
+SOURCE = "bundled"
+
+BINANCE_1H_SYMBOLS = ("BTC", "ETH", "SOL", "AVAX", "SNX", "PERP", "CRV", "AAVE", "COMP", "MKR", "USDC", "CVX",
+                      "FXS", "OP", "GMX", "GNS", "ARB", "LUNA", "UST", "FTT", "BUSD")
+COINGECKO_IDS = {"DAI": "dai", "FRAX": "frax", "FXS": "frax-share", "PERP": "perpetual-protocol",
+                 "CVX": "convex-finance", "GMX": "gmx"}
+
+
+@dataclass(frozen=True)
+class SampleFile:
+    relative_path: str
+    symbol: str
+    timeframe: str
+    note: str = ""
+    drop_last: bool = False  # the last row is a still-open candle
+    price_only: bool = False
+    repair_range: bool = False
+
+    @property
+    def path(self) -> Path:
+        return SAMPLE_DIR / self.relative_path
+
+
+SAMPLE_FILES: tuple[SampleFile, ...] = (
+    *(SampleFile(f"binance_spot_1h_2021_2023/{s}USDT_1h.csv.gz", s, "1h", "Binance spot 1h 2021-04..2023-12")
+      for s in BINANCE_1H_SYMBOLS),
+    *(SampleFile(f"binance_spot_1h_2017_2023/{s}USDT_1h_2017-08-17_2023-08-02.csv.gz", s, "1h",
+                 "Binance spot 1h 2017-08..2023-08", drop_last=True) for s in ("BTC", "ETH")),
+    *(SampleFile(f"coingecko_1d_2021/{cid}.csv", s, "1d", "CoinGecko daily price only (flat candles)",
+                 price_only=True) for s, cid in COINGECKO_IDS.items()),
+    SampleFile("usdc_svb_2023/usdc_usd_15m_2023-03-09_2023-03-18.json", "USDC", "15m",
+               "USDC/USD 15m through the SVB depeg (high/low repaired)", repair_range=True),
+)
+
+
+def sample_files(*, symbols=None, timeframes=None) -> list[SampleFile]:
+    wanted_symbols = {s.strip().upper() for s in symbols} if symbols else None
+    wanted_timeframes = set(timeframes) if timeframes else None
+    return [f for f in SAMPLE_FILES
+            if (wanted_symbols is None or f.symbol in wanted_symbols)
+            and (wanted_timeframes is None or f.timeframe in wanted_timeframes)]
+
+
+def read_sample_file(sample: SampleFile) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The candles of one bundled file, adjusted as the module docstring says, and the counts."""
+    frame = read_candle_file(sample.path)
+    adjustments = {"dropped": 0, "repaired": 0}
+    if sample.drop_last and len(frame):
+        frame = frame.iloc[:-1]
+        adjustments["dropped"] += 1
+    if sample.price_only:
+        on_grid = drop_off_grid(frame, sample.timeframe)
+        adjustments["dropped"] += len(frame) - len(on_grid)
+        frame = on_grid
+    if sample.repair_range:
+        frame = frame.copy()
+        high = np.maximum.reduce([frame["high"], frame["open"], frame["close"]])
+        low = np.minimum.reduce([frame["low"], frame["open"], frame["close"]])
+        adjustments["repaired"] = int(((high != frame["high"]) | (low != frame["low"])).sum())
+        frame["high"], frame["low"] = high, low
+    return frame, adjustments
+
+
+def sample_load(
+    *,
+    symbols: list[str] | None = None,
+    timeframes: list[str] | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> dict:
+    """Load the bundled files (all, or those of ``symbols``/``timeframes``) with source 'bundled'.
+
+    Returns ``{"files": [...], "received", "inserted", "skipped", "dropped", "repaired"}``, one
+    entry per file with its symbol, timeframe, note and counts. ``progress`` is called with each
+    file's entry once it is loaded. Each file is loaded in one transaction.
+    """
+    entries = []
+    for sample in sample_files(symbols=symbols, timeframes=timeframes):
+        frame, adjustments = read_sample_file(sample)
+        loaded = load_candle_table(frame, name=sample.relative_path, symbol=sample.symbol,
+                                   timeframe=sample.timeframe, source=SOURCE)
+        entry = {"file": sample.relative_path, "symbol": sample.symbol, "timeframe": sample.timeframe,
+                 "note": sample.note, "received": loaded.received, "inserted": loaded.inserted,
+                 "skipped": loaded.skipped, **adjustments}
+        entries.append(entry)
+        if progress is not None:
+            progress(entry)
+    totals = {key: sum(e[key] for e in entries) for key in ("received", "inserted", "skipped", "dropped",
+                                                           "repaired")}
+    return {"files": entries, **totals}
