@@ -53,3 +53,12 @@ def test_get_source_reads_settings(settings):
     assert isinstance(coingecko, CoinGeckoSource) and coingecko.base_url == "http://coingecko.test/api/v3"
     assert coingecko.session.headers[API_KEY_HEADER] == "secret"
     assert get_source("binance", base_url="http://elsewhere").base_url == "http://elsewhere"
+
+
+def test_sources_import_no_django():
+    import subprocess
+    import sys
+
+    code = ("import sys, marketdata.sources.binance, marketdata.sources.coingecko, marketdata.sources.defillama, "
+            "marketdata.sources.lunarcrush; assert 'django' not in sys.modules, 'django imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
