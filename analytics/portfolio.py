@@ -1,0 +1,218 @@
+"""Portfolio view: correlation between strategies, the selection scorecard, and the paper-trading shortlist.
+
+Pure pandas (no Django). The scorecard never pretends: a criterion whose value is missing fails (with
+``value: None``), a contaminated holdout (evaluated more than once) disqualifies a strategy from
+"meets all criteria", and when fewer than ``min_n`` strategies pass, the shortlist says so and lists
+the best remaining candidates flagged as not meeting the criteria.
+
+Scorecard input, one dict per strategy (keys as produced by the analytics services)::
+
+    {
+        "oos_sharpe": 1.8,                  # annualised Sharpe on the holdout / out-of-sample data
+        "max_drawdowns": [0.12, 0.08, ...], # max drawdown (positive fraction) of EVERY period evaluated
+        "profitable_test_share": 0.75,      # walkforward.stability(...)["share_profitable_test"]
+        "win_rate": 0.46,
+        "holdout_evaluations": 1,           # how many times the holdout has been evaluated
+    }
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from analytics.metrics import json_safe
+
+CORRELATION_LIMIT = 0.7
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """Selection thresholds. Stability: at least this share of walk-forward test periods profitable."""
+
+    min_oos_sharpe: float = 1.5  # strictly greater than
+    max_drawdown: float = 0.20  # every period strictly below
+    min_profitable_test_share: float = 0.5  # at least
+    min_win_rate: float = 0.40  # at least
+    max_correlation: float = CORRELATION_LIMIT  # strictly below, against already-selected strategies
+
+
+DEFAULT_CRITERIA = Criteria()
+
+
+def strategy_correlation(
+    daily_returns: Mapping[str, pd.Series], *, threshold: float = CORRELATION_LIMIT, min_overlap: int = 20
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Pearson correlation of daily returns (pairwise over overlapping days) and the pairs above ``threshold``.
+
+    Only positive correlation above the threshold is flagged (a strongly negative pair diversifies).
+    Pairs with fewer than ``min_overlap`` common days get NaN in the matrix and are not flagged.
+    """
+    corr = daily_returns_frame(daily_returns).corr(min_periods=min_overlap)
+    names = list(corr.columns)
+    flagged = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            value = corr.loc[a, b]
+            if pd.notna(value) and value > threshold:
+                flagged.append({"a": a, "b": b, "correlation": float(value)})
+    flagged.sort(key=lambda pair: -pair["correlation"])
+    return corr, flagged
+
+
+def correlation_to_dict(corr: pd.DataFrame) -> dict:
+    """JSON-safe ``{name: {other: value | None}}``."""
+    return json_safe({a: {b: corr.loc[a, b] for b in corr.columns} for a in corr.index})
+
+
+def _finite(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _criterion(value, threshold, passed: bool | None, rule: str) -> dict:
+    return {"value": value, "threshold": threshold, "rule": rule, "passed": bool(passed) if value is not None
+            else False}
+
+
+def _base_criteria(result: Mapping, criteria: Criteria) -> dict:
+    sharpe = _finite(result.get("oos_sharpe"))
+    drawdowns = [_finite(v) for v in result.get("max_drawdowns") or []]
+    worst_dd = None if not drawdowns or None in drawdowns else max(drawdowns)
+    stability = _finite(result.get("profitable_test_share"))
+    win = _finite(result.get("win_rate"))
+    return {
+        "oos_sharpe": _criterion(sharpe, criteria.min_oos_sharpe,
+                                 sharpe is not None and sharpe > criteria.min_oos_sharpe, "> threshold"),
+        "max_drawdown": _criterion(worst_dd, criteria.max_drawdown,
+                                   worst_dd is not None and worst_dd < criteria.max_drawdown,
+                                   "< threshold in every period"),
+        "walk_forward_stability": _criterion(stability, criteria.min_profitable_test_share,
+                                             stability is not None and stability >= criteria.min_profitable_test_share,
+                                             ">= threshold (share of profitable test periods)"),
+        "win_rate": _criterion(win, criteria.min_win_rate, win is not None and win >= criteria.min_win_rate,
+                               ">= threshold"),
+    }
+
+
+def _rank_key(entry: dict) -> tuple:
+    sharpe = entry["oos_sharpe"]
+    return (-entry["passed_count"], -(sharpe if sharpe is not None else -math.inf), entry["name"])
+
+
+def scorecard(
+    results: Mapping[str, Mapping],
+    criteria: Criteria = DEFAULT_CRITERIA,
+    *,
+    correlation: pd.DataFrame | None = None,
+) -> dict:
+    """Score every strategy against the criteria and rank them.
+
+    Correlation is judged greedily: strategies are ranked by the other criteria (then OOS Sharpe) and
+    visited in that order; a strategy's correlation value is its highest correlation with the
+    strategies already accepted (those that passed everything before it). The first accepted strategy
+    passes trivially (value 0.0 by convention: nothing to correlate with). Without a ``correlation``
+    matrix the criterion fails with value ``None`` (not evaluated). Final rank: criteria passed, then OOS
+    Sharpe (higher first), then name.
+    """
+    entries = []
+    for name, result in results.items():
+        checks = _base_criteria(result, criteria)
+        evaluations = int(result.get("holdout_evaluations") or 0)
+        entries.append({
+            "name": name,
+            "oos_sharpe": checks["oos_sharpe"]["value"],
+            "criteria": checks,
+            "holdout_evaluations": evaluations,
+            "contaminated": evaluations > 1,
+            "passed_count": sum(c["passed"] for c in checks.values()),
+        })
+    entries.sort(key=_rank_key)
+    accepted: list[str] = []
+    for entry in entries:
+        entry["criteria"]["correlation"] = _correlation_check(entry["name"], accepted, correlation, criteria)
+        entry["passed_count"] = sum(c["passed"] for c in entry["criteria"].values())
+        entry["total_criteria"] = len(entry["criteria"])
+        entry["passes_all"] = entry["passed_count"] == entry["total_criteria"] and not entry["contaminated"]
+        entry["failed"] = [k for k, c in entry["criteria"].items() if not c["passed"]]
+        if entry["contaminated"]:
+            entry["failed"].append("holdout contaminated")
+        if entry["passes_all"]:
+            accepted.append(entry["name"])
+    entries.sort(key=_rank_key)
+    for rank, entry in enumerate(entries, start=1):
+        entry["rank"] = rank
+    return json_safe({"criteria": asdict(criteria), "strategies": entries, "n_passing": len(accepted)})
+
+
+def _correlation_check(name: str, accepted: list[str], correlation: pd.DataFrame | None,
+                       criteria: Criteria) -> dict:
+    rule = "< threshold with already-selected strategies"
+    if correlation is None:
+        return {"value": None, "threshold": criteria.max_correlation, "rule": rule, "passed": False,
+                "note": "not evaluated: no correlation matrix"}
+    others = [other for other in accepted if other in correlation.columns and name in correlation.index]
+    values = [correlation.loc[name, other] for other in others]
+    values = [float(v) for v in values if pd.notna(v)]
+    highest = max(values) if values else 0.0
+    check = {"value": highest, "threshold": criteria.max_correlation, "rule": rule,
+             "passed": highest < criteria.max_correlation}
+    if len(values) < len(accepted):
+        check["note"] = "correlation unknown with some selected strategies (treated as uncorrelated)"
+    if not accepted:
+        check["note"] = "first selected: nothing to correlate with"
+    return check
+
+
+def select_for_paper_trading(card: Mapping, min_n: int = 3, max_n: int = 5) -> dict:
+    """The top strategies for paper trading, with reasons; says so plainly when too few qualify."""
+    if min_n < 1 or max_n < min_n:
+        raise ValueError("need 1 <= min_n <= max_n")
+    ranked = list(card["strategies"])
+    passing = [e for e in ranked if e["passes_all"]]
+    selected = [_pick(e, meets=True) for e in passing[:max_n]]
+    candidates = []
+    if len(passing) >= min_n:
+        message = f"{len(selected)} strategies meet all criteria (of {len(passing)} passing)."
+    else:
+        others = [e for e in ranked if not e["passes_all"]][: min_n - len(passing)]
+        candidates = [_pick(e, meets=False) for e in others]
+        message = (
+            f"Only {len(passing)} strateg{'y' if len(passing) == 1 else 'ies'} meet all criteria; "
+            f"{min_n} are required. The best other candidates are listed but do NOT meet the criteria."
+        )
+    return json_safe({
+        "enough": len(passing) >= min_n,
+        "n_passing": len(passing),
+        "min_n": min_n,
+        "max_n": max_n,
+        "message": message,
+        "selected": selected,
+        "candidates_not_meeting_criteria": candidates,
+    })
+
+
+def _pick(entry: Mapping, *, meets: bool) -> dict:
+    if meets:
+        reason = (f"passes all {entry['total_criteria']} criteria; OOS Sharpe {_fmt(entry['oos_sharpe'])}; "
+                  f"rank {entry['rank']}")
+    else:
+        reason = (f"does not meet criteria: failed {', '.join(entry['failed'])}; passed "
+                  f"{entry['passed_count']}/{entry['total_criteria']}; OOS Sharpe {_fmt(entry['oos_sharpe'])}")
+    return {"name": entry["name"], "rank": entry["rank"], "meets_criteria": meets, "reason": reason,
+            "contaminated": entry["contaminated"]}
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def daily_returns_frame(daily_returns: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """Align several daily return series on their union of days (missing days NaN)."""
+    return pd.DataFrame(dict(daily_returns)).astype(float).replace([np.inf, -np.inf], np.nan)
