@@ -18,7 +18,7 @@ Value condition (per bar)
       cheap when ``z <= -z_entry``, value gone when ``z >= z_exit``. This is a *price* proxy for value
       (far below its recent mean), not a fundamental one.
 
-Entry (long only, after the warm-up)
+Entry (long only, after the warm-up, on the first bar of a run of bars meeting all of these)
     the value condition held on this bar or any of the previous ``VALUE_LOOKBACK`` (10) bars, and the
     trend turns up on this bar: the close crosses above EMA(20) or the MACD(12, 26, 9) histogram crosses
     above zero; plus the regime filter (``use_regime_filter``, default on: BTC and ETH both close above
@@ -129,7 +129,7 @@ class LendingProtocolValue(BaseStrategy):
         value_gone = value_gone.fillna(False).astype(bool)
         signal = recently_cheap & (crosses_ema | hist_turns) & ~value_gone & regime
         frame = self.empty_signals(candles.index)
-        entry = _common.after_warmup(signal, self.warmup_bars) & stop.notna()
+        entry = _common.after_warmup(_common.edge(signal), self.warmup_bars) & stop.notna()
         frame["entry"] = entry
         frame["exit"] = value_gone | trend_fails
         frame.loc[entry, "stop"] = stop[entry]

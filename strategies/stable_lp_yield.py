@@ -66,6 +66,8 @@ from strategies import _common
 
 YIELD_MEAN_DAYS = 7
 PEG = 1.0
+#: Float slack so that 0.97 with a 0.03 threshold counts as "at the threshold" (0.97 - 1 = -0.0300000000000000266).
+PEG_EPSILON = 1e-12
 
 
 class StableLPYieldOptimizer(BaseStrategy):
@@ -121,7 +123,7 @@ class StableLPYieldOptimizer(BaseStrategy):
         _common.note_missing(data, self.name, symbol, "on-chain tvl", tvl,
                              "price-only rule (exit on depeg only)")
         close = candles["close"].astype("float64")
-        peg_ok = ((close - PEG).abs() <= p["depeg_threshold"]).astype("float64")
+        peg_ok = ((close - PEG).abs() <= p["depeg_threshold"] + PEG_EPSILON).astype("float64")
         tvl_ok = tvl_change.isna() | (tvl_change >= -p["tvl_drop_pct"])
         healthy = (peg_ok.astype(bool) & tvl_ok).astype("float64").where(close.notna())
         frame = pd.DataFrame({"close": close, "apy": apy, "healthy": healthy, "tvl_change": tvl_change})

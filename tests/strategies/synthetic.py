@@ -80,3 +80,39 @@ def make_market_data(strategy_cls: type[BaseStrategy], *, bars: int = 1200, seed
               for symbol in strategy_cls.regime_symbols}
     frames = {s: onchain_on_bars(index, timeframe, rng) for s in strategy_cls.universe} if onchain else {}
     return MarketData(candles=candles, onchain=frames, regime=regime)
+
+
+def handmade_candles(close: np.ndarray | list, index: pd.DatetimeIndex, volume: np.ndarray | float = 1000.0,
+                     spread: float = 0.001) -> pd.DataFrame:
+    """Deterministic candles around a close path: open = previous close, high/low ``spread`` beyond."""
+    close = np.asarray(close, dtype="float64")
+    open_ = np.r_[close[0], close[:-1]]
+    volume = np.broadcast_to(np.asarray(volume, dtype="float64"), close.shape).copy()
+    return pd.DataFrame({
+        "open": open_,
+        "high": np.maximum(open_, close) * (1.0 + spread),
+        "low": np.minimum(open_, close) * (1.0 - spread),
+        "close": close,
+        "volume": volume,
+    }, index=index)
+
+
+def zigzag(bars: int, up: float, down: float, start: float = 100.0) -> np.ndarray:
+    """Alternating +up / -down relative moves (a noisy trend with a known RSI)."""
+    moves = np.where(np.arange(bars) % 2 == 0, 1.0 + up, 1.0 - down)
+    moves[0] = 1.0
+    return start * np.cumprod(moves)
+
+
+def regime_frames(index: pd.DatetimeIndex, *, rising: bool = True,
+                  symbols: tuple[str, ...] = ("BTC", "ETH")) -> dict[str, pd.DataFrame]:
+    """Regime candles that trend steadily up (risk-on after the EMA warm-up) or down (risk-off)."""
+    step = 1.002 if rising else 0.998
+    close = 30_000.0 * step ** np.arange(len(index))
+    return {symbol: handmade_candles(close, index) for symbol in symbols}
+
+
+def onchain_frame(index: pd.DatetimeIndex, **columns: np.ndarray | float) -> pd.DataFrame:
+    """An on-chain frame already aligned to ``index`` (as the caller delivers it)."""
+    return pd.DataFrame({name: np.broadcast_to(np.asarray(v, dtype="float64"), (len(index),)).copy()
+                         for name, v in columns.items()}, index=index)

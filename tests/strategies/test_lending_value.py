@@ -1,0 +1,84 @@
+"""LendingProtocolValue: fee yield on market cap, or the z-score proxy, plus a trend turn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtests.engine.strategy import MarketData
+from marketdata import indicators
+from strategies.lending_value import LendingProtocolValue
+from tests.strategies.synthetic import bar_index, handmade_candles, onchain_frame, regime_frames, zigzag
+
+BARS = 400
+DROP = 300
+
+
+@pytest.fixture
+def index() -> pd.DatetimeIndex:
+    return bar_index("1d", BARS)
+
+
+@pytest.fixture
+def candles(index) -> pd.DataFrame:
+    """Sideways, then eight -3% days from bar 300 and a +2% a day rebound."""
+    close = zigzag(BARS, 0.005, 0.005)
+    close[DROP:] = close[DROP - 1] * np.r_[0.97 ** np.arange(1, 9), 0.97 ** 8 * 1.02 ** np.arange(1, BARS - DROP - 7)]
+    return handmade_candles(close, index)
+
+
+def signals(data: MarketData, **params) -> pd.DataFrame:
+    return LendingProtocolValue(**params).generate_signals(data)["AAVE"]
+
+
+def test_proxy_mode_buys_the_trend_turn_after_a_deep_discount(index, candles):
+    data = MarketData(candles={"AAVE": candles}, regime=regime_frames(index))
+    frame = signals(data)
+    entries = np.flatnonzero(frame["entry"])
+    assert entries.size == 1 and DROP + 8 <= entries[0] < DROP + 20
+    at = entries[0]
+    assert frame["zscore"].iloc[at - 10:at + 1].min() <= -1.5
+    atr = indicators.atr(candles["high"], candles["low"], candles["close"], 14).iloc[at]
+    assert frame["stop"].iloc[at] == pytest.approx(candles["close"].iloc[at] - 2.5 * atr)
+    assert any(n.startswith("lending_value AAVE: no market cap") and "price-only value proxy" in n for n in data.notes)
+
+
+def test_exit_once_the_discount_is_gone(index, candles):
+    frame = signals(MarketData(candles={"AAVE": candles}, regime=regime_frames(index)))
+    at = int(np.flatnonzero(frame["entry"])[0])
+    after = frame.iloc[at + 1:]
+    first_exit = after.index[after["exit"]][0]
+    assert frame.loc[first_exit, "zscore"] >= 0.5 or frame.loc[first_exit, "macd_hist"] < 0
+
+
+def test_no_discount_no_entry(index):
+    calm = handmade_candles(zigzag(BARS, 0.005, 0.005), index)
+    assert not signals(MarketData(candles={"AAVE": calm}, regime=regime_frames(index)))["entry"].any()
+
+
+def test_fee_mode_overrides_the_price_proxy(index, candles):
+    # Revenue of 1e5 a day on a 1e9 market cap is a 3.65% yield: below fee_yield_min 5%, so not cheap.
+    expensive = onchain_frame(index, revenue=1e5, market_cap=1e9)
+    data = MarketData(candles={"AAVE": candles}, regime=regime_frames(index), onchain={"AAVE": expensive})
+    frame = signals(data)
+    assert frame["fee_yield"].iloc[-1] == pytest.approx(0.0365)
+    assert not frame["entry"].any()
+    # 5e5 a day is an 18% yield: cheap on every bar, so the first trend turn after the warm-up buys.
+    cheap = onchain_frame(index, revenue=5e5, market_cap=1e9)
+    data = MarketData(candles={"AAVE": candles}, regime=regime_frames(index), onchain={"AAVE": cheap})
+    frame = signals(data)
+    assert frame["entry"].iloc[:DROP].any()
+    assert not any("AAVE" in note for note in data.notes)
+
+
+def test_regime_filter_on_and_off(index, candles):
+    bear = MarketData(candles={"AAVE": candles}, regime=regime_frames(index, rising=False))
+    assert not signals(bear)["entry"].any()
+    assert signals(bear, use_regime_filter=False)["entry"].sum() == 1
+
+
+@pytest.mark.parametrize("params", [{"z_entry": 3.0}, {"zscore_window": 10}, {"fee_yield_min": -0.1}])
+def test_invalid_parameters_raise(params):
+    with pytest.raises(ValueError, match=next(iter(params))):
+        LendingProtocolValue(**params)
