@@ -1,0 +1,21 @@
+"""The pure analytics modules must not import Django (they run in workers and notebooks without it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+PURE_MODULES = ["metrics", "montecarlo", "overfitting", "walkforward", "optimization", "portfolio", "stress"]
+
+
+def test_pure_analytics_modules_do_not_import_django():
+    code = (
+        "import sys\n"
+        + "".join(f"import analytics.{name}\n" for name in PURE_MODULES)
+        + "assert 'django' not in sys.modules, sorted(m for m in sys.modules if m.startswith('django'))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    completed = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                               timeout=60)
+    assert completed.returncode == 0, completed.stderr
