@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import path
 
 from marketdata.admin_mixins import ReadOnlyAdminMixin
 from marketdata.models import Candle, IndicatorValue, OnchainMetric, SocialMetric
@@ -11,6 +13,30 @@ class CandleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("symbol",)
     date_hierarchy = "open_time"
     show_full_result_count = False  # COUNT(*) over millions of candles is slow
+    change_list_template = "admin/marketdata/candle/change_list.html"  # adds a "Data quality" button
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.data_quality_view)
+        return [path("data-quality/", view, name="marketdata_candle_data_quality"), *super().get_urls()]
+
+    def data_quality_view(self, request):
+        """The data-quality report (``quality_services.data_quality_report``) for ?symbols=&timeframe=."""
+        from marketdata.quality_services import data_quality_report
+        from marketdata.timeframes import TIMEFRAMES
+
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        symbols = [s for s in request.GET.get("symbols", "").split(",") if s.strip()] or None
+        timeframe = request.GET.get("timeframe") or None
+        if timeframe not in TIMEFRAMES:
+            timeframe = None
+        report = data_quality_report(symbols=symbols, timeframe=timeframe)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Data quality",
+                   "report": report, "symbols": ",".join(symbols or []), "timeframe": timeframe or "",
+                   "timeframes": list(TIMEFRAMES)}
+        return TemplateResponse(request, "admin/marketdata/data_quality.html", context)
 
 
 @admin.register(IndicatorValue)
