@@ -8,6 +8,7 @@ that justified the default chunking. Timings are machine dependent; compare rati
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -20,14 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analytics.montecarlo import METHODS, default_chunk_size, simulate, simulate_paths  # noqa: E402
 
 
-def _time(fn, repeats: int) -> tuple[float, float]:
+def _time(fn, repeats: int) -> tuple[float, float, float]:
+    """Median wall time, best wall time and median CPU time of this process (less sensitive to load)."""
     fn()  # warm-up
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu_start)
+    return statistics.median(walls), min(walls), statistics.median(cpus)
 
 
 def main() -> None:
@@ -40,10 +43,12 @@ def main() -> None:
     print(f"{args.iterations} simulations x {args.trades} trades, default chunk "
           f"{default_chunk_size(args.trades)} simulations, median/best of {args.repeats}")
     for method in METHODS:
-        median, best = _time(lambda m=method: simulate(returns, n_iterations=args.iterations, method=m),
-                             args.repeats)
-        print(f"  simulate(method={method!r:12}) median {median:.3f} s  best {best:.3f} s")
-    print("chunk-size sweep (simulate_paths, shuffle / bootstrap, median seconds):")
+        median, best, cpu = _time(lambda m=method: simulate(returns, n_iterations=args.iterations, method=m),
+                                  args.repeats)
+        print(f"  simulate(method={method!r:12}) wall median {median:.3f} s, best {best:.3f} s; "
+              f"CPU median {cpu:.3f} s")
+    print(f"load average before the sweep: {os.getloadavg()[0]:.2f} (other processes inflate wall times)")
+    print("chunk-size sweep (simulate_paths, shuffle / bootstrap, median wall seconds):")
     for chunk in (16, 64, 128, 256, 500, 1000):
         row = [
             _time(lambda m=method, c=chunk: simulate_paths(returns, n_iterations=args.iterations, method=m,
