@@ -66,7 +66,10 @@ def onchain_on_bars(index: pd.DatetimeIndex, timeframe: str, rng: np.random.Gene
 
 def make_market_data(strategy_cls: type[BaseStrategy], *, bars: int = 1200, seed: int = 0,
                      onchain: bool = True, regime_drift: float = 0.001) -> MarketData:
-    """Candles for the universe, BTC/ETH regime candles and (optionally) on-chain frames."""
+    """Candles for the universe, BTC/ETH regime candles and (optionally) on-chain frames.
+
+    USDC, when in the universe, depegs to ~0.95 for five bars at 80% of the sample.
+    """
     rng = np.random.default_rng(seed)
     timeframe = strategy_cls.timeframe
     index = bar_index(timeframe, bars)
@@ -74,6 +77,9 @@ def make_market_data(strategy_cls: type[BaseStrategy], *, bars: int = 1200, seed
     for symbol in strategy_cls.universe:
         if symbol in STABLES:
             candles[symbol] = stable_walk(index, rng)
+            if symbol == "USDC":  # an SVB-like depeg: five bars near 0.95 at 80% of the sample
+                dip = slice(int(bars * 0.8), int(bars * 0.8) + 5)
+                candles[symbol].iloc[dip, :4] = candles[symbol].iloc[dip, :4] - 0.05
         else:
             candles[symbol] = random_walk(index, rng, start=float(rng.uniform(1, 200)), vol=0.02)
     regime = {symbol: random_walk(index, rng, start=30_000.0, drift=regime_drift, vol=0.01)

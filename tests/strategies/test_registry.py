@@ -1,0 +1,64 @@
+"""The strategy registry: all five research strategies plus the engine baseline, JSON-safe descriptions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backtests.engine.strategy import BaseStrategy
+from strategies.registry import STRATEGIES, describe_all, describe_strategy, get_strategy
+
+RESEARCH = {"defi_derivatives_momentum", "stable_lp_yield", "curve_wars", "layer2_growth", "lending_value"}
+
+
+def test_registry_lists_the_five_strategies_and_the_baseline():
+    assert RESEARCH | {"sma_crossover"} == set(STRATEGIES)
+    for name, cls in STRATEGIES.items():
+        assert issubclass(cls, BaseStrategy) and cls.name == name
+
+
+def test_get_strategy_returns_the_class_or_lists_the_names():
+    assert get_strategy("curve_wars").__name__ == "CurveWarsSpecialist"
+    with pytest.raises(ValueError, match="curve_wars") as error:
+        get_strategy("nope")
+    assert "lending_value" in str(error.value)
+
+
+@pytest.mark.parametrize("name", sorted(RESEARCH))
+def test_descriptions_are_json_safe_and_complete(name):
+    cls = get_strategy(name)
+    description = json.loads(json.dumps(describe_strategy(cls)))
+    assert description["name"] == name
+    assert description["universe"] == list(cls.universe)
+    assert description["needs_onchain"] is True and description["needs_social"] is False
+    assert description["warmup_bars"] == cls.warmup_bars > 0
+    assert description["summary"] and len(description["summary"]) < 400
+    params = description["parameters"]
+    assert params["use_regime_filter"] == {"default": True, "low": None, "high": None, "step": None,
+                                           "kind": "bool", "choices": None}
+    for spec in params.values():
+        assert set(spec) == {"default", "low", "high", "step", "kind", "choices"}
+        if spec["kind"] in ("int", "float"):
+            assert spec["low"] <= spec["default"] <= spec["high"]
+
+
+@pytest.mark.parametrize("name", sorted(RESEARCH))
+def test_search_grids_stay_small_and_every_combination_is_valid(name):
+    cls = get_strategy(name)
+    grid = cls.parameter_grid()
+    assert 1 < len(grid) <= 500
+    assert describe_strategy(cls)["grid_size"] == len(grid)
+    for params in grid[:: max(1, len(grid) // 25)]:
+        cls(**params)
+
+
+@pytest.mark.parametrize("name", sorted(RESEARCH))
+def test_required_indicators_are_declared_as_name_and_params(name):
+    for indicator, params in get_strategy(name)().required_indicators():
+        assert isinstance(indicator, str) and isinstance(params, dict)
+
+
+def test_describe_all_covers_the_registry():
+    assert [d["name"] for d in describe_all()] == list(STRATEGIES)
+    json.dumps(describe_all())
