@@ -23,11 +23,11 @@ logger = logging.getLogger(__name__)
 
 #: Job kind -> service function path. Each service takes the job's params as keyword arguments.
 JOB_SERVICES: dict[str, str] = {
-    JobKind.INGEST_OHLCV: "marketdata.ingestion.ohlcv_ingest_job",
-    JobKind.INGEST_ONCHAIN: "marketdata.onchain_services.onchain_ingest_job",
-    JobKind.INGEST_SOCIAL: "marketdata.onchain_services.social_ingest_job",
-    JobKind.COMPUTE_INDICATORS: "marketdata.indicator_cache.indicators_compute_job",
-    JobKind.DATA_QUALITY: "marketdata.quality_services.data_quality_job",
+    JobKind.INGEST_OHLCV: "marketdata.jobs.ohlcv_ingest_job",
+    JobKind.INGEST_ONCHAIN: "marketdata.jobs.onchain_ingest_job",
+    JobKind.INGEST_SOCIAL: "marketdata.jobs.social_ingest_job",
+    JobKind.COMPUTE_INDICATORS: "marketdata.jobs.indicators_compute_job",
+    JobKind.DATA_QUALITY: "marketdata.jobs.data_quality_job",
     JobKind.MONTE_CARLO: "analytics.services.montecarlo_job",
     JobKind.STRESS_TEST: "analytics.services.stress_test_job",
     JobKind.LOOKAHEAD: "analytics.services.lookahead_job",

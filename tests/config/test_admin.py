@@ -7,6 +7,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
+from backtests.models import ResearchJob
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +33,7 @@ def test_changelist_opens(admin_client, model):
     f.indicator_value()
     f.onchain_metric()
     f.social_metric()
+    ResearchJob.objects.create(kind="data_quality")
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     response = admin_client.get(url)
     assert response.status_code == 200

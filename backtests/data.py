@@ -1,0 +1,85 @@
+"""Load what a strategy needs from the database into the engine's ``MarketData``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from backtests.engine.strategy import BaseStrategy, MarketData
+from marketdata.models import OnchainMetric, SocialMetric
+from marketdata.pointintime import DEFAULT_PUBLICATION_LAG, align_daily_to_bars
+from marketdata.selectors import candles_df
+from marketdata.symbols import TOKENS_BY_SYMBOL
+from marketdata.timeframes import timeframe_delta
+
+ONCHAIN_COLUMNS = ["tvl", "volume", "fees", "revenue", "supply"]
+SOCIAL_COLUMNS = ["sentiment", "social_volume", "mentions", "galaxy_score", "alt_rank", "social_dominance"]
+
+
+@dataclass
+class LoadedData:
+    market: MarketData
+    warmup_start: datetime
+    missing_symbols: list[str]
+
+
+def onchain_daily(symbol: str) -> pd.DataFrame:
+    """Daily on-chain metrics of the protocol behind ``symbol`` (one row per day; sources merged)."""
+    token = TOKENS_BY_SYMBOL.get(symbol)
+    if token is None or not token.defillama_slug:
+        return pd.DataFrame(columns=ONCHAIN_COLUMNS)
+    rows = OnchainMetric.objects.filter(protocol=token.defillama_slug).order_by("date", "source")
+    frame = pd.DataFrame(list(rows.values("date", *ONCHAIN_COLUMNS)))
+    if frame.empty:
+        return pd.DataFrame(columns=ONCHAIN_COLUMNS)
+    frame["date"] = pd.to_datetime(frame["date"], utc=True)
+    return frame.groupby("date")[ONCHAIN_COLUMNS].first().astype("float64")
+
+
+def social_daily(symbol: str) -> pd.DataFrame:
+    rows = SocialMetric.objects.filter(token=symbol).order_by("timestamp")
+    frame = pd.DataFrame(list(rows.values("timestamp", *SOCIAL_COLUMNS)))
+    if frame.empty:
+        return pd.DataFrame(columns=SOCIAL_COLUMNS)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).dt.normalize()
+    return frame.groupby("timestamp")[SOCIAL_COLUMNS].last().astype("float64")
+
+
+def market_data_load(
+    *,
+    strategy: BaseStrategy,
+    symbols: list[str],
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    publication_lag: pd.Timedelta = DEFAULT_PUBLICATION_LAG,
+) -> LoadedData:
+    """Candles (with warm-up history before ``start``), point-in-time fundamentals and regime candles."""
+    bar = timeframe_delta(timeframe)
+    warmup_start = pd.Timestamp(start) - bar * int(strategy.warmup_bars)
+    candles: dict[str, pd.DataFrame] = {}
+    missing: list[str] = []
+    for symbol in symbols:
+        frame = candles_df(symbol=symbol, timeframe=timeframe, start=warmup_start, end=end)
+        if frame.empty:
+            missing.append(symbol)
+        else:
+            candles[symbol] = frame
+    regime = {}
+    for symbol in strategy.regime_symbols:
+        frame = candles[symbol] if symbol in candles else candles_df(
+            symbol=symbol, timeframe=timeframe, start=warmup_start, end=end)
+        if not frame.empty:
+            regime[symbol] = frame
+    onchain, social = {}, {}
+    for symbol, frame in candles.items():
+        if strategy.needs_onchain:
+            onchain[symbol] = align_daily_to_bars(onchain_daily(symbol), frame.index, bar, publication_lag)
+        if strategy.needs_social:
+            social[symbol] = align_daily_to_bars(social_daily(symbol), frame.index, bar, publication_lag)
+    notes = [f"{symbol}: no {timeframe} candles between {warmup_start:%Y-%m-%d} and {end:%Y-%m-%d}; not traded"
+             for symbol in missing]
+    market = MarketData(candles=candles, onchain=onchain, social=social, regime=regime, notes=notes)
+    return LoadedData(market=market, warmup_start=warmup_start.to_pydatetime(), missing_symbols=missing)
