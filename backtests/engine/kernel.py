@@ -337,18 +337,30 @@ def simulate(open_, high, low, close, returns, entry, exit_, scale_in, direction
                               tpf_sig, returns, params, halted, cash_box, fills, refusals, counts)
         # 4. intrabar stops and targets
         for s in range(m):
-            if not np.isnan(open_[i, s]):
+            if state[s, S_QTY] != 0.0 and not np.isnan(open_[i, s]) and (
+                    not np.isnan(state[s, S_STOP]) or state[s, S_ARMED] == 1.0):
                 _check_stop_and_target(state, s, i, open_, high, low, params, cash_box, trades, fills, counts)
         # 5. close: equity, drawdown, breaker
         gross = 0.0
+        heat = 0.0
+        equity = cash_box[0]
         open_count = 0
         for s in range(m):
             if not np.isnan(close[i, s]):
                 state[s, S_LAST] = close[i, s]
-            if state[s, S_QTY] != 0.0:
-                gross += abs(state[s, S_QTY]) * state[s, S_LAST]
+            qty = state[s, S_QTY]
+            if qty != 0.0:
+                last = state[s, S_LAST]
+                equity += qty * last
+                gross += abs(qty) * last
+                stop = state[s, S_STOP]
+                if np.isnan(stop):
+                    heat += abs(qty) * last
+                elif qty > 0:
+                    heat += max(0.0, last - stop) * qty
+                else:
+                    heat += max(0.0, stop - last) * (-qty)
                 open_count += 1
-        equity = _equity(state, cash_box[0])
         peak = max(peak, equity)
         if halted and cooldown >= 0 and i - tripped_at >= cooldown:
             halted = False
@@ -365,13 +377,13 @@ def simulate(open_, high, low, close, returns, entry, exit_, scale_in, direction
                     state[s, S_PEXR] = K_BREAKER
                 elif state[s, S_QTY] != 0.0:
                     state[s, S_PEXR] = K_BREAKER
-        equity_out[i, 0] = equity
-        equity_out[i, 1] = cash_box[0]
-        equity_out[i, 2] = 1.0 - equity / peak if peak > 0 else 0.0
-        equity_out[i, 3] = gross / equity if equity > 0 else 0.0
-        equity_out[i, 4] = _heat(state) / equity if equity > 0 else 0.0
-        equity_out[i, 5] = open_count
-        equity_out[i, 6] = 1.0 if halted else 0.0
+        equity_out[0, i] = equity
+        equity_out[1, i] = cash_box[0]
+        equity_out[2, i] = 1.0 - equity / peak if peak > 0 else 0.0
+        equity_out[3, i] = gross / equity if equity > 0 else 0.0
+        equity_out[4, i] = heat / equity if equity > 0 else 0.0
+        equity_out[5, i] = open_count
+        equity_out[6, i] = 1.0 if halted else 0.0
         # 6. signals of bar i -> orders for bar i + lag
         for s in range(m):
             if np.isnan(close[i, s]):
@@ -422,9 +434,9 @@ def simulate(open_, high, low, close, returns, entry, exit_, scale_in, direction
                             cash_box, trades, fills, counts)
         equity = _equity(state, cash_box[0])
         peak = max(peak, equity)
-        equity_out[n - 1, 0] = equity
-        equity_out[n - 1, 1] = cash_box[0]
-        equity_out[n - 1, 2] = 1.0 - equity / peak if peak > 0 else 0.0
-        equity_out[n - 1, 3] = 0.0
-        equity_out[n - 1, 4] = 0.0
-        equity_out[n - 1, 5] = 0.0
+        equity_out[0, n - 1] = equity
+        equity_out[1, n - 1] = cash_box[0]
+        equity_out[2, n - 1] = 1.0 - equity / peak if peak > 0 else 0.0
+        equity_out[3, n - 1] = 0.0
+        equity_out[4, n - 1] = 0.0
+        equity_out[5, n - 1] = 0.0

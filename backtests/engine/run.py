@@ -80,6 +80,8 @@ def _signal_column(frame: pd.DataFrame, column: str, default, dtype) -> np.ndarr
     if column not in frame:
         return np.full(len(frame), default, dtype=dtype)
     values = frame[column].to_numpy()
+    if dtype is bool and values.dtype == np.bool_:
+        return values
     if dtype is bool:
         return np.asarray(pd.Series(values).fillna(False).astype(bool).to_numpy())
     values = values.astype(np.float64)
@@ -160,7 +162,7 @@ def run_signals(
     trades = np.zeros((trade_cap, len(nb.TRADE_FIELDS)))
     fills = np.zeros((trade_cap + signal_count + 16, len(nb.FILL_FIELDS)))
     refusals = np.zeros((signal_count + 16, 3))
-    equity = np.zeros((n, len(nb.EQUITY_FIELDS)))
+    equity = np.zeros((len(nb.EQUITY_FIELDS), n))  # one row per field: columns without a transpose
     breaker_bars = np.zeros(n + 1, dtype=np.int64)
     counts = np.zeros(4, dtype=np.int64)
     nb.simulate(prices["open"], prices["high"], prices["low"], close, returns, bools["entry"], bools["exit"],
@@ -173,9 +175,10 @@ def run_signals(
     trades_df = _trades_frame(trades[: counts[nb.C_TRADES]], times, names)
     orders_df = _orders_frame(fills[: counts[nb.C_FILLS]], times, names)
     refusals_df = _refusals_frame(refusals[: counts[nb.C_REFUSALS]], times, names)
-    equity_df = pd.DataFrame(equity, index=times, columns=list(nb.EQUITY_FIELDS))
-    equity_df["open_positions"] = equity_df["open_positions"].astype(np.int64)
-    equity_df["circuit_breaker"] = equity_df["circuit_breaker"].astype(bool)
+    columns = dict(zip(nb.EQUITY_FIELDS, equity, strict=True))
+    columns["open_positions"] = columns["open_positions"].astype(np.int64)
+    columns["circuit_breaker"] = columns["circuit_breaker"].astype(bool)
+    equity_df = pd.DataFrame(columns, index=times)
     equity_df.index.name = "timestamp"
     breaker_times = times[breaker_bars[: counts[nb.C_BREAKER_EVENTS]]]
     summary = _summary(config, symbols, trades_df, equity_df, refusals_df, breaker_times, lag, bar_ns,
