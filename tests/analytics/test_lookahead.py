@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -113,3 +116,10 @@ def test_sampling_is_seeded(btc_data):
 def test_sample_must_be_positive(btc_data):
     with pytest.raises(ValueError, match="sample"):
         lookahead_check(SilentStrategy(), btc_data, sample=0)
+
+
+def test_lookahead_and_strategies_import_no_django():
+    code = "import sys, analytics.lookahead, strategies.registry; print('django' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
+    assert result.stdout.strip() == "False"
