@@ -30,6 +30,8 @@ class WalkForwardRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
+    final_parameters = models.JSONField(default=dict, blank=True)
+    holdout_metrics = models.JSONField(default=dict, blank=True)
 
     class Meta:
         db_table = "walkforward_runs"
@@ -91,3 +93,35 @@ class StressEvent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class HoldoutLock(models.Model):
+    """The locked out-of-sample holdback of one strategy on one dataset (symbols + timeframe).
+
+    Optimisation and walk-forward refuse any window overlapping ``[holdout_start, holdout_end)``; every
+    evaluation on it is counted, and a second one marks the strategy's holdout result as contaminated.
+    """
+
+    strategy = models.CharField(max_length=64)
+    dataset_key = models.CharField(max_length=255, help_text="Sorted symbols and timeframe, e.g. 'AAVE,COMP|1h'.")
+    holdout_start = models.DateTimeField()
+    holdout_end = models.DateTimeField()
+    evaluations = models.PositiveIntegerField(default=0)
+    history = models.JSONField(default=list, blank=True, help_text="One entry per evaluation: when, params, result.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "holdout_locks"
+        ordering = ["strategy", "dataset_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "dataset_key"], name="holdout_unique_strategy_dataset"),
+            models.CheckConstraint(condition=Q(holdout_end__gt=F("holdout_start")), name="holdout_end_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} on {self.dataset_key}: holdout from {self.holdout_start:%Y-%m-%d}"
+
+    @property
+    def contaminated(self) -> bool:
+        return self.evaluations > 1

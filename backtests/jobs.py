@@ -31,7 +31,7 @@ JOB_SERVICES: dict[str, str] = {
     JobKind.MONTE_CARLO: "analytics.services.montecarlo_job",
     JobKind.STRESS_TEST: "analytics.services.stress_test_job",
     JobKind.LOOKAHEAD: "analytics.services.lookahead_job",
-    JobKind.RESEARCH: "analytics.services.research_job",
+    JobKind.RESEARCH: "analytics.research.research_job",
 }
 
 

@@ -1,0 +1,342 @@
+"""Research services: walk-forward with a locked holdout, Monte Carlo, stress tests, look-ahead analysis.
+
+They load data once (``backtests.data.market_data_load``), evaluate in memory with the pure engine
+(``analytics.evaluation``) and store results in ``walkforward_runs``/``walkforward_periods``/``holdout_locks``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+
+from analytics import optimization
+from analytics.evaluation import WindowResult, evaluate_window
+from analytics.lookahead import lookahead_check
+from analytics.metrics import daily_returns, json_safe
+from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
+from analytics.montecarlo import monte_carlo_report, trade_returns
+from analytics.overfitting import deflated_sharpe_report, per_period_sharpe
+from analytics.stress import stress_window_report
+from analytics.walkforward import (
+    check_no_holdout_overlap,
+    degradation,
+    holdout_split,
+    stability,
+    walk_forward_windows,
+)
+from backtests.data import market_data_load
+from backtests.engine import EngineConfig, RiskLimits
+from backtests.engine.strategy import BaseStrategy, MarketData
+from backtests.jobs import queue_task
+from backtests.models import BacktestConfig, RunStatus, default_risk_limits
+from backtests.provenance import candles_hash
+from marketdata.timeframes import timeframe_delta
+from strategies.registry import get_strategy
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COSTS = {"initial_capital": 100_000.0, "fee_rate": 0.001, "slippage_rate": 0.005, "latency_ms": 100}
+
+
+def engine_config(settings: dict[str, Any], timeframe: str) -> EngineConfig:
+    costs = {**DEFAULT_COSTS, **{k: settings[k] for k in DEFAULT_COSTS if settings.get(k) is not None}}
+    limits = {**default_risk_limits(), **(settings.get("risk_limits") or {})}
+    return EngineConfig(initial_capital=float(costs["initial_capital"]), fee_rate=float(costs["fee_rate"]),
+                        slippage_rate=float(costs["slippage_rate"]), latency_ms=int(costs["latency_ms"]),
+                        risk=RiskLimits.from_dict(limits), bar_length=timeframe)
+
+
+def dataset_key(symbols: list[str], timeframe: str) -> str:
+    return f"{','.join(sorted(symbols))}|{timeframe}"
+
+
+@dataclass
+class ResearchData:
+    """A strategy's data loaded once for a whole analysis, plus how to evaluate on a window of it."""
+
+    strategy_class: type[BaseStrategy]
+    market: MarketData
+    timeframe: str
+    config: EngineConfig
+    symbols: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bar(self) -> pd.Timedelta:
+        return timeframe_delta(self.timeframe)
+
+    def evaluate(self, params: dict, start, end) -> WindowResult:
+        return evaluate_window(self.strategy_class(**params), self.market, self.config, start, end, self.bar)
+
+    def data_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First and last candle of the traded symbols (after the warm-up of the earliest one)."""
+        if not self.market.candles:
+            return None
+        first = min(frame.index[0] for frame in self.market.candles.values())
+        last = max(frame.index[-1] for frame in self.market.candles.values())
+        return first + self.bar * int(self.strategy_class.warmup_bars), last + self.bar
+
+
+def research_data_load(*, strategy: str, symbols: list[str] | None, timeframe: str, start: datetime,
+                       end: datetime, settings: dict | None = None) -> ResearchData:
+    strategy_class = get_strategy(strategy)
+    symbols = list(symbols or strategy_class.universe)
+    loaded = market_data_load(strategy=strategy_class(), symbols=symbols, timeframe=timeframe, start=start, end=end)
+    return ResearchData(strategy_class=strategy_class, market=loaded.market, timeframe=timeframe,
+                        config=engine_config(settings or {}, timeframe), symbols=symbols,
+                        notes=list(loaded.market.notes))
+
+
+def parameter_space(strategy_class: type[BaseStrategy]) -> dict[str, list]:
+    return {name: param.grid() for name, param in strategy_class.parameters.items()}
+
+
+def _safe_evaluate(data: ResearchData, start, end):
+    """An ``evaluate(params)`` for the optimiser: invalid combinations score nothing instead of failing."""
+
+    def evaluate(params: dict) -> dict:
+        try:
+            return data.evaluate(params, start, end).performance
+        except ValueError as exc:  # e.g. fast >= slow: a point of the grid that is not a valid strategy
+            return {"invalid": str(exc)}
+
+    return evaluate
+
+
+def optimise(data: ResearchData, start, end, *, objective: str, search: str, max_trials: int,
+             seed: int) -> dict:
+    space = parameter_space(data.strategy_class)
+    evaluate = _safe_evaluate(data, start, end)
+    if search == "grid":
+        return optimization.grid_search(space, evaluate, objective=objective)
+    return optimization.random_search(space, evaluate, n_iter=max_trials, objective=objective, seed=seed)
+
+
+# --------------------------------------------------------------------------- holdout lock
+def holdout_lock_for(*, strategy: str, symbols: list[str], timeframe: str, holdout_start, holdout_end) -> HoldoutLock:
+    """The lock of this strategy and dataset, created on first use (its dates then never move)."""
+    lock, _ = HoldoutLock.objects.get_or_create(
+        strategy=strategy, dataset_key=dataset_key(symbols, timeframe),
+        defaults={"holdout_start": holdout_start, "holdout_end": holdout_end})
+    return lock
+
+
+def refuse_holdout_overlap(lock: HoldoutLock, start, end) -> None:
+    """Optimisation may never see the locked holdout."""
+    if pd.Timestamp(start) < pd.Timestamp(lock.holdout_end) and pd.Timestamp(end) > pd.Timestamp(lock.holdout_start):
+        raise ValueError(
+            f"refused: the window {pd.Timestamp(start):%Y-%m-%d}..{pd.Timestamp(end):%Y-%m-%d} overlaps the locked "
+            f"holdout of {lock.strategy} on {lock.dataset_key} ({lock.holdout_start:%Y-%m-%d}.."
+            f"{lock.holdout_end:%Y-%m-%d})")
+
+
+def holdout_evaluate(lock: HoldoutLock, data: ResearchData, params: dict) -> dict:
+    """Evaluate ``params`` on the holdout; every call is counted and the second one flags contamination."""
+    outcome = data.evaluate(params, lock.holdout_start, lock.holdout_end)
+    with transaction.atomic():
+        lock = HoldoutLock.objects.select_for_update().get(pk=lock.pk)
+        lock.evaluations += 1
+        lock.last_evaluated_at = timezone.now()
+        lock.history = [*lock.history, {"at": lock.last_evaluated_at.isoformat(), "parameters": params,
+                                         "sharpe": outcome.performance.get("sharpe"),
+                                         "total_return": outcome.performance.get("total_return")}]
+        lock.save(update_fields=["evaluations", "last_evaluated_at", "history"])
+    return {"performance": outcome.performance, "evaluations": lock.evaluations,
+            "contaminated": lock.evaluations > 1, "result": outcome.result}
+
+
+# --------------------------------------------------------------------------- walk-forward
+def walkforward_create(*, strategy: str, start: datetime, end: datetime, symbols: list[str] | None = None,
+                       timeframe: str = "1h", train_months: int = 6, test_months: int = 3,
+                       objective: str = "sharpe", holdout_fraction: float = 0.3, search: str = "random",
+                       max_trials: int = 20, seed: int = 42, queue: bool = True, **settings: Any) -> WalkForwardRun:
+    strategy_class = get_strategy(strategy)
+    run = WalkForwardRun.objects.create(
+        strategy=strategy, symbols=list(symbols or strategy_class.universe), timeframe=timeframe, start=start,
+        end=end, train_months=train_months, test_months=test_months, objective=objective,
+        holdout_fraction=holdout_fraction, seed=seed,
+        settings=json_safe({"search": search, "max_trials": max_trials, **settings}))
+    if queue:
+        transaction.on_commit(lambda: walkforward_enqueue(run.pk))
+    return run
+
+
+def walkforward_enqueue(run_id: int) -> None:
+    task_id = queue_task("analytics.tasks.walkforward_execute_task", run_id, name=f"walkforward-{run_id}")
+    WalkForwardRun.objects.filter(pk=run_id).update(task_id=task_id or "")
+
+
+def walkforward_execute(run_id: int, *, evaluate_holdout: bool = True) -> dict:
+    """Run a stored walk-forward; failures are recorded on the run, periods are written atomically."""
+    run = WalkForwardRun.objects.get(pk=run_id)
+    if run.status == RunStatus.SUCCEEDED:
+        return run.summary
+    WalkForwardRun.objects.filter(pk=run_id).update(status=RunStatus.RUNNING, started_at=timezone.now(), error="")
+    try:
+        data = research_data_load(strategy=run.strategy, symbols=run.symbols, timeframe=run.timeframe,
+                                  start=run.start, end=run.end, settings=run.settings)
+        summary = walkforward_compute(run, data, evaluate_holdout=evaluate_holdout)
+    except Exception as exc:
+        logger.exception("walk-forward %s failed", run_id)
+        WalkForwardRun.objects.filter(pk=run_id).update(
+            status=RunStatus.FAILED, finished_at=timezone.now(),
+            error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=6)}")
+        return {"error": str(exc)}
+    return summary
+
+
+def walkforward_compute(run: WalkForwardRun, data: ResearchData, *, evaluate_holdout: bool = True) -> dict:
+    """Optimise on each train window, test on the next; optimise on all research data; evaluate the holdout."""
+    span = data.data_range()
+    if span is None:
+        raise ValueError(f"no {run.timeframe} candles for {', '.join(run.symbols)}: ingest or load data first")
+    start = max(pd.Timestamp(run.start), span[0])
+    end = min(pd.Timestamp(run.end), span[1])
+    research_end, holdout_start = holdout_split(start, end, run.holdout_fraction)
+    lock = holdout_lock_for(strategy=run.strategy, symbols=run.symbols, timeframe=run.timeframe,
+                            holdout_start=holdout_start, holdout_end=end)
+    research_end = min(research_end, pd.Timestamp(lock.holdout_start))
+    windows = walk_forward_windows(start, research_end, run.train_months, run.test_months)
+    check_no_holdout_overlap(windows, lock.holdout_start)
+    settings = run.settings or {}
+    search, max_trials = settings.get("search", "random"), int(settings.get("max_trials", 20))
+    periods, trial_sharpes = [], []
+    for window in windows:
+        refuse_holdout_overlap(lock, window.train_start, window.test_end)
+        best = optimise(data, window.train_start, window.train_end, objective=run.objective, search=search,
+                        max_trials=max_trials, seed=run.seed + window.index)
+        params = best["best_params"] or data.strategy_class().params
+        test = data.evaluate(params, window.test_start, window.test_end).performance
+        train = next((t["metrics"] for t in best["trials"] if t["params"] == best["best_params"]), {})
+        periods.append({"window": window, "parameters": params, "train_metrics": train, "test_metrics": test,
+                        "degradation": degradation(train.get(run.objective), test.get(run.objective)),
+                        "n_trials": best["n_trials"]})
+    refuse_holdout_overlap(lock, start, research_end)
+    final = optimise(data, start, research_end, objective=run.objective, search=search, max_trials=max_trials,
+                     seed=run.seed)
+    final_params = final["best_params"] or data.strategy_class().params
+    trial_sharpes = [per_period_sharpe(t["metrics"]["sharpe"]) for t in final["trials"]
+                     if (t.get("metrics") or {}).get("sharpe") is not None]
+    summary = {
+        "research_start": start.isoformat(), "research_end": research_end.isoformat(),
+        "holdout_start": lock.holdout_start.isoformat(), "holdout_end": lock.holdout_end.isoformat(),
+        "stability": stability(periods, run.objective), "n_trials_final": final["n_trials"],
+        "final_parameters": final_params, "final_train_metrics": _metrics_of(final, final_params),
+        "neighbourhood": _neighbourhood(final, data.strategy_class), "notes": data.notes,
+        "search": search, "max_trials": max_trials, "data_hash": candles_hash(data.market.candles),
+    }
+    holdout = {}
+    if evaluate_holdout:
+        evaluated = holdout_evaluate(lock, data, final_params)
+        holdout = {**evaluated["performance"], "evaluations": evaluated["evaluations"],
+                   "contaminated": evaluated["contaminated"]}
+        result = evaluated["result"]
+        if result is not None:
+            equity = result.equity.loc[result.equity.index >= pd.Timestamp(lock.holdout_start), "equity"]
+            summary["deflated_sharpe"] = deflated_sharpe_report(daily_returns(equity).to_numpy(), trial_sharpes)
+    _store_periods(run, periods, summary, final_params, holdout)
+    return summary
+
+
+def _metrics_of(search_result: dict, params: dict) -> dict:
+    return next((t["metrics"] for t in search_result["trials"] if t["params"] == params), {})
+
+
+def _neighbourhood(search_result: dict, strategy_class: type[BaseStrategy]) -> dict | None:
+    """The objective around the optimum over the two parameters with the widest grids (for a heat map)."""
+    space = parameter_space(strategy_class)
+    axes = sorted((name for name, values in space.items() if len(values) > 1), key=lambda n: -len(space[n]))[:2]
+    if len(axes) < 2 or not search_result.get("best_params"):
+        return None
+    return optimization.neighbourhood(search_result["trials"], search_result["best_params"], space,
+                                      x=axes[0], y=axes[1], radius=3)
+
+
+def _store_periods(run: WalkForwardRun, periods: list[dict], summary: dict, final_params: dict,
+                   holdout: dict) -> None:
+    with transaction.atomic():
+        WalkForwardPeriod.objects.filter(run=run).delete()
+        WalkForwardPeriod.objects.bulk_create([
+            WalkForwardPeriod(run=run, index=p["window"].index, train_start=p["window"].train_start,
+                              train_end=p["window"].train_end, test_start=p["window"].test_start,
+                              test_end=p["window"].test_end, parameters=json_safe(p["parameters"]),
+                              train_metrics=json_safe(p["train_metrics"]), test_metrics=json_safe(p["test_metrics"]),
+                              degradation=p["degradation"])
+            for p in periods])
+        WalkForwardRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.SUCCEEDED, finished_at=timezone.now(), error="", summary=json_safe(summary),
+            final_parameters=json_safe(final_params), holdout_metrics=json_safe(holdout))
+
+
+# --------------------------------------------------------------------------- Monte Carlo
+def montecarlo_job(*, config_id: int, iterations: int = 1000, seed: int = 42,
+                   drawdown_threshold: float = 0.20) -> dict:
+    """Monte Carlo of a stored backtest's trades (shuffle and bootstrap)."""
+    config = BacktestConfig.objects.get(pk=config_id)
+    if config.status != RunStatus.SUCCEEDED:
+        raise ValueError(f"backtest #{config_id} has status {config.status}: Monte Carlo needs a succeeded run")
+    trades = pd.DataFrame(list(config.trades.order_by("exit_time", "id").values("exit_time", "pnl", "return_pct")))
+    returns = trade_returns(trades, initial_equity=config.initial_capital)
+    report = monte_carlo_report(returns, n_iterations=iterations, seed=seed, drawdown_threshold=drawdown_threshold)
+    return {"config_id": config_id, **report}
+
+
+# --------------------------------------------------------------------------- stress tests
+def stress_test(data_loader, strategy: str, params: dict, events: list[StressEvent], *, symbols=None,
+                timeframe: str = "1h", settings: dict | None = None) -> list[dict]:
+    """Run ``strategy`` through each event window (with warm-up before it) and report how it fared."""
+    reports = []
+    for event in events:
+        warmup_start = event.start - pd.Timedelta(days=event.warmup_days)
+        data = data_loader(strategy=strategy, symbols=symbols, timeframe=timeframe, start=warmup_start,
+                           end=event.end, settings=settings)
+        base = {"event": event.slug, "name": event.name, "start": event.start.isoformat(),
+                "end": event.end.isoformat()}
+        traded = [s for s, frame in data.market.candles.items()
+                  if ((frame.index >= event.start) & (frame.index < event.end)).any()]
+        if not traded:
+            reports.append({**base, "status": "no data",
+                            "message": f"no {timeframe} candles for {', '.join(data.symbols)} in this window"})
+            continue
+        outcome = data.evaluate(params, event.start, event.end)
+        equity = outcome.result.equity
+        window = stress_window_report(equity, event.start, event.end)
+        summary = outcome.result.summary
+        reports.append({**base, **window, "status": "ok", "symbols_with_data": traded,
+                        "missing_symbols": sorted(set(data.symbols) - set(traded)),
+                        "risk_manager": {"refusals": summary.get("refusals", {}),
+                                         "circuit_breaker_events": summary.get("circuit_breaker_events")},
+                        "n_trades": outcome.performance.get("n_trades")})
+    return json_safe(reports)
+
+
+def stress_test_job(*, strategy: str, parameters: dict | None = None, events: list[str] | None = None,
+                    symbols: list[str] | None = None, timeframe: str = "1h", **settings: Any) -> dict:
+    params = get_strategy(strategy)(**(parameters or {})).params
+    selected = StressEvent.objects.all()
+    if events:
+        selected = selected.filter(slug__in=events)
+    reports = stress_test(research_data_load, strategy, params, list(selected), symbols=symbols,
+                          timeframe=timeframe, settings=settings)
+    return {"strategy": strategy, "parameters": params, "events": reports}
+
+
+# --------------------------------------------------------------------------- look-ahead
+def lookahead_job(*, strategy: str, start: str | datetime, end: str | datetime, symbols: list[str] | None = None,
+                  timeframe: str = "1h", parameters: dict | None = None, sample: int = 20, seed: int = 0) -> dict:
+    data = research_data_load(strategy=strategy, symbols=symbols, timeframe=timeframe, start=pd.Timestamp(start),
+                              end=pd.Timestamp(end))
+    report = lookahead_check(data.strategy_class(**(parameters or {})), data.market, sample=sample, seed=seed)
+    return report.to_dict()
+
+
+def finite_or_none(value) -> float | None:
+    return value if isinstance(value, int | float) and math.isfinite(value) else None

@@ -1,0 +1,101 @@
+"""Walk-forward with a locked holdout, Monte Carlo and stress tests through the services, on real candles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from analytics import services
+from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
+from backtests.models import RunStatus
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2021, 12, 1, tzinfo=UTC)
+END = datetime(2022, 5, 1, tzinfo=UTC)
+
+
+def _walkforward(**overrides) -> WalkForwardRun:
+    values = dict(strategy="sma_crossover", symbols=["BTC"], timeframe="1h", start=START, end=END,
+                  train_months=1, test_months=1, search="random", max_trials=6, seed=7, queue=False)
+    values.update(overrides)
+    run = services.walkforward_create(**values)
+    services.walkforward_execute(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def test_walkforward_stores_periods_that_never_touch_the_holdout(btc_candles_in_db):
+    run = _walkforward()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    periods = list(WalkForwardPeriod.objects.filter(run=run).order_by("index"))
+    assert len(periods) >= 2
+    lock = HoldoutLock.objects.get(strategy="sma_crossover", dataset_key="BTC|1h")
+    for period in periods:
+        assert period.train_end <= period.test_start < period.test_end <= lock.holdout_start
+        assert set(period.parameters) == {"fast", "slow", "stop_pct"}
+        assert "sharpe" in period.test_metrics
+    # the holdout is the last 30% of the data actually available (after warm-up)
+    span = (lock.holdout_end - periods[0].train_start).total_seconds()
+    assert (lock.holdout_end - lock.holdout_start).total_seconds() >= 0.3 * span - 86400
+    assert run.holdout_metrics["evaluations"] == 1 and run.holdout_metrics["contaminated"] is False
+    assert run.summary["stability"]["n_periods"] == len(periods)
+    assert "deflated_sharpe" in run.summary
+
+
+def test_second_holdout_evaluation_is_counted_and_flagged(btc_candles_in_db):
+    _walkforward()
+    second = _walkforward()
+    assert second.holdout_metrics["evaluations"] == 2 and second.holdout_metrics["contaminated"] is True
+    assert HoldoutLock.objects.get().contaminated
+
+
+def test_optimisation_window_overlapping_the_locked_holdout_is_refused(btc_candles_in_db):
+    first = _walkforward()
+    lock = HoldoutLock.objects.get()
+    # A later walk-forward on a longer range that would train inside the old holdout is refused.
+    with pytest.raises(ValueError, match="overlaps the locked holdout"):
+        services.refuse_holdout_overlap(lock, lock.holdout_start.replace(day=1), lock.holdout_end)
+    assert first.status == RunStatus.SUCCEEDED
+
+
+def test_walkforward_without_data_fails_with_a_clear_error(db):
+    run = _walkforward()
+    assert run.status == RunStatus.FAILED and "no 1h candles" in run.error
+    assert not WalkForwardPeriod.objects.filter(run=run).exists()
+
+
+def test_walkforward_results_are_reproducible_with_a_seed(btc_candles_in_db):
+    a = _walkforward()
+    b = _walkforward()
+    pa = list(WalkForwardPeriod.objects.filter(run=a).order_by("index").values_list("parameters", flat=True))
+    pb = list(WalkForwardPeriod.objects.filter(run=b).order_by("index").values_list("parameters", flat=True))
+    assert pa == pb and a.final_parameters == b.final_parameters
+
+
+def test_stress_test_reports_no_data_windows_and_runs_covered_ones(btc_candles_in_db):
+    covered = StressEvent.objects.create(slug="test-window", name="Test window",
+                                         start=datetime(2022, 3, 1, tzinfo=UTC), end=datetime(2022, 3, 15, tzinfo=UTC),
+                                         warmup_days=10)
+    result = services.stress_test_job(strategy="sma_crossover", parameters={"stop_pct": 0.05},
+                                      events=["covid-2020", covered.slug])
+    by_event = {e["event"]: e for e in result["events"]}
+    assert by_event["covid-2020"]["status"] == "no data"
+    ok = by_event["test-window"]
+    assert ok["status"] == "ok" and ok["return"] is not None and ok["max_drawdown"] >= 0
+    assert "risk_manager" in ok and ok["worst_day"] is not None
+
+
+def test_montecarlo_of_a_stored_run_is_seeded(btc_candles_in_db):
+    from backtests import services as backtest_services
+
+    config = backtest_services.backtest_create(strategy="sma_crossover", symbols=["BTC"], timeframe="1h",
+                                               start=datetime(2022, 1, 1, tzinfo=UTC), end=END,
+                                               parameters={"stop_pct": 0.05}, queue=False)
+    backtest_services.backtest_execute(config.pk)
+    first = services.montecarlo_job(config_id=config.pk, iterations=200, seed=3)
+    again = services.montecarlo_job(config_id=config.pk, iterations=200, seed=3)
+    assert first == again
+    assert first["shuffle"]["n_trades"] == config.trades.count()
+    assert 0.0 <= first["bootstrap"]["probability_drawdown_exceeds"] <= 1.0
