@@ -144,6 +144,8 @@ def run_signals(
     direction = np.ones((n, m), dtype=np.int8)
     for j, symbol in enumerate(symbols):
         rows = positions[symbol]
+        if len(rows) == n:  # no gaps: a plain slice is much cheaper than fancy indexing
+            rows = slice(None)
         frame, sig = candles[symbol], signals[symbol]
         for col in prices:
             prices[col][rows, j] = frame[col].to_numpy(dtype=np.float64)
@@ -153,8 +155,11 @@ def run_signals(
             floats[col][rows, j] = _signal_column(sig, col, np.nan, np.float64)
         direction[rows, j] = _signal_column(sig, "direction", 1, np.int8)
     close = prices["close"]
-    returns = np.full((n, m), np.nan)
-    returns[1:] = close[1:] / close[:-1] - 1.0
+    if m > 1 and math.isfinite(config.risk.correlation_limit):
+        returns = np.full((n, m), np.nan)
+        returns[1:] = close[1:] / close[:-1] - 1.0
+    else:  # the kernel reads returns only for the correlation check
+        returns = np.full((1, m), np.nan)
 
     signal_count = int(bools["entry"].sum() + bools["scale_in"].sum())
     tp_count = int(np.count_nonzero(~np.isnan(floats["take_profit"])))
