@@ -19,6 +19,7 @@ class Source(models.TextChoices):
     DEFILLAMA = "defillama", "DefiLlama"
     LUNARCRUSH = "lunarcrush", "LunarCrush"
     MANUAL = "manual", "Manual"
+    RESAMPLED = "resampled", "Resampled from shorter candles"
 
 
 class Candle(models.Model):
