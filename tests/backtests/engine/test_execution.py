@@ -160,3 +160,29 @@ def test_signals_must_be_aligned_with_candles():
     signals = make_signals(candles, entry=[0]).iloc[1:]
     with pytest.raises(ValueError, match="indexed exactly like its candles"):
         run_one(candles, signals, frictionless())
+
+
+def test_short_positions_need_allow_short_and_profit_when_price_falls():
+    candles = make_candles([100.0, 100.0, 95.0, 90.0, 90.0], highs=[100, 100, 101, 90, 90])
+    signals = make_signals(candles, entry=[0], exit=[2], stop={0: 110.0})
+    signals["direction"] = -1
+    refused = run_one(candles, signals, frictionless())
+    assert refused.trades.empty and refused.summary["refusals"]["short_not_allowed"] == 1
+
+    result = run_one(candles, signals, frictionless(allow_short=True, fee_rate=0.001))
+    trade = result.trades.iloc[0]
+    quantity = 100.0 / 10.0  # 1% of 10,000 over 10.0 up to the stop
+    assert trade.side == "short" and trade.quantity == pytest.approx(quantity)
+    fees = 0.001 * quantity * (100.0 + 90.0)
+    assert trade.pnl == pytest.approx((100.0 - 90.0) * quantity - fees)
+    assert result.summary["final_equity"] == pytest.approx(10_000.0 + trade.pnl)
+    assert list(result.orders["side"]) == ["sell", "buy"]
+
+
+def test_short_stop_fills_above():
+    candles = make_candles([100.0, 100.0, 104.0, 104.0], highs=[100, 100, 111, 104])
+    signals = make_signals(candles, entry=[0], stop={0: 110.0})
+    signals["direction"] = -1
+    trade = run_one(candles, signals, frictionless(allow_short=True)).trades.iloc[0]
+    assert trade.exit_reason == "stop_loss" and trade.exit_price == pytest.approx(110.0)
+    assert trade.pnl == pytest.approx(-10.0 * 10.0)
