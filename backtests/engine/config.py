@@ -24,7 +24,11 @@ class RiskLimits:
     ``max_drawdown_pct``: circuit breaker threshold (equity this far below its peak closes everything).
     ``drawdown_cooldown_bars``: bars without entries after the breaker trips; ``None`` halts for good.
     ``correlation_limit`` / ``correlation_window``: refuse an entry whose close-to-close return
-    correlation (over the last ``correlation_window`` bars) with an open position exceeds the limit.
+    correlation (over the last ``correlation_window`` bars) with an open position exceeds the limit; with
+    fewer than half a window of overlapping returns the check is skipped (not enough evidence).
+    Position size limits and cash clamp every entry (scale-ins: the total position); a position without a
+    stop counts its whole value as risk in the portfolio heat. After a cool-down the breaker measures the
+    drawdown from the equity at resumption (the reported ``drawdown`` column keeps the all-time peak).
     """
 
     min_position_pct: float = 0.02

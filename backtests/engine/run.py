@@ -46,34 +46,49 @@ class BacktestResult:
     refusals: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _utc_index(index: pd.Index, symbol: str) -> pd.DatetimeIndex:
+def _utc_nanoseconds(index: pd.Index, symbol: str) -> np.ndarray:
+    """The index as int64 UTC nanoseconds; naive timestamps are taken as UTC."""
     if not isinstance(index, pd.DatetimeIndex):
         raise ValueError(f"candles of {symbol} need a DatetimeIndex, got {type(index).__name__}")
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    if not index.is_monotonic_increasing or index.has_duplicates:
-        raise ValueError(f"candles of {symbol} must have a strictly increasing index")
-    return index.as_unit("ns")
+    return index.as_unit("ns").asi8
 
 
-def _bar_ns(indexes: dict[str, np.ndarray], config: EngineConfig) -> int:
+def _bar_ns(steps: dict[str, np.ndarray], config: EngineConfig) -> int:
     if config.bar_length is not None:
         return int(pd.Timedelta(config.bar_length).value)
-    steps = [int(np.diff(ts).min()) for ts in indexes.values() if len(ts) > 1]
-    if not steps:
+    smallest = [int(step.min()) for step in steps.values() if len(step)]
+    if not smallest:
         raise ValueError("cannot infer the bar length from single-bar candles; set EngineConfig.bar_length")
-    return min(steps)
+    return min(smallest)
 
 
-def _grid_positions(indexes: dict[str, np.ndarray], bar_ns: int) -> tuple[int, int, dict[str, np.ndarray]]:
+def _grid_rows(indexes: dict[str, np.ndarray], steps: dict[str, np.ndarray],
+               bar_ns: int) -> tuple[int, int, dict[str, np.ndarray | slice]]:
+    """Grid start (ns), grid length and each symbol's rows on the grid (a slice when it fills the grid)."""
     start = min(int(ts[0]) for ts in indexes.values())
     end = max(int(ts[-1]) for ts in indexes.values())
-    positions = {}
+    n = (end - start) // bar_ns + 1
+    rows: dict[str, np.ndarray | slice] = {}
     for symbol, ts in indexes.items():
+        if len(ts) == n and int(ts[0]) == start and bool(np.all(steps[symbol] == bar_ns)):
+            rows[symbol] = slice(None)
+            continue
         offset = ts - start
         if np.any(offset % bar_ns):
             raise ValueError(f"candles of {symbol} are not on a {pd.Timedelta(bar_ns)} grid")
-        positions[symbol] = offset // bar_ns
-    return start, (end - start) // bar_ns + 1, positions
+        rows[symbol] = offset // bar_ns
+    return start, n, rows
+
+
+def _dense(columns: list[np.ndarray], rows: list, n: int, fill, dtype) -> np.ndarray:
+    """(bars x symbols) array of the symbols' columns on the grid; ``fill`` where a symbol has no bar."""
+    if len(columns) == 1 and isinstance(rows[0], slice):
+        return np.array(columns[0], dtype=dtype).reshape(n, 1)
+    out = np.full((n, len(columns)), fill, dtype=dtype)
+    for j, (values, where) in enumerate(zip(columns, rows, strict=True)):
+        out[where, j] = values
+    return out
 
 
 def _signal_column(frame: pd.DataFrame, column: str, default, dtype) -> np.ndarray:
@@ -84,10 +99,12 @@ def _signal_column(frame: pd.DataFrame, column: str, default, dtype) -> np.ndarr
         return values
     if dtype is bool:
         return np.asarray(pd.Series(values).fillna(False).astype(bool).to_numpy())
-    values = values.astype(np.float64)
     if dtype is np.int8:
+        if values.dtype.kind in "iu":
+            return np.sign(values).astype(np.int8)
+        values = values.astype(np.float64)
         return np.where(np.isnan(values), default, np.sign(values)).astype(np.int8)
-    return values
+    return np.asarray(values, dtype=np.float64)  # _dense copies it
 
 
 def _params_vector(config: EngineConfig, lag: int) -> np.ndarray:
@@ -127,33 +144,31 @@ def run_signals(
     symbols = [s for s in candles if s in signals and len(candles[s])]
     if not symbols:
         raise ValueError("no symbol has both candles and signals")
-    indexes = {}
+    indexes, steps = {}, {}
     for symbol in symbols:
-        index = _utc_index(candles[symbol].index, symbol)
         if not signals[symbol].index.equals(candles[symbol].index):
             raise ValueError(f"signals of {symbol} must be indexed exactly like its candles")
-        indexes[symbol] = index.asi8
-    bar_ns = _bar_ns(indexes, config)
-    start, n, positions = _grid_positions(indexes, bar_ns)
+        indexes[symbol] = _utc_nanoseconds(candles[symbol].index, symbol)
+        steps[symbol] = np.diff(indexes[symbol])
+        if np.any(steps[symbol] <= 0):
+            raise ValueError(f"candles of {symbol} must have a strictly increasing index")
+    bar_ns = _bar_ns(steps, config)
+    start, n, grid_rows = _grid_rows(indexes, steps, bar_ns)
     m = len(symbols)
     lag = 1 + int(config.latency_ms) * 1_000_000 // bar_ns
+    rows = [grid_rows[symbol] for symbol in symbols]
 
-    prices = {col: np.full((n, m), np.nan) for col in ("open", "high", "low", "close")}
-    bools = {col: np.zeros((n, m), dtype=np.bool_) for col in ("entry", "exit", "scale_in")}
-    floats = {col: np.full((n, m), np.nan) for col in ("stop", "take_profit", "take_profit_fraction")}
-    direction = np.ones((n, m), dtype=np.int8)
-    for j, symbol in enumerate(symbols):
-        rows = positions[symbol]
-        if len(rows) == n:  # no gaps: a plain slice is much cheaper than fancy indexing
-            rows = slice(None)
-        frame, sig = candles[symbol], signals[symbol]
-        for col in prices:
-            prices[col][rows, j] = frame[col].to_numpy(dtype=np.float64)
-        for col in bools:
-            bools[col][rows, j] = _signal_column(sig, col, False, bool)
-        for col in floats:
-            floats[col][rows, j] = _signal_column(sig, col, np.nan, np.float64)
-        direction[rows, j] = _signal_column(sig, "direction", 1, np.int8)
+    def dense_candles(col: str) -> np.ndarray:
+        return _dense([candles[s][col].to_numpy(dtype=np.float64) for s in symbols], rows, n, np.nan, np.float64)
+
+    def dense_signals(col: str, default, dtype) -> np.ndarray:
+        values = [_signal_column(signals[s], col, default, dtype) for s in symbols]
+        return _dense(values, rows, n, default, np.bool_ if dtype is bool else dtype)
+
+    prices = {col: dense_candles(col) for col in ("open", "high", "low", "close")}
+    bools = {col: dense_signals(col, False, bool) for col in ("entry", "exit", "scale_in")}
+    floats = {col: dense_signals(col, np.nan, np.float64) for col in ("stop", "take_profit", "take_profit_fraction")}
+    direction = dense_signals("direction", 1, np.int8)
     close = prices["close"]
     if m > 1 and math.isfinite(config.risk.correlation_limit):
         returns = np.full((n, m), np.nan)
@@ -180,10 +195,9 @@ def run_signals(
     trades_df = _trades_frame(trades[: counts[nb.C_TRADES]], times, names)
     orders_df = _orders_frame(fills[: counts[nb.C_FILLS]], times, names)
     refusals_df = _refusals_frame(refusals[: counts[nb.C_REFUSALS]], times, names)
-    columns = dict(zip(nb.EQUITY_FIELDS, equity, strict=True))
-    columns["open_positions"] = columns["open_positions"].astype(np.int64)
-    columns["circuit_breaker"] = columns["circuit_breaker"].astype(bool)
-    equity_df = pd.DataFrame(columns, index=times)
+    equity_df = pd.DataFrame(equity[:5].T, index=times, columns=list(nb.EQUITY_FIELDS[:5]), copy=False)
+    equity_df["open_positions"] = equity[5].astype(np.int64)
+    equity_df["circuit_breaker"] = equity[6].astype(bool)
     equity_df.index.name = "timestamp"
     breaker_times = times[breaker_bars[: counts[nb.C_BREAKER_EVENTS]]]
     summary = _summary(config, symbols, trades_df, equity_df, refusals_df, breaker_times, lag, bar_ns,
