@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 
-from analytics.models import StressEvent, WalkForwardPeriod, WalkForwardRun
+from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
+from backtests.admin import status_badge
 from marketdata.admin_mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 
@@ -13,13 +15,50 @@ class PeriodInline(ReadOnlyTabularInline):
 
 @admin.register(WalkForwardRun)
 class WalkForwardRunAdmin(admin.ModelAdmin):
+    """Start a walk-forward from the add form (it is queued on save); watch its status and periods."""
+
     list_display = ("id", "strategy", "timeframe", "start", "end", "train_months", "test_months", "objective",
-                    "status", "created_at")
+                    "status_display", "created_at")
     list_filter = ("status", "strategy", "objective")
     search_fields = ("strategy", "error")
     date_hierarchy = "created_at"
-    readonly_fields = ("status", "error", "task_id", "created_at", "started_at", "finished_at", "summary")
+    input_fields = ("strategy", "symbols", "timeframe", "start", "end", "train_months", "test_months", "objective",
+                    "holdout_fraction", "settings", "seed")
+    result_fields = ("status", "error", "task_id", "created_at", "started_at", "finished_at", "final_parameters",
+                     "holdout_metrics", "summary")
     inlines = [PeriodInline]
+    actions = ["retry_runs"]
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return status_badge(obj)
+
+    def get_fields(self, request, obj=None):
+        return list(self.input_fields) if obj is None else [*self.input_fields, *self.result_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else (*self.input_fields, *self.result_fields)
+
+    def save_model(self, request, obj, form, change):
+        from analytics.services import walkforward_enqueue
+        from strategies.registry import STRATEGIES
+
+        if not change and obj.strategy in STRATEGIES and not obj.symbols:
+            obj.symbols = list(STRATEGIES[obj.strategy].universe)
+        super().save_model(request, obj, form, change)
+        if not change:
+            transaction.on_commit(lambda: walkforward_enqueue(obj.pk))
+            messages.info(request, f"Walk-forward #{obj.pk} queued.")
+
+    @admin.action(description="Retry the selected failed walk-forward runs")
+    def retry_runs(self, request, queryset):
+        from analytics.services import walkforward_enqueue
+
+        runs = list(queryset.exclude(status="succeeded"))
+        for run in runs:
+            WalkForwardRun.objects.filter(pk=run.pk).update(status="pending", error="")
+            transaction.on_commit(lambda pk=run.pk: walkforward_enqueue(pk))
+        self.message_user(request, f"{len(runs)} run(s) queued again.")
 
 
 @admin.register(WalkForwardPeriod)
@@ -29,6 +68,24 @@ class WalkForwardPeriodAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("run__strategy",)
     date_hierarchy = "test_start"
     list_select_related = ("run",)
+
+
+@admin.register(HoldoutLock)
+class HoldoutLockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Locked holdouts are read-only: an evaluation count cannot be reset by hand."""
+
+    list_display = ("strategy", "dataset_key", "holdout_start", "holdout_end", "evaluations", "contaminated",
+                    "last_evaluated_at")
+    list_filter = ("strategy",)
+    search_fields = ("strategy", "dataset_key")
+    date_hierarchy = "created_at"
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(boolean=True)
+    def contaminated(self, obj):
+        return obj.contaminated
 
 
 @admin.register(StressEvent)

@@ -242,8 +242,25 @@ def walkforward_compute(run: WalkForwardRun, data: ResearchData, *, evaluate_hol
         if result is not None:
             equity = result.equity.loc[result.equity.index >= pd.Timestamp(lock.holdout_start), "equity"]
             summary["deflated_sharpe"] = deflated_sharpe_report(daily_returns(equity).to_numpy(), trial_sharpes)
+            holdout["config_id"] = _store_holdout_run(run, lock, data, final_params, evaluated).pk
     _store_periods(run, periods, summary, final_params, holdout)
     return summary
+
+
+def _store_holdout_run(run: WalkForwardRun, lock: HoldoutLock, data: ResearchData, params: dict,
+                       evaluated: dict) -> BacktestConfig:
+    """Keep the holdout evaluation as a backtest run (purpose ``holdout``) so its trades can be inspected."""
+    from backtests.services import RunOutcome, backtest_store
+
+    costs = {key: getattr(data.config, key) for key in ("initial_capital", "fee_rate", "slippage_rate", "latency_ms")}
+    config = BacktestConfig.objects.create(
+        name=f"Holdout of walk-forward #{run.pk}", strategy=run.strategy, symbols=run.symbols,
+        timeframe=run.timeframe, start=lock.holdout_start, end=lock.holdout_end, parameters=params,
+        risk_limits=data.config.risk.to_dict(), seed=run.seed, purpose="holdout", status=RunStatus.RUNNING,
+        started_at=timezone.now(), attempts=1, **costs)
+    backtest_store(config, RunOutcome(result=evaluated["result"], performance=evaluated["performance"],
+                                      data_hash=candles_hash(data.market.candles), notes=data.notes))
+    return config
 
 
 def _metrics_of(search_result: dict, params: dict) -> dict:

@@ -9,7 +9,8 @@ Engines, with matched rules (0.1% fee per side, fill at the next bar's open, no 
 * backtesting.py: ``FractionalBacktest`` (fractional units) with the same crossover rule;
 * vectorbt: ``Portfolio.from_signals`` with signals shifted one bar and ``price=open``.
 
-Each measurement is the median of ``--repeat`` runs after one warm-up (numba compilation excluded).
+Each measurement is the median of ``--repeat`` runs, interleaved across engines, after one warm-up each
+(numba compilation excluded).
 Prints times, trade counts (they should agree) and ratios. Targets: faster than backtesting.py at every
 size; within 3x of vectorbt at 1M bars. Needs the ``bench`` extra (vectorbt).
 """
@@ -48,14 +49,17 @@ def synthetic_candles(bars: int, seed: int = 7) -> pd.DataFrame:
                          "volume": rng.uniform(1, 100, bars)}, index=index)
 
 
-def timed(func: Callable[[], int], repeat: int) -> tuple[float, int]:
-    func()  # warm-up (numba compile / caches)
-    times, trades = [], 0
-    for _ in range(repeat):
-        start = time.perf_counter()
-        trades = func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), trades
+def timed_interleaved(runs: dict[str, tuple[Callable[[], int], int]]) -> dict[str, tuple[float, int]]:
+    """Median time and trade count per engine; repeats are interleaved so load drift hits all alike."""
+    trades = {name: func() for name, (func, _) in runs.items()}  # warm-up (numba compile / caches)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for round_ in range(max(repeat for _, repeat in runs.values())):
+        for name, (func, repeat) in runs.items():
+            if round_ < repeat:
+                start = time.perf_counter()
+                trades[name] = func()
+                times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), trades[name]) for name in runs}
 
 
 def bench_engine(candles: pd.DataFrame, with_signals: bool) -> Callable[[], int]:
@@ -125,13 +129,19 @@ def main() -> None:
     rows = []
     for bars in args.sizes:
         candles = synthetic_candles(bars)
-        engine_t, engine_n = timed(bench_engine(candles, with_signals=False), args.repeat)
-        full_t, _ = timed(bench_engine(candles, with_signals=True), args.repeat)
-        vbt_t, vbt_n = timed(bench_vectorbt(candles), args.repeat)
+        runs = {
+            "engine": (bench_engine(candles, with_signals=False), args.repeat),
+            "engine+signals": (bench_engine(candles, with_signals=True), args.repeat),
+            "vectorbt": (bench_vectorbt(candles), args.repeat),
+        }
         if bars <= args.skip_backtesting_above:
-            bt_t, bt_n = timed(bench_backtesting(candles), max(1, args.repeat if bars < 1_000_000 else 1))
-        else:
-            bt_t, bt_n = float("nan"), -1
+            # backtesting.py takes seconds per run at 1M bars: warm-up plus one timed run there
+            runs["backtesting.py"] = (bench_backtesting(candles), args.repeat if bars < 1_000_000 else 1)
+        measured = timed_interleaved(runs)
+        engine_t, engine_n = measured["engine"]
+        full_t, _ = measured["engine+signals"]
+        vbt_t, vbt_n = measured["vectorbt"]
+        bt_t, bt_n = measured.get("backtesting.py", (float("nan"), -1))
         rows.append((bars, engine_t, full_t, bt_t, vbt_t, engine_n, bt_n, vbt_n))
         print(f"{bars:>9,} bars: engine {engine_t:.4f}s (with signals {full_t:.4f}s), "
               f"backtesting.py {bt_t:.4f}s, vectorbt {vbt_t:.4f}s; trades {engine_n}/{bt_n}/{vbt_n}",

@@ -1,0 +1,98 @@
+"""``manage.py research``: the whole research pipeline on the chosen data (default: the bundled sample)."""
+
+from __future__ import annotations
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_datetime
+
+from analytics.report import num, pct
+from analytics.research import ResearchOptions, research_run
+from strategies.registry import STRATEGIES
+
+
+def _when(value: str | None):
+    if not value:
+        return None
+    parsed = parse_datetime(value if "T" in value or " " in value else f"{value}T00:00:00Z")
+    if parsed is None:
+        raise CommandError(f"not a date: {value!r} (use YYYY-MM-DD)")
+    return parsed
+
+
+class Command(BaseCommand):
+    help = ("Run the research pipeline: data (bundled sample if the database is empty), data quality, "
+            "indicators, walk-forward per strategy, the locked holdout, Monte Carlo, stress tests, "
+            "correlation, scorecard; writes an HTML report and a Markdown summary.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--strategies", help="comma-separated strategy names (default: the five)")
+        parser.add_argument("--start", help="YYYY-MM-DD (default: each strategy's first candle)")
+        parser.add_argument("--end", help="YYYY-MM-DD (default: each strategy's last candle)")
+        parser.add_argument("--train-months", type=int, default=6)
+        parser.add_argument("--test-months", type=int, default=3)
+        parser.add_argument("--holdout", type=float, default=0.3, help="holdout fraction (default 0.3)")
+        parser.add_argument("--trials", type=int, default=16, help="parameter sets tried per optimisation")
+        parser.add_argument("--search", choices=["random", "grid"], default="random")
+        parser.add_argument("--mc-iterations", type=int, default=1000)
+        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--no-indicator-cache", action="store_true")
+        parser.add_argument("--report-dir", help="where to write the report (default: reports/)")
+
+    def handle(self, *args, **opts):
+        names = [n.strip() for n in opts["strategies"].split(",")] if opts["strategies"] else None
+        unknown = sorted(set(names or []) - set(STRATEGIES))
+        if unknown:
+            raise CommandError(f"unknown strategies {unknown}; known: {', '.join(sorted(STRATEGIES))}")
+        if not 0 <= opts["holdout"] < 1 or opts["trials"] < 1 or opts["mc_iterations"] < 1:
+            raise CommandError("--holdout must be in [0, 1); --trials and --mc-iterations must be positive")
+        options = ResearchOptions(
+            start=_when(opts["start"]), end=_when(opts["end"]), train_months=opts["train_months"],
+            test_months=opts["test_months"], holdout_fraction=opts["holdout"], search=opts["search"],
+            max_trials=opts["trials"], mc_iterations=opts["mc_iterations"], seed=opts["seed"],
+            cache_indicators=not opts["no_indicator_cache"], report_dir=opts["report_dir"])
+        if names:
+            options.strategies = names
+        progress = self._progress()
+        report = research_run(options, progress=progress)
+        self._print_summary(report)
+
+    def _progress(self):
+        from tqdm import tqdm
+
+        if sys.stderr.isatty():
+            bar = tqdm(total=None, bar_format="{desc} [{elapsed}]", file=sys.stderr)
+
+            def update(message: str) -> None:
+                bar.set_description_str(message)
+                bar.refresh()
+            return update
+        return lambda message: self.stderr.write(message)
+
+    def _print_summary(self, report: dict) -> None:
+        out = self.stdout
+        out.write("")
+        out.write("Strategy results on the locked holdout (ratios: 365-day annualised, daily returns)")
+        header = f"{'strategy':28} {'return':>8} {'Sharpe':>7} {'max DD':>7} {'trades':>6} {'win':>6}  WF-profitable"
+        out.write(header)
+        for name, result in report["strategies"].items():
+            holdout = result.get("holdout") or {}
+            stability = ((result.get("summary") or {}).get("stability") or {}).get("share_profitable_test")
+            if result.get("status") != "succeeded":
+                out.write(f"{name:28} not evaluated: {result.get('message') or result.get('error')}")
+                continue
+            out.write(f"{name:28} {pct(holdout.get('total_return')):>8} {num(holdout.get('sharpe')):>7} "
+                      f"{pct(holdout.get('max_drawdown')):>7} {holdout.get('n_trades') or 0:>6} "
+                      f"{pct(holdout.get('win_rate'), 0):>6}  {pct(stability, 0)}")
+        selection = report["selection"]
+        out.write("")
+        out.write(f"Selection for paper trading: {selection['message']}")
+        for pick in selection["selected"]:
+            out.write(f"  + {pick['name']}: {pick['reason']}")
+        for pick in selection["candidates_not_meeting_criteria"]:
+            out.write(f"  ? {pick['name']}: {pick['reason']}")
+        out.write("")
+        out.write(f"Report: {report['paths']['html']}")
+        out.write(f"Summary: {report['paths']['markdown']}")
+        out.write(f"Total time: {report['timings']['total']:.1f} s")

@@ -1,0 +1,286 @@
+"""The research pipeline (the main job): data, indicators, five strategies through walk-forward, the
+locked holdout, Monte Carlo, stress tests, correlation, scorecard and the selection for paper trading,
+written up as an HTML report and a Markdown summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from analytics import services
+from analytics.metrics import daily_returns, json_safe
+from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod
+from analytics.montecarlo import simulate_paths, trade_returns
+from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
+from backtests.models import BacktestConfig, RunStatus
+from marketdata.models import Candle
+from strategies.registry import RESEARCH_STRATEGIES, get_strategy
+
+logger = logging.getLogger(__name__)
+
+BASE_TIMEFRAME = "1h"
+REGIME_SYMBOLS = ("BTC", "ETH")
+
+
+@dataclass
+class ResearchOptions:
+    strategies: list[str] = field(default_factory=lambda: [cls.name for cls in RESEARCH_STRATEGIES])
+    start: datetime | None = None
+    end: datetime | None = None
+    train_months: int = 6
+    test_months: int = 3
+    holdout_fraction: float = 0.3
+    search: str = "random"
+    max_trials: int = 16
+    mc_iterations: int = 1000
+    seed: int = 42
+    cache_indicators: bool = True
+    report_dir: str | None = None
+
+
+Progress = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def research_run(options: ResearchOptions | None = None, *, progress: Progress = _noop) -> dict:
+    """Run the whole pipeline; returns the report data (JSON-safe) with the paths of the written reports."""
+    options = options or ResearchOptions()
+    started = time.perf_counter()
+    report: dict[str, Any] = {"generated_at": timezone.now().isoformat(), "options": json_safe(asdict(options)),
+                              "timings": {}}
+    step = _timer(report, progress)
+    with step("data"):
+        report["data"] = ensure_data(options)
+    with step("data quality"):
+        report["data_quality"] = data_quality(options)
+    if options.cache_indicators:
+        with step("indicators"):
+            report["indicators"] = cache_indicators(options)
+    strategies: dict[str, dict] = {}
+    for name in options.strategies:
+        with step(f"strategy {name}"):
+            strategies[name] = research_strategy(name, options, progress)
+    report["strategies"] = strategies
+    with step("correlation and scorecard"):
+        report.update(judge(strategies))
+    report["timings"]["total"] = round(time.perf_counter() - started, 2)
+    report = json_safe(report)
+    report["paths"] = write_reports(report, options)
+    return report
+
+
+class _timer:
+    def __init__(self, report: dict, progress: Progress) -> None:
+        self.report, self.progress = report, progress
+
+    def __call__(self, name: str):
+        self.name = name
+        return self
+
+    def __enter__(self):
+        self.progress(f"{self.name} ...")
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        elapsed = round(time.perf_counter() - self.t0, 2)
+        self.report["timings"][self.name] = elapsed
+        self.progress(f"{self.name}: done in {elapsed:.1f} s")
+        return False
+
+
+# --------------------------------------------------------------------------- data
+def strategy_timeframes(options: ResearchOptions) -> dict[str, list[str]]:
+    """timeframe -> symbols that the chosen strategies (and their regime filters) need."""
+    needed: dict[str, set[str]] = {}
+    for name in options.strategies:
+        cls = get_strategy(name)
+        needed.setdefault(cls.timeframe, set()).update(cls.universe, cls.regime_symbols)
+    return {tf: sorted(symbols) for tf, symbols in needed.items()}
+
+
+def ensure_data(options: ResearchOptions) -> dict:
+    """Load the bundled sample when the database has no candles; derive the strategies' timeframes."""
+    from marketdata.sample import sample_load
+    from marketdata.services import candles_resample
+
+    result: dict[str, Any] = {"loaded_sample": False}
+    if not Candle.objects.filter(timeframe=BASE_TIMEFRAME).exists():
+        loaded = sample_load()
+        result.update(loaded_sample=True, inserted=loaded["inserted"], files=len(loaded["files"]))
+    resampled = []
+    for timeframe, symbols in strategy_timeframes(options).items():
+        if timeframe == BASE_TIMEFRAME:
+            continue
+        for symbol in symbols:
+            if Candle.objects.filter(symbol=symbol, timeframe=BASE_TIMEFRAME).exists():
+                resampled.append(candles_resample(symbol=symbol, source_timeframe=BASE_TIMEFRAME,
+                                                  target_timeframe=timeframe))
+    result["resampled"] = resampled
+    result["candles"] = Candle.objects.count()
+    return result
+
+
+def data_quality(options: ResearchOptions) -> dict:
+    from marketdata.quality_services import data_quality_report
+
+    reports = {}
+    for timeframe, symbols in strategy_timeframes(options).items():
+        reports[timeframe] = data_quality_report(symbols=symbols, timeframe=timeframe)
+    return reports
+
+
+def cache_indicators(options: ResearchOptions) -> dict:
+    """Compute and cache each strategy's declared indicators for its symbols (only what is missing)."""
+    from marketdata.indicator_cache import indicators_sync
+
+    inserted: dict[str, int] = {}
+    for name in options.strategies:
+        strategy = get_strategy(name)()
+        requests = strategy.required_indicators()
+        for symbol in strategy.universe:
+            if not Candle.objects.filter(symbol=symbol, timeframe=strategy.timeframe).exists():
+                continue
+            result = indicators_sync(symbol=symbol, timeframe=strategy.timeframe, indicators=requests)
+            inserted[f"{name}:{symbol}"] = result.inserted_total
+    return {"inserted": inserted, "total_inserted": sum(inserted.values())}
+
+
+def data_span(name: str) -> tuple[datetime, datetime] | None:
+    cls = get_strategy(name)
+    bounds = [Candle.objects.filter(symbol=s, timeframe=cls.timeframe).aggregate(first=Min("open_time"),
+                                                                                 last=Max("open_time"))
+              for s in cls.universe]
+    bounds = [b for b in bounds if b["first"] is not None]
+    if not bounds:
+        return None
+    return min(b["first"] for b in bounds), max(b["last"] for b in bounds) + pd.Timedelta(cls.timeframe)
+
+
+# --------------------------------------------------------------------------- per strategy
+def research_strategy(name: str, options: ResearchOptions, progress: Progress = _noop) -> dict:
+    cls = get_strategy(name)
+    span = data_span(name)
+    if span is None:
+        return {"name": name, "label": cls.label, "status": "no data",
+                "message": f"no {cls.timeframe} candles for {', '.join(cls.universe)}"}
+    start = max(pd.Timestamp(options.start), span[0]) if options.start else span[0]
+    end = min(pd.Timestamp(options.end), span[1]) if options.end else span[1]
+    run = services.walkforward_create(
+        strategy=name, symbols=list(cls.universe), timeframe=cls.timeframe, start=start, end=end,
+        train_months=options.train_months, test_months=options.test_months,
+        holdout_fraction=options.holdout_fraction, search=options.search, max_trials=options.max_trials,
+        seed=options.seed, queue=False)
+    services.walkforward_execute(run.pk)
+    run.refresh_from_db()
+    result: dict[str, Any] = {"name": name, "label": cls.label, "timeframe": cls.timeframe,
+                              "universe": list(cls.universe), "walkforward_id": run.pk, "status": run.status}
+    if run.status != RunStatus.SUCCEEDED:
+        result["error"] = run.error.splitlines()[0] if run.error else "failed"
+        return result
+    periods = list(WalkForwardPeriod.objects.filter(run=run).order_by("index").values(
+        "index", "train_start", "train_end", "test_start", "test_end", "parameters", "train_metrics",
+        "test_metrics", "degradation"))
+    holdout = dict(run.holdout_metrics)
+    result.update(summary=run.summary, periods=periods, holdout=holdout, final_parameters=run.final_parameters)
+    config_id = holdout.get("config_id")
+    if config_id:
+        result["equity"] = _equity_points(config_id)
+        progress(f"  {name}: Monte Carlo ({options.mc_iterations} runs)")
+        result.update(montecarlo_section(config_id, options))
+    progress(f"  {name}: stress tests")
+    result["stress"] = services.stress_test(services.research_data_load, name, run.final_parameters,
+                                            list(StressEvent.objects.all()), timeframe=cls.timeframe)
+    lock = HoldoutLock.objects.filter(strategy=name, dataset_key=services.dataset_key(list(cls.universe),
+                                                                                       cls.timeframe)).first()
+    result["holdout_evaluations"] = lock.evaluations if lock else 0
+    return result
+
+
+def montecarlo_section(config_id: int, options: ResearchOptions) -> dict:
+    """Monte Carlo summaries of the holdout trades, plus bootstrap samples for the report's histograms."""
+    config = BacktestConfig.objects.get(pk=config_id)
+    trades = pd.DataFrame(list(config.trades.order_by("exit_time", "id").values("exit_time", "pnl", "return_pct")))
+    returns = trade_returns(trades, initial_equity=config.initial_capital)
+    if returns.size == 0:
+        return {"montecarlo": {"message": "no holdout trades: nothing to resample"}}
+    paths = simulate_paths(returns, n_iterations=options.mc_iterations, method="bootstrap", seed=options.seed)
+    return {"montecarlo": services.montecarlo_job(config_id=config_id, iterations=options.mc_iterations,
+                                                  seed=options.seed),
+            "montecarlo_paths": {key: paths[key].round(6).tolist() for key in ("final_return", "max_drawdown")}}
+
+
+def _equity_points(config_id: int) -> dict:
+    config = BacktestConfig.objects.get(pk=config_id)
+    rows = list(config.metrics.order_by("timestamp").values_list("timestamp", "equity", "drawdown"))
+    return {"timestamps": [r[0].isoformat() for r in rows], "equity": [r[1] for r in rows],
+            "drawdown": [r[2] for r in rows]}
+
+
+def equity_series(result: dict) -> pd.Series | None:
+    points = result.get("equity")
+    if not points or not points["timestamps"]:
+        return None
+    return pd.Series(points["equity"], index=pd.to_datetime(points["timestamps"], utc=True))
+
+
+# --------------------------------------------------------------------------- judging
+def judge(strategies: dict[str, dict]) -> dict:
+    """Correlation of the holdout daily returns, the scorecard and the paper-trading selection."""
+    returns = {}
+    for name, result in strategies.items():
+        series = equity_series(result)
+        if series is not None and len(series) > 1:
+            returns[name] = daily_returns(series)
+    corr, flagged = strategy_correlation(returns) if len(returns) > 1 else (None, [])
+    results = {}
+    for name, result in strategies.items():
+        if result.get("status") != RunStatus.SUCCEEDED:
+            continue
+        holdout = result.get("holdout") or {}
+        drawdowns = [p["test_metrics"].get("max_drawdown") for p in result.get("periods", [])]
+        results[name] = {
+            "oos_sharpe": holdout.get("sharpe"),
+            "max_drawdowns": [*drawdowns, holdout.get("max_drawdown")],
+            "profitable_test_share": (result.get("summary") or {}).get("stability", {}).get("share_profitable_test"),
+            "win_rate": holdout.get("win_rate"),
+            "holdout_evaluations": result.get("holdout_evaluations", 0),
+        }
+    card = scorecard(results, correlation=corr)
+    return {"correlation": correlation_to_dict(corr) if corr is not None else None,
+            "correlated_pairs": flagged, "scorecard": card, "selection": select_for_paper_trading(card)}
+
+
+# --------------------------------------------------------------------------- reports
+def write_reports(report: dict, options: ResearchOptions) -> dict:
+    from analytics.report import render_html, render_markdown
+
+    base = Path(options.report_dir) if options.report_dir else Path(settings.REPORTS_DIR)
+    folder = base / f"research-{timezone.now():%Y%m%d-%H%M%S}"
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = folder / "report.html", folder / "summary.md"
+    (folder / "report.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    html_path.write_text(render_html(report), encoding="utf-8")
+    md_path.write_text(render_markdown(report), encoding="utf-8")
+    return {"html": str(html_path), "markdown": str(md_path), "json": str(folder / "report.json")}
+
+
+def research_job(**options: Any) -> dict:
+    """Job adapter: run the pipeline in a worker; the result keeps the selection and the report paths."""
+    report = research_run(ResearchOptions(**options))
+    return {"paths": report["paths"], "selection": report["selection"], "timings": report["timings"]}
