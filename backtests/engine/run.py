@@ -286,6 +286,7 @@ def _summary(config: EngineConfig, symbols: list[str], trades: pd.DataFrame, equ
         "num_trades": len(trades),
         "num_round_trips": int((~trades["is_partial"]).sum()),
         "realized_pnl": float(trades["pnl"].sum()),
+        "unrealized_pnl": final_equity - config.initial_capital - float(trades["pnl"].sum()),
         "fees_total": float(trades["fees"].sum()),
         "slippage_total": float(trades["slippage_cost"].sum()),
         "exit_reasons": {k: int(v) for k, v in trades["exit_reason"].value_counts().items()},

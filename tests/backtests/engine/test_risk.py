@@ -76,20 +76,22 @@ def _crash_candles():
 def test_circuit_breaker_closes_everything_and_halts():
     candles, prices = _crash_candles()
     signals = make_signals(candles, entry=[0, 16], exit=[14])
-    config = frictionless(sizing="fixed_fraction", risk=RiskLimits(
-        min_position_pct=0.0, max_position_pct=1.0, max_portfolio_heat_pct=np.inf, max_drawdown_pct=0.2,
-        correlation_limit=np.inf))
-    result = run_signals({"X": candles}, {"X": signals}, config)
+    limits = RiskLimits(min_position_pct=0.0, max_position_pct=1.0, max_portfolio_heat_pct=np.inf,
+                        max_drawdown_pct=0.2, correlation_limit=np.inf)
+    config = frictionless(sizing="fixed_fraction", fixed_fraction=0.5, risk=limits)
+    result = run_signals({"X": candles, "Y": candles}, {"X": signals, "Y": signals.copy()}, config)
     equity = result.equity
     tripped = int(np.argmax(equity["circuit_breaker"].to_numpy()))
     # the breaker trips on the first close at least 20% below the peak and closes at the next open
     assert equity["drawdown"].iloc[tripped] >= 0.2 > equity["drawdown"].iloc[tripped - 1]
-    trade = result.trades.iloc[0]
-    assert trade.exit_reason == "circuit_breaker"
-    assert trade.exit_time == candles.index[tripped + 1]
-    assert trade.exit_price == pytest.approx(prices[tripped + 1])
-    assert len(result.trades) == 1  # the later entry signal is refused: halted for good
-    assert result.summary["refusals"]["circuit_breaker"] == 1
+    assert equity["open_positions"].iloc[tripped] == 2
+    trades = result.trades
+    assert list(trades["symbol"]) == ["X", "Y"]  # both halves of the portfolio closed, nothing else
+    assert (trades["exit_reason"] == "circuit_breaker").all()
+    assert (trades["exit_time"] == candles.index[tripped + 1]).all()
+    assert trades["exit_price"].to_numpy() == pytest.approx([prices[tripped + 1]] * 2)
+    # the later entry signals (one per symbol) are refused: halted for good
+    assert result.summary["refusals"]["circuit_breaker"] == 2
     assert result.summary["circuit_breaker_events"] == 1
     assert equity["circuit_breaker"].iloc[tripped:].all()
     assert equity["open_positions"].iloc[tripped + 1:].eq(0).all()
