@@ -26,6 +26,7 @@ from analytics.montecarlo import simulate_paths, trade_returns
 from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
 from backtests.models import BacktestConfig, RunStatus
 from marketdata.models import Candle
+from marketdata.timeframes import timeframe_delta
 from strategies.registry import RESEARCH_STRATEGIES, get_strategy
 
 logger = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ def data_span(name: str) -> tuple[datetime, datetime] | None:
     bounds = [b for b in bounds if b["first"] is not None]
     if not bounds:
         return None
-    return min(b["first"] for b in bounds), max(b["last"] for b in bounds) + pd.Timedelta(cls.timeframe)
+    return min(b["first"] for b in bounds), max(b["last"] for b in bounds) + timeframe_delta(cls.timeframe)
 
 
 # --------------------------------------------------------------------------- per strategy

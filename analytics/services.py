@@ -38,7 +38,7 @@ from backtests.engine.strategy import BaseStrategy, MarketData
 from backtests.jobs import queue_task
 from backtests.models import BacktestConfig, RunStatus, default_risk_limits
 from backtests.provenance import candles_hash
-from marketdata.timeframes import timeframe_delta
+from marketdata.timeframes import timeframe_delta, timeframe_seconds_str
 from strategies.registry import get_strategy
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def engine_config(settings: dict[str, Any], timeframe: str) -> EngineConfig:
     limits = {**default_risk_limits(), **(settings.get("risk_limits") or {})}
     return EngineConfig(initial_capital=float(costs["initial_capital"]), fee_rate=float(costs["fee_rate"]),
                         slippage_rate=float(costs["slippage_rate"]), latency_ms=int(costs["latency_ms"]),
-                        risk=RiskLimits.from_dict(limits), bar_length=timeframe)
+                        risk=RiskLimits.from_dict(limits), bar_length=timeframe_seconds_str(timeframe))
 
 
 def dataset_key(symbols: list[str], timeframe: str) -> str:

@@ -26,6 +26,7 @@ from backtests.engine import EngineConfig, RiskLimits, run_backtest
 from backtests.jobs import queue_task
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, RunStatus, default_risk_limits
 from backtests.provenance import candles_hash, code_version
+from marketdata.timeframes import timeframe_seconds_str
 from strategies.registry import get_strategy
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def engine_config_for(config: BacktestConfig) -> EngineConfig:
     limits = {**default_risk_limits(), **(config.risk_limits or {})}
     return EngineConfig(initial_capital=float(config.initial_capital), fee_rate=float(config.fee_rate),
                         slippage_rate=float(config.slippage_rate), latency_ms=int(config.latency_ms),
-                        risk=RiskLimits.from_dict(limits), bar_length=config.timeframe)
+                        risk=RiskLimits.from_dict(limits), bar_length=timeframe_seconds_str(config.timeframe))
 
 
 def backtest_create(

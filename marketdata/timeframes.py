@@ -30,3 +30,8 @@ def timeframe_delta(timeframe: str) -> pd.Timedelta:
 
 def bars_per_day(timeframe: str) -> float:
     return pd.Timedelta(days=1) / timeframe_delta(timeframe)
+
+
+def timeframe_seconds_str(timeframe: str) -> str:
+    """The candle length as an unambiguous Timedelta string (``"3600s"``), for APIs that parse strings."""
+    return f"{int(timeframe_delta(timeframe).total_seconds())}s"

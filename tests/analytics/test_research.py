@@ -1,0 +1,78 @@
+"""The research pipeline end to end on bundled real data (one strategy, small settings)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from analytics.models import HoldoutLock, WalkForwardRun
+from analytics.research import ResearchOptions, research_run
+from backtests.models import BacktestConfig
+from marketdata.models import Candle
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lending_data(db):
+    from marketdata.sample import sample_load
+
+    sample_load(symbols=["AAVE", "COMP", "MKR", "BTC", "ETH"], timeframes=["1h"])
+
+
+def _options(tmp_path: Path, **overrides) -> ResearchOptions:
+    values = dict(strategies=["lending_value"], train_months=4, test_months=2, max_trials=2, mc_iterations=50,
+                  cache_indicators=True, report_dir=str(tmp_path))
+    values.update(overrides)
+    return ResearchOptions(**values)
+
+
+def test_pipeline_writes_reports_with_every_section(lending_data, tmp_path):
+    report = research_run(_options(tmp_path))
+    # the strategy's 1d timeframe was derived from the bundled 1h candles
+    assert Candle.objects.filter(symbol="AAVE", timeframe="1d", source="resampled").count() > 900
+    result = report["strategies"]["lending_value"]
+    assert result["status"] == "succeeded"
+    run = WalkForwardRun.objects.get(pk=result["walkforward_id"])
+    assert run.periods.count() == len(result["periods"]) >= 3
+    holdout = BacktestConfig.objects.get(pk=result["holdout"]["config_id"], purpose="holdout")
+    assert holdout.start == HoldoutLock.objects.get(strategy="lending_value").holdout_start
+    assert result["holdout_evaluations"] == 1 and result["holdout"]["contaminated"] is False
+    assert result["montecarlo"]["bootstrap"]["n_iterations"] == 50
+    assert {e["event"] for e in result["stress"]} >= {"covid-2020", "luna-2022", "ftx-2022", "svb-2023"}
+    covid = next(e for e in result["stress"] if e["event"] == "covid-2020")
+    assert covid["status"] == "no data"  # no lending-token candles before 2021 in the bundle
+    assert report["indicators"]["total_inserted"] > 0
+    assert report["scorecard"]["strategies"][0]["name"] == "lending_value"
+    html = Path(report["paths"]["html"]).read_text()
+    for section in ("Selection for paper trading", "Scorecard", "Risk metrics summary", "Walk-forward",
+                    "Monte Carlo", "Stress tests", "Data quality", "365 days", "<svg"):
+        assert section in html, section
+    markdown = Path(report["paths"]["markdown"]).read_text()
+    assert "## Selection for paper trading" in markdown and "lending_value" in markdown
+    assert json.loads(Path(report["paths"]["json"]).read_text())["strategies"]["lending_value"]["status"] == "succeeded"
+
+
+def test_second_run_flags_the_holdout_as_contaminated(lending_data, tmp_path):
+    research_run(_options(tmp_path, cache_indicators=False))
+    report = research_run(_options(tmp_path, cache_indicators=False))
+    entry = report["scorecard"]["strategies"][0]
+    assert entry["contaminated"] is True and entry["passes_all"] is False
+    assert "holdout contaminated" in entry["failed"]
+
+
+def test_command_prints_the_selection(lending_data, tmp_path, capsys):
+    call_command("research", "--strategies", "lending_value", "--trials", "2", "--mc-iterations", "20",
+                 "--train-months", "4", "--test-months", "2", "--no-indicator-cache", "--report-dir", str(tmp_path))
+    out = capsys.readouterr().out
+    assert "Selection for paper trading" in out and "lending_value" in out and "Report:" in out
+
+
+def test_command_rejects_unknown_strategy():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="unknown strategies"):
+        call_command("research", "--strategies", "nope")
