@@ -52,8 +52,8 @@ Return one DataFrame per traded symbol, **indexed exactly like that symbol's can
                           is refused with reason ``missing_stop``). While a position is open: a non-NaN
                           value *replaces* the active stop from the next bar on (trailing stops: emit the
                           new level; emit NaN on bars where the stop must not move). For longs the stop
-                          must be below the fill price, for shorts above it, otherwise the entry is
-                          refused (``stop_beyond_price``).
+                          must be below the fill bar's open, for shorts above it, otherwise the entry
+                          is refused (``stop_beyond_price``).
 ``take_profit``           float price or NaN. At an entry bar: the initial target. While open: a non-NaN
                           value different from the current target sets (and re-arms) a new target.
                           A target fires once, then stays disarmed until a new value is given.
