@@ -1,0 +1,109 @@
+"""Research endpoints: queued work answers 202 with a status URL; bad input is a 400 that writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+from analytics.models import WalkForwardRun
+from backtests.models import ResearchJob, RunStatus
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+BASE = "/api/v1/backtesting"
+
+
+@pytest.fixture
+def staff_client():
+    client = APIClient()
+    client.force_authenticate(User.objects.create_user("op", is_staff=True))
+    return client
+
+
+def test_strategies_are_listed_with_parameters(staff_client):
+    strategies = staff_client.get(f"{BASE}/strategies").json()
+    names = {s["name"] for s in strategies}
+    assert {"defi_derivatives_momentum", "stable_lp_yield", "curve_wars", "layer2_growth", "lending_value"} <= names
+    one = staff_client.get(f"{BASE}/strategies/curve_wars").json()
+    assert one["universe"] == ["CRV", "CVX", "FXS"] and "default" in next(iter(one["parameters"].values()))
+    assert staff_client.get(f"{BASE}/strategies/nope").status_code == 404
+
+
+def test_walkforward_is_queued_and_runs(staff_client, btc_candles_in_db, django_capture_on_commit_callbacks):
+    payload = {"strategy": "sma_crossover", "symbols": ["BTC"], "timeframe": "1h",
+               "start": "2021-12-01T00:00:00Z", "end": "2022-05-01T00:00:00Z", "train_months": 1,
+               "test_months": 1, "max_trials": 3}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"{BASE}/walkforward", payload, format="json")
+    assert response.status_code == 202, response.content
+    detail = staff_client.get(response.json()["status_url"]).json()
+    assert detail["status"] == "succeeded", detail["error"]
+    assert len(detail["periods"]) >= 2 and detail["holdout_metrics"]["evaluations"] == 1
+    listing = staff_client.get(f"{BASE}/walkforward-runs?strategy=sma_crossover").json()
+    assert listing["count"] == 1
+
+
+@pytest.mark.parametrize(("change", "field"), [({"train_months": 0}, "train_months"),
+                                               ({"strategy": "x"}, "strategy"),
+                                               ({"holdout_fraction": 1.5}, "holdout_fraction")])
+def test_walkforward_validation(staff_client, change, field):
+    payload = {"strategy": "sma_crossover", "start": "2021-12-01T00:00:00Z", "end": "2022-05-01T00:00:00Z", **change}
+    response = staff_client.post(f"{BASE}/walkforward", payload, format="json")
+    assert response.status_code == 400 and field in response.json()
+    assert WalkForwardRun.objects.count() == 0
+
+
+def test_montecarlo_needs_a_succeeded_run(staff_client):
+    pending = f.backtest_config()
+    response = staff_client.post(f"{BASE}/montecarlo", {"config_id": pending.pk}, format="json")
+    assert response.status_code == 400 and "config_id" in response.json()
+    response = staff_client.post(f"{BASE}/montecarlo", {"config_id": 99999}, format="json")
+    assert response.status_code == 400
+    assert ResearchJob.objects.count() == 0
+
+
+def test_montecarlo_job_runs_on_a_stored_run(staff_client, django_capture_on_commit_callbacks):
+    config = f.backtest_config(status=RunStatus.SUCCEEDED)
+    for i in range(40):
+        f.backtest_trade(config, pnl=100.0 if i % 3 else -80.0, return_pct=0.001)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"{BASE}/montecarlo", {"config_id": config.pk, "iterations": 200}, format="json")
+    assert response.status_code == 202
+    job = staff_client.get(response.json()["status_url"]).json()
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"]["bootstrap"]["n_iterations"] == 200 and job["result"]["shuffle"]["n_trades"] == 40
+    assert staff_client.get(f"{BASE}/montecarlo").json()["count"] == 1
+
+
+def test_stress_test_validation_and_listing(staff_client):
+    response = staff_client.post(f"{BASE}/stress-tests", {"strategy": "curve_wars", "events": ["moon-landing"]},
+                                 format="json")
+    assert response.status_code == 400 and "events" in response.json()
+    response = staff_client.post(f"{BASE}/stress-tests", {"strategy": "curve_wars", "parameters": {"bb_std": 99}},
+                                 format="json")
+    assert response.status_code == 400 and "parameters" in response.json()
+    events = staff_client.get(f"{BASE}/stress-events").json()
+    assert {e["slug"] for e in events["results"]} >= {"covid-2020", "luna-2022", "ftx-2022", "svb-2023"}
+
+
+def test_lookahead_endpoint_runs_the_check(staff_client, btc_candles_in_db, django_capture_on_commit_callbacks):
+    payload = {"strategy": "sma_crossover", "symbols": ["BTC"], "timeframe": "1h", "start": "2022-01-01T00:00:00Z",
+               "end": "2022-03-01T00:00:00Z", "sample": 3}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"{BASE}/lookahead", payload, format="json")
+    assert response.status_code == 202
+    job = staff_client.get(response.json()["status_url"]).json()
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"]["passed"] is True and len(job["result"]["cuts"]) == 3
+
+
+def test_data_quality_report_is_queued_then_served(staff_client, btc_candles_in_db,
+                                                   django_capture_on_commit_callbacks):
+    assert staff_client.get(f"{BASE}/data-quality/latest").status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"{BASE}/data-quality", {"symbols": ["BTC"], "timeframe": "1h"}, format="json")
+    assert response.status_code == 202
+    latest = staff_client.get(f"{BASE}/data-quality/latest").json()
+    series = latest["result"]["series"]
+    assert series[0]["symbol"] == "BTC" and series[0]["rows"] == len(btc_candles_in_db)
