@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.db import transaction
 
+from analytics.forms import WalkForwardRunForm
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
 from backtests.admin import status_badge
 from marketdata.admin_mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
@@ -17,6 +18,7 @@ class PeriodInline(ReadOnlyTabularInline):
 class WalkForwardRunAdmin(admin.ModelAdmin):
     """Start a walk-forward from the add form (it is queued on save); watch its status and periods."""
 
+    form = WalkForwardRunForm
     list_display = ("id", "strategy", "timeframe", "start", "end", "train_months", "test_months", "objective",
                     "status_display", "created_at")
     list_filter = ("status", "strategy", "objective")
@@ -39,12 +41,11 @@ class WalkForwardRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else (*self.input_fields, *self.result_fields)
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
     def save_model(self, request, obj, form, change):
         from analytics.services import walkforward_enqueue
-        from strategies.registry import STRATEGIES
-
-        if not change and obj.strategy in STRATEGIES and not obj.symbols:
-            obj.symbols = list(STRATEGIES[obj.strategy].universe)
         super().save_model(request, obj, form, change)
         if not change:
             transaction.on_commit(lambda: walkforward_enqueue(obj.pk))
