@@ -39,7 +39,7 @@ def line_chart(series: dict[str, pd.Series], *, title: str, width: int = 720, he
     series = {name: _downsample(s.dropna()) for name, s in series.items() if s is not None and len(s.dropna())}
     if not series:
         return f'<p class="empty">{html.escape(title)}: no data</p>'
-    pad_l, pad_r, pad_t, pad_b = 60, 10, 24, 22
+    pad_l, pad_r, pad_t, pad_b = 70, 10, 24, 22
     x_lo = min(s.index[0] for s in series.values()).value
     x_hi = max(s.index[-1] for s in series.values()).value
     all_y = np.concatenate([s.to_numpy(dtype="float64") for s in series.values()])
@@ -50,7 +50,7 @@ def line_chart(series: dict[str, pd.Series], *, title: str, width: int = 720, he
     for frac in (0.0, 0.5, 1.0):
         y_val = y_lo + frac * (y_hi - y_lo)
         y = _scale(np.array([y_val]), y_lo, y_hi, height - pad_b, pad_t)[0]
-        label = f"{y_val:.1%}" if percent else f"{y_val:,.4g}"
+        label = f"{y_val:.1%}" if percent else (f"{y_val:,.0f}" if abs(y_val) >= 100 else f"{y_val:.4g}")
         parts.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                      f'<text x="{pad_l - 4}" y="{y + 4:.1f}" class="axis" text-anchor="end">{label}</text>')
     for i, (name, s) in enumerate(series.items()):

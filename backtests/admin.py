@@ -80,10 +80,19 @@ class BacktestConfigAdmin(admin.ModelAdmin):
             return ()
         return tuple(self.form.Meta.fields) + self.result_fields  # a run is immutable once created
 
-    def get_fields(self, request, obj=None):
+    def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return list(self.form.Meta.fields)
-        return [*self.form.Meta.fields, "purpose", *self.result_fields]
+            return [(None, {"fields": list(self.form.Meta.fields)})]
+        return [
+            ("Status", {"fields": ["status", "error", "attempts", "created_at", "started_at", "finished_at"]}),
+            ("Results (ratios annualised over 365 days from daily returns)", {"fields": [
+                "charts", "total_return", "cagr", "sharpe_ratio", "sortino_ratio", "calmar_ratio", "max_drawdown",
+                "win_rate", "profit_factor", "num_trades", "final_equity"]}),
+            ("Configuration", {"fields": [*self.form.Meta.fields, "purpose"]}),
+            ("Provenance", {"fields": ["data_hash", "code_version", "data_quality_score", "annualization", "task_id"],
+                            "classes": ["collapse"]}),
+            ("Summary", {"fields": ["summary"], "classes": ["collapse"]}),
+        ]
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []

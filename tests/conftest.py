@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 from django.db import connection
 
@@ -15,3 +18,24 @@ def on_postgres() -> bool:
 def requires_postgres():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def real_candles(start: str, end: str) -> pd.DataFrame:
+    frame = pd.read_csv(DATA / "BTCUSDT_1h.csv.gz", parse_dates=["date"])
+    frame["open_time"] = pd.to_datetime(frame["date"], utc=True)
+    frame = frame[(frame["open_time"] >= start) & (frame["open_time"] < end)]
+    return frame[["open_time", "open", "high", "low", "close", "volume"]].reset_index(drop=True)
+
+
+@pytest.fixture
+def btc_candles_in_db(db):
+    """BTC 1h candles 2022-01-01 .. 2022-05-01 (real Binance data) in the candle table."""
+    from marketdata.loading import candles_upsert
+
+    frame = real_candles("2021-12-01", "2022-05-01")
+    result = candles_upsert(frame, symbol="BTC", timeframe="1h", source="bundled")
+    assert result.inserted == len(frame)
+    return frame

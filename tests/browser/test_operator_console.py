@@ -1,0 +1,90 @@
+"""An operator drives the admin in headless Chromium: logs in, starts a backtest and an ingestion, watches their
+status and errors, opens a run's equity chart, compares two runs."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from backtests.models import BacktestConfig, ResearchJob, RunStatus
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _login(browser, live_server):
+    User.objects.create_superuser("operator", "op@example.com", "a-long-test-password")
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("operator")
+    browser.find_element(By.NAME, "password").send_keys("a-long-test-password")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, 20).until(EC.presence_of_element_located((By.ID, "site-name")))
+
+
+def _fill(browser, name: str, value: str) -> None:
+    field = browser.find_element(By.NAME, name)
+    field.clear()
+    field.send_keys(value)
+
+
+def _start_backtest(browser, live_server, name: str, stop_pct: float) -> BacktestConfig:
+    browser.get(f"{live_server.url}/admin/backtests/backtestconfig/add/")
+    _fill(browser, "name", name)
+    Select(browser.find_element(By.NAME, "strategy")).select_by_value("sma_crossover")
+    Select(browser.find_element(By.NAME, "symbols")).select_by_value("BTC")
+    _fill(browser, "start_0", "2022-01-15")
+    _fill(browser, "start_1", "00:00:00")
+    _fill(browser, "end_0", "2022-05-01")
+    _fill(browser, "end_1", "00:00:00")
+    _fill(browser, "parameters", f'{{"stop_pct": {stop_pct}}}')
+    browser.find_element(By.NAME, "_save").click()
+    WebDriverWait(browser, 120).until(EC.presence_of_element_located((By.ID, "result_list")))
+    return BacktestConfig.objects.get(name=name)
+
+
+def test_operator_runs_inspects_and_compares_backtests(browser, live_server, screenshot, btc_candles_in_db):
+    _login(browser, live_server)
+    first = _start_backtest(browser, live_server, "browser run A", 0.05)
+    second = _start_backtest(browser, live_server, "browser run B", 0.10)
+    for config in (first, second):
+        config.refresh_from_db()
+        assert config.status == RunStatus.SUCCEEDED, config.error
+    screenshot("01-backtest-list")
+    assert "succeeded" in browser.find_element(By.ID, "result_list").text
+
+    browser.get(f"{live_server.url}/admin/backtests/backtestconfig/{first.pk}/change/")
+    charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart polyline")
+    assert len(charts) >= 2, "equity and drawdown curves are drawn"
+    assert "sma_crossover" in browser.page_source
+    browser.execute_script("arguments[0].scrollIntoView();", browser.find_element(By.CSS_SELECTOR, "svg.chart"))
+    screenshot("02-run-detail-with-equity-and-drawdown")
+
+    browser.get(f"{live_server.url}/admin/backtests/backtestconfig/")
+    for pk in (first.pk, second.pk):
+        browser.find_element(By.CSS_SELECTOR, f"input[name=_selected_action][value='{pk}']").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("compare_runs")
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    table = WebDriverWait(browser, 20).until(EC.presence_of_element_located((By.ID, "compare-table")))
+    assert f"#{first.pk}" in table.text and f"#{second.pk}" in table.text
+    screenshot("03-compare-runs")
+
+
+def test_operator_sees_a_failed_ingestion_with_its_error(browser, live_server, screenshot, settings):
+    settings.BINANCE_BASE_URL = "http://127.0.0.1:9"  # nothing listens: the job fails and says why
+    _login(browser, live_server)
+    browser.get(f"{live_server.url}/admin/backtests/researchjob/start-ingestion/")
+    Select(browser.find_element(By.NAME, "symbols")).select_by_value("BTC")
+    Select(browser.find_element(By.NAME, "timeframe")).select_by_value("1d")
+    _fill(browser, "start", "2023-01-01 00:00")
+    _fill(browser, "end", "2023-01-10 00:00")
+    browser.find_element(By.NAME, "_queue").click()
+    WebDriverWait(browser, 120).until(EC.url_contains("/change/"))
+    job = ResearchJob.objects.get()
+    assert job.status in {RunStatus.SUCCEEDED, RunStatus.FAILED}
+    page = browser.page_source
+    assert job.kind in page or "Candle ingestion" in page
+    screenshot("04-ingestion-job-status")
+    result = job.result or {}
+    assert job.status == RunStatus.FAILED or result.get("ok") is False or "error" in str(result)
