@@ -68,6 +68,7 @@ class ResearchData:
     config: EngineConfig
     symbols: list[str]
     notes: list[str] = field(default_factory=list)
+    quality_score: float | None = None
 
     @property
     def bar(self) -> pd.Timedelta:
@@ -92,7 +93,7 @@ def research_data_load(*, strategy: str, symbols: list[str] | None, timeframe: s
     loaded = market_data_load(strategy=strategy_class(), symbols=symbols, timeframe=timeframe, start=start, end=end)
     return ResearchData(strategy_class=strategy_class, market=loaded.market, timeframe=timeframe,
                         config=engine_config(settings or {}, timeframe), symbols=symbols,
-                        notes=list(loaded.market.notes))
+                        notes=list(loaded.market.notes), quality_score=loaded.quality_score)
 
 
 def parameter_space(strategy_class: type[BaseStrategy]) -> dict[str, list]:
@@ -259,7 +260,8 @@ def _store_holdout_run(run: WalkForwardRun, lock: HoldoutLock, data: ResearchDat
         risk_limits=data.config.risk.to_dict(), seed=run.seed, purpose="holdout", status=RunStatus.RUNNING,
         started_at=timezone.now(), attempts=1, **costs)
     backtest_store(config, RunOutcome(result=evaluated["result"], performance=evaluated["performance"],
-                                      data_hash=candles_hash(data.market.candles), notes=data.notes))
+                                      data_hash=candles_hash(data.market.candles), notes=data.notes,
+                                      quality_score=data.quality_score))
     return config
 
 

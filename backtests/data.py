@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
@@ -10,6 +10,8 @@ import pandas as pd
 from backtests.engine.strategy import BaseStrategy, MarketData
 from marketdata.models import OnchainMetric, SocialMetric
 from marketdata.pointintime import DEFAULT_PUBLICATION_LAG, align_daily_to_bars
+from marketdata.quality import assess_candles
+from marketdata.resampling import resample_candles
 from marketdata.selectors import candles_df
 from marketdata.symbols import TOKENS_BY_SYMBOL
 from marketdata.timeframes import timeframe_delta
@@ -18,11 +20,35 @@ ONCHAIN_COLUMNS = ["tvl", "volume", "fees", "revenue", "supply"]
 SOCIAL_COLUMNS = ["sentiment", "social_volume", "mentions", "galaxy_score", "alt_rank", "social_dominance"]
 
 
+BASE_TIMEFRAME = "1h"
+QUALITY_WARNING_THRESHOLD = 0.9
+
+
 @dataclass
 class LoadedData:
     market: MarketData
     warmup_start: datetime
     missing_symbols: list[str]
+    quality: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def quality_score(self) -> float | None:
+        """The worst quality score of the candle series used (see ``marketdata.quality``)."""
+        return min(self.quality.values()) if self.quality else None
+
+
+def candles_for(symbol: str, timeframe: str, start, end, notes: list[str]) -> pd.DataFrame:
+    """Stored candles; when none are stored at ``timeframe``, built in memory from complete 1h buckets."""
+    frame = candles_df(symbol=symbol, timeframe=timeframe, start=start, end=end)
+    if not frame.empty or timeframe_delta(timeframe) <= timeframe_delta(BASE_TIMEFRAME):
+        return frame
+    hourly = candles_df(symbol=symbol, timeframe=BASE_TIMEFRAME, start=start, end=end)
+    if hourly.empty:
+        return frame
+    built = resample_candles(hourly, BASE_TIMEFRAME, timeframe)
+    notes.append(f"{symbol}: {timeframe} candles built from stored 1h candles ({len(built.frame)} complete "
+                 f"buckets, {len(built.dropped)} incomplete ones dropped)")
+    return built.frame
 
 
 def onchain_daily(symbol: str) -> pd.DataFrame:
@@ -61,16 +87,17 @@ def market_data_load(
     warmup_start = pd.Timestamp(start) - bar * int(strategy.warmup_bars)
     candles: dict[str, pd.DataFrame] = {}
     missing: list[str] = []
+    built_notes: list[str] = []
     for symbol in symbols:
-        frame = candles_df(symbol=symbol, timeframe=timeframe, start=warmup_start, end=end)
+        frame = candles_for(symbol, timeframe, warmup_start, end, built_notes)
         if frame.empty:
             missing.append(symbol)
         else:
             candles[symbol] = frame
     regime = {}
     for symbol in strategy.regime_symbols:
-        frame = candles[symbol] if symbol in candles else candles_df(
-            symbol=symbol, timeframe=timeframe, start=warmup_start, end=end)
+        frame = candles[symbol] if symbol in candles else candles_for(symbol, timeframe, warmup_start, end,
+                                                                       built_notes)
         if not frame.empty:
             regime[symbol] = frame
     onchain, social = {}, {}
@@ -81,5 +108,10 @@ def market_data_load(
             social[symbol] = align_daily_to_bars(social_daily(symbol), frame.index, bar, publication_lag)
     notes = [f"{symbol}: no {timeframe} candles between {warmup_start:%Y-%m-%d} and {end:%Y-%m-%d}; not traded"
              for symbol in missing]
-    market = MarketData(candles=candles, onchain=onchain, social=social, regime=regime, notes=notes)
-    return LoadedData(market=market, warmup_start=warmup_start.to_pydatetime(), missing_symbols=missing)
+    quality = {symbol: assess_candles(frame, timeframe)["score"] for symbol, frame in candles.items()}
+    notes += [f"{symbol}: data quality score {score:.2f} is below {QUALITY_WARNING_THRESHOLD}: check the "
+              f"data-quality report (gaps, outliers) before trusting this run"
+              for symbol, score in quality.items() if score < QUALITY_WARNING_THRESHOLD]
+    market = MarketData(candles=candles, onchain=onchain, social=social, regime=regime, notes=[*built_notes, *notes])
+    return LoadedData(market=market, warmup_start=warmup_start.to_pydatetime(), missing_symbols=missing,
+                      quality=quality)

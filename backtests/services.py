@@ -98,6 +98,7 @@ class RunOutcome:
     performance: dict
     data_hash: str
     notes: list[str]
+    quality_score: float | None = None
 
 
 def backtest_compute(config: BacktestConfig) -> RunOutcome:
@@ -114,7 +115,7 @@ def backtest_compute(config: BacktestConfig) -> RunOutcome:
     performance = performance_summary(equity["equity"], result.trades,
                                       position=equity["exposure"] > 0 if "exposure" in equity else None)
     return RunOutcome(result=result, performance=performance, data_hash=candles_hash(loaded.market.candles),
-                      notes=list(loaded.market.notes))
+                      notes=list(loaded.market.notes), quality_score=loaded.quality_score)
 
 
 def backtest_execute(config_id: int) -> dict:
@@ -175,5 +176,5 @@ def backtest_store(config: BacktestConfig, outcome: RunOutcome) -> None:
             max_drawdown=perf.get("max_drawdown"), win_rate=perf.get("win_rate"),
             profit_factor=perf.get("profit_factor"), num_trades=perf.get("n_trades"),
             final_equity=perf.get("final_equity"), data_hash=outcome.data_hash, code_version=code_version(),
-            annualization=perf.get("annualization", ""),
+            annualization=perf.get("annualization", ""), data_quality_score=outcome.quality_score,
         )

@@ -37,6 +37,7 @@ def test_run_stores_trades_metrics_and_headline_numbers(btc_candles_in_db):
     assert config.final_equity == pytest.approx(last.equity)
     assert config.total_return == pytest.approx(last.equity / config.initial_capital - 1)
     assert len(config.data_hash) == 64 and config.code_version
+    assert 0.99 <= config.data_quality_score <= 1.0  # real Binance hours, no gaps in this range
     assert config.summary["performance"]["annualization"] == "365 days, daily-resampled returns"
     # costs are charged: every trade paid fees and slippage
     assert all(t.fees > 0 and t.slippage_cost > 0 for t in trades)
