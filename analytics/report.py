@@ -137,6 +137,13 @@ def render_markdown(report: dict) -> str:
         lines.append(f"- {timeframe}: {s.get('series')} series, {s.get('rows')} candles, {s.get('missing_bars')} "
                      f"missing bars in {s.get('gaps')} gaps, lowest score {num(s.get('min_score'))}, no data for "
                      f"{', '.join(s.get('no_data') or []) or 'none'}")
+    for symbol, rec in (report.get("reconciliation") or {}).items():
+        if rec.get("status") == "ok":
+            lines.append(f"- Reconciliation {symbol} (Binance vs CoinGecko, {rec['common']} days): median |close diff| "
+                         f"{pct(rec.get('close_diff_abs_median'), 2)}, {rec.get('days_above_tolerance')} days above 1%, "
+                         f"score {num(rec.get('score'))}")
+        else:
+            lines.append(f"- Reconciliation {symbol}: {rec.get('status')}")
     pairs = report.get("correlated_pairs") or []
     lines += ["", "## Correlation", "", f"{len(pairs)} strategy pair(s) above 0.7: {pairs}" if pairs
               else "No strategy pair above 0.7.", ""]

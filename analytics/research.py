@@ -69,6 +69,7 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
         report["data"] = ensure_data(options)
     with step("data quality"):
         report["data_quality"] = data_quality(options)
+        report["reconciliation"] = reconciliation()
     if options.cache_indicators:
         with step("indicators"):
             report["indicators"] = cache_indicators(options)
@@ -144,6 +145,14 @@ def data_quality(options: ResearchOptions) -> dict:
     for timeframe, symbols in strategy_timeframes(options).items():
         reports[timeframe] = data_quality_report(symbols=symbols, timeframe=timeframe)
     return reports
+
+
+def reconciliation() -> dict:
+    """Binance against CoinGecko for every symbol that has candles from both."""
+    from marketdata.services import COINGECKO_SOURCES, sources_reconcile
+
+    symbols = sorted(set(Candle.objects.filter(source__in=COINGECKO_SOURCES).values_list("symbol", flat=True)))
+    return sources_reconcile(symbols=symbols)
 
 
 def cache_indicators(options: ResearchOptions) -> dict:

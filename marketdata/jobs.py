@@ -72,7 +72,17 @@ def indicators_compute_job(*, symbols: list[str], timeframe: str, indicators: li
             for symbol in symbols}
 
 
-def data_quality_job(*, symbols: list[str] | None = None, timeframe: str | None = None) -> dict:
+def data_quality_job(*, symbols: list[str] | None = None, timeframe: str | None = None,
+                     reconcile: bool = True) -> dict:
     from marketdata.quality_services import data_quality_report
+    from marketdata.services import COINGECKO_SOURCES, sources_reconcile
 
-    return to_json(data_quality_report(symbols=symbols, timeframe=timeframe))
+    report = data_quality_report(symbols=symbols, timeframe=timeframe)
+    if reconcile:
+        from marketdata.models import Candle
+
+        both = Candle.objects.filter(source__in=COINGECKO_SOURCES)
+        if symbols:
+            both = both.filter(symbol__in=symbols)
+        report["reconciliation"] = sources_reconcile(symbols=sorted(set(both.values_list("symbol", flat=True))))
+    return to_json(report)

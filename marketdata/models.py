@@ -20,6 +20,7 @@ class Source(models.TextChoices):
     LUNARCRUSH = "lunarcrush", "LunarCrush"
     MANUAL = "manual", "Manual"
     RESAMPLED = "resampled", "Resampled from shorter candles"
+    BUNDLED_COINGECKO = "bundled_coingecko", "Bundled sample (CoinGecko)"
 
 
 class Candle(models.Model):

@@ -1,6 +1,7 @@
 """The bundled real dataset (``marketdata/sample_data``, see its PROVENANCE.md) and its loader.
 
-``sample_load()`` puts it in the database with ``source='bundled'`` so the demo runs offline.
+``sample_load()`` puts it in the database with ``source='bundled'`` (``'bundled_coingecko'`` for the
+CoinGecko files) so the demo runs offline.
 It is idempotent: re-running inserts nothing, and the overlap of the BTC/ETH 2017-2023 and
 2021-2023 files is absorbed by the unique constraint.
 
@@ -9,7 +10,8 @@ Adjustments made while loading (each is counted in the result):
 - The BTC/ETH 2017-2023 files end with a still-open (incomplete) candle: it is dropped.
 - CoinGecko files are daily price snapshots, not OHLC: ``open = high = low = close = price``
   (flat candles; the data-quality report shows them as such); the off-grid intraday last point
-  of each file is dropped.
+  of each file is dropped, and each snapshot at D 00:00 becomes the candle of day D-1 (it is that
+  day's close), the convention of the CoinGecko client.
 - The USDC/USD 15m file's ``o`` is the previous bar's close, and in 434 of its 808 rows it lies
   outside that bar's ``h``/``l``; ``high``/``low`` are widened to include ``open`` and ``close``
   (``repaired`` counts them) rather than rejecting the file.
@@ -25,9 +27,11 @@ import numpy as np
 import pandas as pd
 
 from marketdata.csv_import import drop_off_grid, load_candle_table, read_candle_file
+from marketdata.timeframes import timeframe_delta
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
-SOURCE = "bundled"
+SOURCE = "bundled"  # Binance-sourced bundled files
+COINGECKO_SOURCE = "bundled_coingecko"  # kept apart so the two providers can be reconciled
 
 BINANCE_1H_SYMBOLS = ("BTC", "ETH", "SOL", "AVAX", "SNX", "PERP", "CRV", "AAVE", "COMP", "MKR", "USDC", "CVX",
                       "FXS", "OP", "GMX", "GNS", "ARB", "LUNA", "UST", "FTT", "BUSD")
@@ -44,6 +48,7 @@ class SampleFile:
     drop_last: bool = False  # the last row is a still-open candle
     price_only: bool = False
     repair_range: bool = False
+    source: str = SOURCE
 
     @property
     def path(self) -> Path:
@@ -56,7 +61,7 @@ SAMPLE_FILES: tuple[SampleFile, ...] = (
     *(SampleFile(f"binance_spot_1h_2017_2023/{s}USDT_1h_2017-08-17_2023-08-02.csv.gz", s, "1h",
                  "Binance spot 1h 2017-08..2023-08", drop_last=True) for s in ("BTC", "ETH")),
     *(SampleFile(f"coingecko_1d_2021/{cid}.csv", s, "1d", "CoinGecko daily price only (flat candles)",
-                 price_only=True) for s, cid in COINGECKO_IDS.items()),
+                 price_only=True, source=COINGECKO_SOURCE) for s, cid in COINGECKO_IDS.items()),
     SampleFile("usdc_svb_2023/usdc_usd_15m_2023-03-09_2023-03-18.json", "USDC", "15m",
                "USDC/USD 15m through the SVB depeg (high/low repaired)", repair_range=True),
 )
@@ -80,7 +85,9 @@ def read_sample_file(sample: SampleFile) -> tuple[pd.DataFrame, dict[str, int]]:
     if sample.price_only:
         on_grid = drop_off_grid(frame, sample.timeframe)
         adjustments["dropped"] += len(frame) - len(on_grid)
-        frame = on_grid
+        # A snapshot at D 00:00 is the closing price of day D-1: label it so, as the CoinGecko client does
+        # (found by reconciling against Binance: unshifted, closes were a day late, a 4% median gap on PERP).
+        frame = on_grid.assign(open_time=on_grid["open_time"] - timeframe_delta(sample.timeframe))
     if sample.repair_range:
         frame = frame.copy()
         high = np.maximum.reduce([frame["high"], frame["open"], frame["close"]])
@@ -106,7 +113,7 @@ def sample_load(
     for sample in sample_files(symbols=symbols, timeframes=timeframes):
         frame, adjustments = read_sample_file(sample)
         loaded = load_candle_table(frame, name=sample.relative_path, symbol=sample.symbol,
-                                   timeframe=sample.timeframe, source=SOURCE)
+                                   timeframe=sample.timeframe, source=sample.source)
         entry = {"file": sample.relative_path, "symbol": sample.symbol, "timeframe": sample.timeframe,
                  "note": sample.note, "received": loaded.received, "inserted": loaded.inserted,
                  "skipped": loaded.skipped, **adjustments}
