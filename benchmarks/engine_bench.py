@@ -1,6 +1,6 @@
 """Benchmark: SMA(20)/SMA(50) crossover, long only, on synthetic hourly bars, in three engines.
 
-    /work/venv/bin/python benchmarks/engine_bench.py [--sizes 10000 100000 1000000] [--repeat 3]
+    .venv/bin/python benchmarks/engine_bench.py [--sizes 10000 100000 1000000] [--repeat 3]
 
 Engines, with matched rules (0.1% fee per side, fill at the next bar's open, no slippage, all-in sizing):
 

@@ -11,7 +11,7 @@ Measures, in one run and against the same rows (10 symbols x 100,000 hourly bars
 Each is repeated ``--repeat`` times, interleaved, and the median reported. The script creates and
 drops its own scratch database on ``--server`` (default postgres://postgres@127.0.0.1:5432).
 
-    /work/venv/bin/python benchmarks/ingest_bench.py [--rows 1000000] [--repeat 3]
+    .venv/bin/python benchmarks/ingest_bench.py [--rows 1000000] [--repeat 3]
 """
 
 from __future__ import annotations
