@@ -156,12 +156,13 @@ def holdout_evaluate(lock: HoldoutLock, data: ResearchData, params: dict) -> dic
 
 # --------------------------------------------------------------------------- walk-forward
 def walkforward_create(*, strategy: str, start: datetime, end: datetime, symbols: list[str] | None = None,
-                       timeframe: str = "1h", train_months: int = 6, test_months: int = 3,
+                       timeframe: str | None = None, train_months: int = 6, test_months: int = 3,
                        objective: str = "sharpe", holdout_fraction: float = 0.3, search: str = "random",
                        max_trials: int = 20, seed: int = 42, queue: bool = True, **settings: Any) -> WalkForwardRun:
     strategy_class = get_strategy(strategy)
     run = WalkForwardRun.objects.create(
-        strategy=strategy, symbols=list(symbols or strategy_class.universe), timeframe=timeframe, start=start,
+        strategy=strategy, symbols=list(symbols or strategy_class.universe),
+        timeframe=timeframe or strategy_class.timeframe, start=start,
         end=end, train_months=train_months, test_months=test_months, objective=objective,
         holdout_fraction=holdout_fraction, seed=seed,
         settings=json_safe({"search": search, "max_trials": max_trials, **settings}))
@@ -338,19 +339,21 @@ def stress_test(data_loader, strategy: str, params: dict, events: list[StressEve
 
 
 def stress_test_job(*, strategy: str, parameters: dict | None = None, events: list[str] | None = None,
-                    symbols: list[str] | None = None, timeframe: str = "1h", **settings: Any) -> dict:
+                    symbols: list[str] | None = None, timeframe: str | None = None, **settings: Any) -> dict:
     params = get_strategy(strategy)(**(parameters or {})).params
     selected = StressEvent.objects.all()
     if events:
         selected = selected.filter(slug__in=events)
     reports = stress_test(research_data_load, strategy, params, list(selected), symbols=symbols,
-                          timeframe=timeframe, settings=settings)
+                          timeframe=timeframe or get_strategy(strategy).timeframe, settings=settings)
     return {"strategy": strategy, "parameters": params, "events": reports}
 
 
 # --------------------------------------------------------------------------- look-ahead
 def lookahead_job(*, strategy: str, start: str | datetime, end: str | datetime, symbols: list[str] | None = None,
-                  timeframe: str = "1h", parameters: dict | None = None, sample: int = 20, seed: int = 0) -> dict:
+                  timeframe: str | None = None, parameters: dict | None = None, sample: int = 20,
+                  seed: int = 0) -> dict:
+    timeframe = timeframe or get_strategy(strategy).timeframe
     data = research_data_load(strategy=strategy, symbols=symbols, timeframe=timeframe, start=pd.Timestamp(start),
                               end=pd.Timestamp(end))
     report = lookahead_check(data.strategy_class(**(parameters or {})), data.market, sample=sample, seed=seed)

@@ -60,7 +60,8 @@ class BacktestRequestSerializer(PeriodMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     strategy = serializers.CharField(max_length=64)
     symbols = SymbolListField(required=False)
-    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), default="1h")
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False,
+                                        help_text="Default: the strategy's own timeframe.")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     parameters = serializers.DictField(required=False, default=dict)
@@ -88,6 +89,7 @@ class BacktestRequestSerializer(PeriodMixin, serializers.Serializer):
         except (TypeError, ValueError) as exc:
             raise serializers.ValidationError({"parameters": str(exc)}) from exc
         attrs.setdefault("symbols", list(strategy_class.universe))
+        attrs.setdefault("timeframe", strategy_class.timeframe)
         return attrs
 
 

@@ -48,7 +48,7 @@ def backtest_create(
     start: datetime,
     end: datetime,
     symbols: list[str] | None = None,
-    timeframe: str = "1h",
+    timeframe: str | None = None,
     parameters: dict | None = None,
     initial_capital: float = 100_000.0,
     fee_rate: float = 0.001,
@@ -66,7 +66,8 @@ def backtest_create(
     limits = {**default_risk_limits(), **(risk_limits or {})}
     RiskLimits.from_dict(limits)  # raises ValueError on a bad key or value
     config = BacktestConfig.objects.create(
-        name=name, strategy=strategy, symbols=list(symbols or strategy_class.universe), timeframe=timeframe,
+        name=name, strategy=strategy, symbols=list(symbols or strategy_class.universe),
+        timeframe=timeframe or strategy_class.timeframe,
         start=start, end=end, parameters=validated, initial_capital=initial_capital, fee_rate=fee_rate,
         slippage_rate=slippage_rate, latency_ms=latency_ms, risk_limits=limits, seed=seed, purpose=purpose,
     )
