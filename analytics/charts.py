@@ -101,7 +101,7 @@ def heatmap(matrix: pd.DataFrame, *, title: str, cell: int = 46, lo: float = -1.
     if matrix.empty:
         return f'<p class="empty">{html.escape(title)}: no data</p>'
     rows, cols = matrix.shape
-    label_w, label_h = 150, 90
+    label_w, label_h = 170, 130
     width, height = label_w + cols * cell + 10, label_h + rows * cell + 10
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
              f'aria-label="{html.escape(title)}"><text x="4" y="14" class="title">{html.escape(title)}</text>']

@@ -109,7 +109,7 @@ def neighbourhood(
     """
     if x == y or x not in space or y not in space:
         raise ValueError("x and y must be two different parameters of the space")
-    x_values, y_values = _axis(space[x], best[x], radius), _axis(space[y], best[y], radius)
+    x_values, y_values = axis_around(space[x], best[x], radius), axis_around(space[y], best[y], radius)
     fixed = {k: v for k, v in best.items() if k not in (x, y)}
     lookup = {}
     for trial in trials:
@@ -135,7 +135,8 @@ def neighbourhood(
     })
 
 
-def _axis(values: Sequence[Any], centre: Any, radius: int | None) -> list[Any]:
+def axis_around(values: Sequence[Any], centre: Any, radius: int | None) -> list[Any]:
+    """The grid values within ``radius`` steps of ``centre`` (all of them when ``radius`` is None)."""
     values = list(values)
     if radius is None:
         return values

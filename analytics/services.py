@@ -232,7 +232,7 @@ def walkforward_compute(run: WalkForwardRun, data: ResearchData, *, evaluate_hol
         "holdout_start": lock.holdout_start.isoformat(), "holdout_end": lock.holdout_end.isoformat(),
         "stability": stability(periods, run.objective), "n_trials_final": final["n_trials"],
         "final_parameters": final_params, "final_train_metrics": _metrics_of(final, final_params),
-        "neighbourhood": _neighbourhood(final, data.strategy_class), "notes": data.notes,
+        "neighbourhood": _neighbourhood(final, data, start, research_end, run.objective), "notes": data.notes,
         "search": search, "max_trials": max_trials, "data_hash": candles_hash(data.market.candles),
     }
     holdout = {}
@@ -270,14 +270,36 @@ def _metrics_of(search_result: dict, params: dict) -> dict:
     return next((t["metrics"] for t in search_result["trials"] if t["params"] == params), {})
 
 
-def _neighbourhood(search_result: dict, strategy_class: type[BaseStrategy]) -> dict | None:
-    """The objective around the optimum over the two parameters with the widest grids (for a heat map)."""
-    space = parameter_space(strategy_class)
+NEIGHBOURHOOD_RADIUS = 2
+
+
+def _neighbourhood(search_result: dict, data: ResearchData, start, end, objective: str) -> dict | None:
+    """The objective on the grid around the optimum over the two parameters with the widest grids.
+
+    Points the search did not try are evaluated now, on the same research data (never the holdout), so the
+    heat map is complete: a lone spike among poor neighbours is visible. These evaluations come after the
+    choice and do not change it; they are counted apart from the search's trials.
+    """
+    space = parameter_space(data.strategy_class)
+    best = search_result.get("best_params")
     axes = sorted((name for name, values in space.items() if len(values) > 1), key=lambda n: -len(space[n]))[:2]
-    if len(axes) < 2 or not search_result.get("best_params"):
+    if len(axes) < 2 or not best:
         return None
-    return optimization.neighbourhood(search_result["trials"], search_result["best_params"], space,
-                                      x=axes[0], y=axes[1], radius=3)
+    x, y = axes
+    tried = {tuple(sorted(t["params"].items())) for t in search_result["trials"]}
+    trials = list(search_result["trials"])
+    evaluate = _safe_evaluate(data, start, end)
+    for x_value in optimization.axis_around(space[x], best[x], NEIGHBOURHOOD_RADIUS):
+        for y_value in optimization.axis_around(space[y], best[y], NEIGHBOURHOOD_RADIUS):
+            params = {**best, x: x_value, y: y_value}
+            if tuple(sorted(params.items())) in tried:
+                continue
+            metrics = evaluate(params)
+            trials.append({"params": params, "metrics": metrics,
+                           "value": optimization.objective_value(metrics, objective)})
+    result = optimization.neighbourhood(trials, best, space, x=x, y=y, radius=NEIGHBOURHOOD_RADIUS)
+    result["extra_evaluations"] = len(trials) - len(search_result["trials"])
+    return result
 
 
 def _store_periods(run: WalkForwardRun, periods: list[dict], summary: dict, final_params: dict,

@@ -42,6 +42,10 @@ def test_walkforward_stores_periods_that_never_touch_the_holdout(btc_candles_in_
     assert run.holdout_metrics["evaluations"] == 1 and run.holdout_metrics["contaminated"] is False
     assert run.summary["stability"]["n_periods"] == len(periods)
     assert "deflated_sharpe" in run.summary
+    heat = run.summary["neighbourhood"]
+    values = [v for row in heat["z"] for v in row]
+    assert len(values) == 25 and sum(v is not None for v in values) >= 20  # evaluated around the optimum
+    assert heat["best_value"] is not None and heat["extra_evaluations"] > 0
 
 
 def test_second_holdout_evaluation_is_counted_and_flagged(btc_candles_in_db):
