@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backtests.engine.strategy import MarketData, Param
+from backtests.engine.strategy import BaseStrategy, MarketData, Param
 from marketdata import indicators
 from marketdata.timeframes import bars_per_day
 
@@ -184,3 +184,32 @@ def pct_change_over(series: pd.Series, bars: int) -> pd.Series:
     """Relative change over ``bars`` bars; NaN when either end is missing or the base is not positive."""
     before = series.shift(bars)
     return (series / before.where(before > 0) - 1.0).astype("float64")
+
+
+class PerSymbolStrategy(BaseStrategy):
+    """A strategy whose rule reads one symbol at a time, behind the market-regime gate.
+
+    Subclasses implement ``_signals_for(symbol, candles, data, gate)``; a symbol without candles is skipped
+    with a note (never traded on invented data).
+    """
+
+    def generate_signals(self, data: MarketData) -> dict[str, pd.DataFrame]:
+        out: dict[str, pd.DataFrame] = {}
+        gate = RegimeGate(self.params, data, self.regime_symbols, self.name)
+        for symbol in self.universe:
+            candles = data.candles.get(symbol)
+            if candles is None or candles.empty:
+                note_missing_candles(data, self.name, symbol)
+                continue
+            out[symbol] = self._signals_for(symbol, candles, data, gate)
+        return out
+
+    def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
+                     gate: RegimeGate) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+def require_below(params: dict, low: str, high: str) -> None:
+    """``ValueError`` unless ``params[low] < params[high]`` (e.g. a fast EMA below a slow one)."""
+    if params[low] >= params[high]:
+        raise ValueError(f"{low} ({params[low]}) must be below {high} ({params[high]})")

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backtests.engine.strategy import BaseStrategy, MarketData, Param
+from backtests.engine.strategy import MarketData, Param
 from marketdata import indicators
 from strategies import _common
 
@@ -49,7 +49,7 @@ BB_WINDOW = 20
 RSI_WINDOW = 14
 
 
-class CurveWarsSpecialist(BaseStrategy):
+class CurveWarsSpecialist(_common.PerSymbolStrategy):
     """Bollinger/RSI mean reversion on CRV, CVX, FXS, filtered by a non-falling TVL."""
 
     name = "curve_wars"
@@ -73,17 +73,6 @@ class CurveWarsSpecialist(BaseStrategy):
             ("rsi", {"window": RSI_WINDOW}),
             ("atr", {"window": 14}),
         ]
-
-    def generate_signals(self, data: MarketData) -> dict[str, pd.DataFrame]:
-        out: dict[str, pd.DataFrame] = {}
-        gate = _common.RegimeGate(self.params, data, self.regime_symbols, self.name)
-        for symbol in self.universe:
-            candles = data.candles.get(symbol)
-            if candles is None or candles.empty:
-                _common.note_missing_candles(data, self.name, symbol)
-                continue
-            out[symbol] = self._signals_for(symbol, candles, data, gate)
-        return out
 
     def _tvl_not_falling(self, symbol: str, data: MarketData, index: pd.Index) -> pd.Series:
         column, metric = _common.first_available(data, symbol, ("tvl", "fees"), index)

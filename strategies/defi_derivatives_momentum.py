@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backtests.engine.strategy import BaseStrategy, MarketData, Param
+from backtests.engine.strategy import MarketData, Param
 from marketdata import indicators
 from strategies import _common
 
@@ -55,7 +55,7 @@ TAKE_PROFIT_FRACTION = 0.5
 ONCHAIN_TREND_DAYS = 7
 
 
-class DefiDerivativesMomentum(BaseStrategy):
+class DefiDerivativesMomentum(_common.PerSymbolStrategy):
     """Trend + momentum entries on DeFi derivatives tokens, confirmed by rising protocol fees."""
 
     name = "defi_derivatives_momentum"
@@ -75,9 +75,7 @@ class DefiDerivativesMomentum(BaseStrategy):
     }
 
     def validate_params(self) -> None:
-        if self.params["ema_fast"] >= self.params["ema_slow"]:
-            raise ValueError(f"ema_fast ({self.params['ema_fast']}) must be below ema_slow "
-                             f"({self.params['ema_slow']})")
+        _common.require_below(self.params, "ema_fast", "ema_slow")
 
     def required_indicators(self) -> list[tuple[str, dict]]:
         return [
@@ -88,17 +86,6 @@ class DefiDerivativesMomentum(BaseStrategy):
             ("volume_ratio", {"window": 20}),
             ("atr", {"window": 14}),
         ]
-
-    def generate_signals(self, data: MarketData) -> dict[str, pd.DataFrame]:
-        out: dict[str, pd.DataFrame] = {}
-        gate = _common.RegimeGate(self.params, data, self.regime_symbols, self.name)
-        for symbol in self.universe:
-            candles = data.candles.get(symbol)
-            if candles is None or candles.empty:
-                _common.note_missing_candles(data, self.name, symbol)
-                continue
-            out[symbol] = self._signals_for(symbol, candles, data, gate)
-        return out
 
     def _onchain_confirmation(self, symbol: str, data: MarketData, index: pd.Index) -> pd.Series:
         """1.0 rising/flat fees, 0.0 falling, NaN where undefined (price-only rule applies there)."""

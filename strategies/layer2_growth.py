@@ -39,12 +39,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backtests.engine.strategy import BaseStrategy, MarketData, Param
+from backtests.engine.strategy import MarketData, Param
 from marketdata import indicators
 from strategies import _common
 
 
-class Layer2EcosystemGrowth(BaseStrategy):
+class Layer2EcosystemGrowth(_common.PerSymbolStrategy):
     """TVL growth momentum plus price trend on layer-2 tokens."""
 
     name = "layer2_growth"
@@ -63,9 +63,7 @@ class Layer2EcosystemGrowth(BaseStrategy):
     }
 
     def validate_params(self) -> None:
-        if self.params["ema_fast"] >= self.params["ema_slow"]:
-            raise ValueError(f"ema_fast ({self.params['ema_fast']}) must be below ema_slow "
-                             f"({self.params['ema_slow']})")
+        _common.require_below(self.params, "ema_fast", "ema_slow")
 
     def required_indicators(self) -> list[tuple[str, dict]]:
         return [
@@ -73,17 +71,6 @@ class Layer2EcosystemGrowth(BaseStrategy):
             ("ema", {"window": self.params["ema_slow"]}),
             ("atr", {"window": 14}),
         ]
-
-    def generate_signals(self, data: MarketData) -> dict[str, pd.DataFrame]:
-        out: dict[str, pd.DataFrame] = {}
-        gate = _common.RegimeGate(self.params, data, self.regime_symbols, self.name)
-        for symbol in self.universe:
-            candles = data.candles.get(symbol)
-            if candles is None or candles.empty:
-                _common.note_missing_candles(data, self.name, symbol)
-                continue
-            out[symbol] = self._signals_for(symbol, candles, data, gate)
-        return out
 
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      gate: _common.RegimeGate) -> pd.DataFrame:

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backtests.engine.strategy import BaseStrategy, MarketData, Param
+from backtests.engine.strategy import MarketData, Param
 from marketdata import indicators
 from strategies import _common
 
@@ -56,7 +56,7 @@ VALUE_LOOKBACK = 10
 FEE_MEAN_DAYS = 30
 
 
-class LendingProtocolValue(BaseStrategy):
+class LendingProtocolValue(_common.PerSymbolStrategy):
     """Fee yield on market cap (or a price z-score proxy) with MACD/EMA trend confirmation."""
 
     name = "lending_value"
@@ -81,17 +81,6 @@ class LendingProtocolValue(BaseStrategy):
             ("atr", {"window": 14}),
             ("sma", {"window": self.params["zscore_window"]}),
         ]
-
-    def generate_signals(self, data: MarketData) -> dict[str, pd.DataFrame]:
-        out: dict[str, pd.DataFrame] = {}
-        gate = _common.RegimeGate(self.params, data, self.regime_symbols, self.name)
-        for symbol in self.universe:
-            candles = data.candles.get(symbol)
-            if candles is None or candles.empty:
-                _common.note_missing_candles(data, self.name, symbol)
-                continue
-            out[symbol] = self._signals_for(symbol, candles, data, gate)
-        return out
 
     def _fee_yield(self, symbol: str, data: MarketData, index: pd.Index) -> pd.Series:
         """Annualised fee (revenue) yield on market cap; NaN where either input is missing."""
