@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -122,13 +122,14 @@ class StrategyViewSet(viewsets.ViewSet):
     permission_classes = [CanStartWork]
     lookup_field = "name"
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="backtesting_strategies_list", responses={200: dict})
     def list(self, request):
         from strategies.registry import describe_all
 
         return Response(describe_all())
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="backtesting_strategies_retrieve", responses={200: dict},
+                   parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, description="strategy name")])
     def retrieve(self, request, name=None):
         from strategies.registry import STRATEGIES, describe_strategy
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from backtests import jobs, services
 from backtests.filters import BacktestConfigFilter, BacktestTradeFilter, ResearchJobFilter
-from backtests.models import BacktestConfig, JobKind, ResearchJob
+from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, JobKind, ResearchJob
 from backtests.permissions import CanStartWork
 from backtests.serializers import (
     BacktestConfigDetailSerializer,
@@ -101,6 +101,8 @@ class ConfigTradesView(generics.ListAPIView):
     permission_classes = [CanStartWork]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return BacktestTrade.objects.none()
         config = get_object_or_404(BacktestConfig, pk=self.kwargs["pk"])
         return config.trades.all()
 
@@ -113,6 +115,8 @@ class ConfigMetricsView(generics.ListAPIView):
     permission_classes = [CanStartWork]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return BacktestMetric.objects.none()
         config = get_object_or_404(BacktestConfig, pk=self.kwargs["pk"])
         return config.metrics.all()
 

@@ -62,3 +62,14 @@ def test_allowed_hosts_from_environment():
         {"DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "a.example, b.example"}, "s.ALLOWED_HOSTS"
     )
     assert result.stdout.strip() == "['a.example', 'b.example']"
+
+
+def test_deploy_checks_are_clean_with_production_settings():
+    """``manage.py check --deploy`` with production settings (debug off, real secret key) reports nothing."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    clean.update(DJANGO_SECRET_KEY="k" * 20 + "-production-like-secret-0123456789-abcdefghijklmnop",
+                 DJANGO_ALLOWED_HOSTS="research.example.com")
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+                            env=clean, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
