@@ -32,6 +32,7 @@ class WalkForwardRun(models.Model):
     summary = models.JSONField(default=dict, blank=True)
     final_parameters = models.JSONField(default=dict, blank=True)
     holdout_metrics = models.JSONField(default=dict, blank=True)
+    finish_queued = models.BooleanField(default=False, help_text="Fan-out: the final step has been queued.")
 
     class Meta:
         db_table = "walkforward_runs"

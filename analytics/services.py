@@ -176,27 +176,79 @@ def walkforward_enqueue(run_id: int) -> None:
     WalkForwardRun.objects.filter(pk=run_id).update(task_id=task_id or "")
 
 
+def _record_failure(run_id: int, exc: Exception) -> dict:
+    logger.exception("walk-forward %s failed", run_id)
+    WalkForwardRun.objects.filter(pk=run_id).update(
+        status=RunStatus.FAILED, finished_at=timezone.now(),
+        error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=6)}")
+    return {"error": str(exc)}
+
+
+def _load(run: WalkForwardRun) -> ResearchData:
+    return research_data_load(strategy=run.strategy, symbols=run.symbols, timeframe=run.timeframe,
+                              start=run.start, end=run.end, settings=run.settings)
+
+
 def walkforward_execute(run_id: int, *, evaluate_holdout: bool = True) -> dict:
-    """Run a stored walk-forward; failures are recorded on the run, periods are written atomically."""
+    """Run a stored walk-forward; any failure is recorded on the run.
+
+    With ``settings["fan_out"]`` each period is its own django-q2 task (``walkforward_period_task``), so the
+    periods run in parallel on several workers; the task that stores the last period queues the finish.
+    Otherwise everything runs here, one period after another. Both store the same periods.
+    """
     run = WalkForwardRun.objects.get(pk=run_id)
     if run.status == RunStatus.SUCCEEDED:
         return run.summary
-    WalkForwardRun.objects.filter(pk=run_id).update(status=RunStatus.RUNNING, started_at=timezone.now(), error="")
+    WalkForwardRun.objects.filter(pk=run_id).update(status=RunStatus.RUNNING, started_at=timezone.now(), error="",
+                                                    finish_queued=False)
     try:
-        data = research_data_load(strategy=run.strategy, symbols=run.symbols, timeframe=run.timeframe,
-                                  start=run.start, end=run.end, settings=run.settings)
-        summary = walkforward_compute(run, data, evaluate_holdout=evaluate_holdout)
+        data = _load(run)
+        plan = walkforward_plan(run, data)
+        WalkForwardPeriod.objects.filter(run=run).delete()
+        if (run.settings or {}).get("fan_out"):
+            for window in plan["windows"]:
+                queue_task("analytics.tasks.walkforward_period_task", run_id, window.index,
+                           name=f"walkforward-{run_id}-period-{window.index}")
+            return {"queued_periods": len(plan["windows"])}
+        for window in plan["windows"]:
+            walkforward_period_store(run, data, window)
+        return walkforward_finish_compute(run, data, plan, evaluate_holdout=evaluate_holdout)
     except Exception as exc:
-        logger.exception("walk-forward %s failed", run_id)
-        WalkForwardRun.objects.filter(pk=run_id).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(),
-            error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=6)}")
-        return {"error": str(exc)}
-    return summary
+        return _record_failure(run_id, exc)
 
 
-def walkforward_compute(run: WalkForwardRun, data: ResearchData, *, evaluate_holdout: bool = True) -> dict:
-    """Optimise on each train window, test on the next; optimise on all research data; evaluate the holdout."""
+def walkforward_period_execute(run_id: int, index: int) -> dict:
+    """One period of a fanned-out walk-forward; the last one to finish queues the final step."""
+    run = WalkForwardRun.objects.get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return {"skipped": f"run status is {run.status}"}
+    try:
+        data = _load(run)
+        plan = walkforward_plan(run, data)
+        walkforward_period_store(run, data, plan["windows"][index])
+        with transaction.atomic():
+            WalkForwardRun.objects.select_for_update().get(pk=run_id)  # period tasks take turns here
+            done = WalkForwardPeriod.objects.filter(run=run).count() == len(plan["windows"])
+            claimed = done and WalkForwardRun.objects.filter(pk=run_id, finish_queued=False).update(
+                finish_queued=True) == 1
+    except Exception as exc:
+        return _record_failure(run_id, exc)
+    if claimed:
+        queue_task("analytics.tasks.walkforward_finish_task", run_id, name=f"walkforward-{run_id}-finish")
+    return {"period": index, "finishing": claimed}
+
+
+def walkforward_finish(run_id: int) -> dict:
+    run = WalkForwardRun.objects.get(pk=run_id)
+    try:
+        data = _load(run)
+        return walkforward_finish_compute(run, data, walkforward_plan(run, data))
+    except Exception as exc:
+        return _record_failure(run_id, exc)
+
+
+def walkforward_plan(run: WalkForwardRun, data: ResearchData) -> dict:
+    """The research range, the locked holdout and the train/test windows (the same in every task)."""
     span = data.data_range()
     if span is None:
         raise ValueError(f"no {run.timeframe} candles for {', '.join(run.symbols)}: ingest or load data first")
@@ -209,21 +261,39 @@ def walkforward_compute(run: WalkForwardRun, data: ResearchData, *, evaluate_hol
     windows = walk_forward_windows(start, research_end, run.train_months, run.test_months)
     check_no_holdout_overlap(windows, lock.holdout_start)
     settings = run.settings or {}
-    search, max_trials = settings.get("search", "random"), int(settings.get("max_trials", 20))
-    periods, trial_sharpes = [], []
-    for window in windows:
-        refuse_holdout_overlap(lock, window.train_start, window.test_end)
-        best = optimise(data, window.train_start, window.train_end, objective=run.objective, search=search,
-                        max_trials=max_trials, seed=run.seed + window.index)
-        params = best["best_params"] or data.strategy_class().params
-        test = data.evaluate(params, window.test_start, window.test_end).performance
-        train = next((t["metrics"] for t in best["trials"] if t["params"] == best["best_params"]), {})
-        periods.append({"window": window, "parameters": params, "train_metrics": train, "test_metrics": test,
-                        "degradation": degradation(train.get(run.objective), test.get(run.objective)),
-                        "n_trials": best["n_trials"]})
+    return {"start": start, "research_end": research_end, "lock": lock, "windows": windows,
+            "search": settings.get("search", "random"), "max_trials": int(settings.get("max_trials", 20))}
+
+
+def walkforward_period_store(run: WalkForwardRun, data: ResearchData, window) -> WalkForwardPeriod:
+    """Optimise on the window's train part, evaluate the choice on its test part, store the period."""
+    lock = HoldoutLock.objects.get(strategy=run.strategy, dataset_key=dataset_key(run.symbols, run.timeframe))
+    refuse_holdout_overlap(lock, window.train_start, window.test_end)
+    settings = run.settings or {}
+    best = optimise(data, window.train_start, window.train_end, objective=run.objective,
+                    search=settings.get("search", "random"), max_trials=int(settings.get("max_trials", 20)),
+                    seed=run.seed + window.index)
+    params = best["best_params"] or data.strategy_class().params
+    test = data.evaluate(params, window.test_start, window.test_end).performance
+    train = _metrics_of(best, best["best_params"]) if best["best_params"] else {}
+    period, _ = WalkForwardPeriod.objects.update_or_create(
+        run=run, index=window.index,
+        defaults={"train_start": window.train_start, "train_end": window.train_end,
+                  "test_start": window.test_start, "test_end": window.test_end, "parameters": json_safe(params),
+                  "train_metrics": json_safe(train), "test_metrics": json_safe(test),
+                  "degradation": degradation(train.get(run.objective), test.get(run.objective))})
+    return period
+
+
+def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: dict, *,
+                               evaluate_holdout: bool = True) -> dict:
+    """Optimise on all research data, evaluate the choice once on the locked holdout, summarise."""
+    start, research_end, lock = plan["start"], plan["research_end"], plan["lock"]
+    periods = list(WalkForwardPeriod.objects.filter(run=run).order_by("index").values(
+        "train_metrics", "test_metrics", "degradation"))
     refuse_holdout_overlap(lock, start, research_end)
-    final = optimise(data, start, research_end, objective=run.objective, search=search, max_trials=max_trials,
-                     seed=run.seed)
+    final = optimise(data, start, research_end, objective=run.objective, search=plan["search"],
+                     max_trials=plan["max_trials"], seed=run.seed)
     final_params = final["best_params"] or data.strategy_class().params
     trial_sharpes = [per_period_sharpe(t["metrics"]["sharpe"]) for t in final["trials"]
                      if (t.get("metrics") or {}).get("sharpe") is not None]
@@ -233,7 +303,8 @@ def walkforward_compute(run: WalkForwardRun, data: ResearchData, *, evaluate_hol
         "stability": stability(periods, run.objective), "n_trials_final": final["n_trials"],
         "final_parameters": final_params, "final_train_metrics": _metrics_of(final, final_params),
         "neighbourhood": _neighbourhood(final, data, start, research_end, run.objective), "notes": data.notes,
-        "search": search, "max_trials": max_trials, "data_hash": candles_hash(data.market.candles),
+        "search": plan["search"], "max_trials": plan["max_trials"], "data_hash": candles_hash(data.market.candles),
+        "fan_out": bool((run.settings or {}).get("fan_out")),
     }
     holdout = {}
     if evaluate_holdout:
@@ -245,7 +316,9 @@ def walkforward_compute(run: WalkForwardRun, data: ResearchData, *, evaluate_hol
             equity = result.equity.loc[result.equity.index >= pd.Timestamp(lock.holdout_start), "equity"]
             summary["deflated_sharpe"] = deflated_sharpe_report(daily_returns(equity).to_numpy(), trial_sharpes)
             holdout["config_id"] = _store_holdout_run(run, lock, data, final_params, evaluated).pk
-    _store_periods(run, periods, summary, final_params, holdout)
+    WalkForwardRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.SUCCEEDED, finished_at=timezone.now(), error="", summary=json_safe(summary),
+        final_parameters=json_safe(final_params), holdout_metrics=json_safe(holdout))
     return summary
 
 
@@ -300,22 +373,6 @@ def _neighbourhood(search_result: dict, data: ResearchData, start, end, objectiv
     result = optimization.neighbourhood(trials, best, space, x=x, y=y, radius=NEIGHBOURHOOD_RADIUS)
     result["extra_evaluations"] = len(trials) - len(search_result["trials"])
     return result
-
-
-def _store_periods(run: WalkForwardRun, periods: list[dict], summary: dict, final_params: dict,
-                   holdout: dict) -> None:
-    with transaction.atomic():
-        WalkForwardPeriod.objects.filter(run=run).delete()
-        WalkForwardPeriod.objects.bulk_create([
-            WalkForwardPeriod(run=run, index=p["window"].index, train_start=p["window"].train_start,
-                              train_end=p["window"].train_end, test_start=p["window"].test_start,
-                              test_end=p["window"].test_end, parameters=json_safe(p["parameters"]),
-                              train_metrics=json_safe(p["train_metrics"]), test_metrics=json_safe(p["test_metrics"]),
-                              degradation=p["degradation"])
-            for p in periods])
-        WalkForwardRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.SUCCEEDED, finished_at=timezone.now(), error="", summary=json_safe(summary),
-            final_parameters=json_safe(final_params), holdout_metrics=json_safe(holdout))
 
 
 # --------------------------------------------------------------------------- Monte Carlo

@@ -100,6 +100,7 @@ class WalkForwardRequestSerializer(BacktestRequestSerializer):
     holdout_fraction = serializers.FloatField(min_value=0.0, max_value=0.9, default=0.3)
     search = serializers.ChoiceField(choices=["grid", "random"], default="random")
     max_trials = serializers.IntegerField(min_value=1, max_value=500, default=20)
+    fan_out = serializers.BooleanField(default=False, help_text="Run each period as its own task (many workers).")
 
 
 class BacktestConfigSerializer(serializers.ModelSerializer):

@@ -103,3 +103,18 @@ def test_montecarlo_of_a_stored_run_is_seeded(btc_candles_in_db):
     assert first == again
     assert first["shuffle"]["n_trades"] == config.trades.count()
     assert 0.0 <= first["bootstrap"]["probability_drawdown_exceeds"] <= 1.0
+
+
+def test_fanned_out_walkforward_stores_the_same_periods_as_the_sequential_one(btc_candles_in_db):
+    """With fan_out each period is its own task (inline here: Q_SYNC); the last one queues the finish."""
+    sequential = _walkforward()
+    fanned = _walkforward(fan_out=True)
+    assert fanned.status == RunStatus.SUCCEEDED, fanned.error
+    assert fanned.finish_queued and fanned.summary["fan_out"] is True
+
+    def periods(run):
+        return list(WalkForwardPeriod.objects.filter(run=run).order_by("index").values_list(
+            "index", "train_start", "test_end", "parameters", "degradation"))
+
+    assert periods(fanned) == periods(sequential)
+    assert fanned.final_parameters == sequential.final_parameters
