@@ -23,6 +23,7 @@ from analytics.serializers import (
     WalkForwardRunSerializer,
 )
 from backtests.api import AcceptedSerializer, JobStartView, WriteView, accepted
+from backtests.filters import UtcDateTimeFilter
 from backtests.models import JobKind, ResearchJob, RunStatus
 from backtests.permissions import CanStartWork
 from backtests.serializers import ResearchJobSerializer, WalkForwardRequestSerializer
@@ -31,8 +32,8 @@ from backtests.serializers import ResearchJobSerializer, WalkForwardRequestSeria
 class WalkForwardFilter(django_filters.FilterSet):
     strategy = django_filters.CharFilter()
     status = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = WalkForwardRun

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 
 from backtests.models import BacktestConfig, BacktestTrade, ResearchJob
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time normalised to UTC: any valid offset works (PostgreSQL refuses offsets beyond
+    +/-15:59 when they reach it as such), and a value that cannot be expressed in UTC is a 400."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("date-time out of range", code="overflow") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class SymbolFilterMixin:
@@ -19,10 +41,10 @@ class BacktestConfigFilter(SymbolFilterMixin, django_filters.FilterSet):
     purpose = django_filters.CharFilter()
     timeframe = django_filters.CharFilter()
     symbol = django_filters.CharFilter(method="filter_symbol")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    start_after = django_filters.IsoDateTimeFilter(field_name="start", lookup_expr="gte")
-    end_before = django_filters.IsoDateTimeFilter(field_name="end", lookup_expr="lte")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    start_after = UtcDateTimeFilter(field_name="start", lookup_expr="gte")
+    end_before = UtcDateTimeFilter(field_name="end", lookup_expr="lte")
 
     class Meta:
         model = BacktestConfig
@@ -32,8 +54,8 @@ class BacktestConfigFilter(SymbolFilterMixin, django_filters.FilterSet):
 class BacktestTradeFilter(django_filters.FilterSet):
     symbol = django_filters.CharFilter()
     exit_reason = django_filters.CharFilter()
-    entry_after = django_filters.IsoDateTimeFilter(field_name="entry_time", lookup_expr="gte")
-    entry_before = django_filters.IsoDateTimeFilter(field_name="entry_time", lookup_expr="lt")
+    entry_after = UtcDateTimeFilter(field_name="entry_time", lookup_expr="gte")
+    entry_before = UtcDateTimeFilter(field_name="entry_time", lookup_expr="lt")
 
     class Meta:
         model = BacktestTrade
@@ -43,7 +65,7 @@ class BacktestTradeFilter(django_filters.FilterSet):
 class ResearchJobFilter(django_filters.FilterSet):
     kind = django_filters.CharFilter()
     status = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = ResearchJob

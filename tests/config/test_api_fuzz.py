@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from django.contrib.auth.models import User
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 from rest_framework.throttling import ScopedRateThrottle
@@ -21,7 +23,17 @@ pytestmark = pytest.mark.django_db
 EXAMPLES_PER_OPERATION = 15
 
 
-def test_no_operation_answers_with_a_server_error(monkeypatch):
+@pytest.fixture
+def keep_test_connection():
+    """As Django's test client does: requests must not close the test transaction's connection."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_no_operation_answers_with_a_server_error(monkeypatch, keep_test_connection):
     monkeypatch.setattr(ScopedRateThrottle, "allow_request", lambda self, request, view: True)
     user = User.objects.create_user("fuzzer", is_staff=True)
     headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
