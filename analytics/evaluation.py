@@ -52,6 +52,22 @@ class StartGate:
         return signals
 
 
+YIELD_CONVENTION = ("estimated yield earned on the position held (strategy's APY x the engine's exposure, bar by "
+                    "bar); reported apart: not in the equity curve, the ratios or the trades")
+
+
+def yield_contribution(strategy: BaseStrategy, data: MarketData, result: Any, start: pd.Timestamp | None = None
+                       ) -> dict | None:
+    """For strategies that earn a yield the engine does not pay (``yield_accrual``), what it adds to equity."""
+    if not hasattr(strategy, "yield_accrual") or result is None or not result.signals:
+        return None
+    rate = strategy.yield_accrual(data, result.signals)
+    equity = result.equity if start is None else result.equity.loc[result.equity.index >= start]
+    held = equity["exposure"].shift(1, fill_value=0.0)  # the position held through each bar
+    per_bar = rate.reindex(equity.index, fill_value=0.0) * held
+    return {"yield_return": float((1.0 + per_bar).prod() - 1.0), "convention": YIELD_CONVENTION}
+
+
 @dataclass
 class WindowResult:
     performance: dict
@@ -82,4 +98,7 @@ def evaluate_window(
     equity = result.equity.loc[result.equity.index >= start]
     trades = result.trades
     performance = performance_summary(equity["equity"], trades, position=equity["exposure"] > 0)
+    earned = yield_contribution(strategy, window, result, start)
+    if earned is not None:
+        performance["yield"] = earned
     return WindowResult(performance=performance, result=result, notes=list(window.notes))

@@ -111,6 +111,8 @@ def render_markdown(report: dict) -> str:
                   f"{pct(stab.get('share_profitable_test'), 0)}, mean test Sharpe {num(stab.get('test_sharpe_mean'))}, "
                   f"mean degradation {num(stab.get('mean_degradation'))}",
                   f"- Final parameters: `{result.get('final_parameters')}`"]
+        if h.get("yield"):
+            lines.append(f"- Yield earned on the holdout: {pct(h['yield']['yield_return'], 3)} ({h['yield']['convention']})")
         dsr = (result.get("summary") or {}).get("deflated_sharpe") or {}
         if dsr:
             lines.append(f"- Deflated Sharpe ratio {num(dsr.get('dsr'), 3)} (probabilistic Sharpe ratio "

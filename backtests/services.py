@@ -19,7 +19,7 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.evaluation import StartGate
+from analytics.evaluation import StartGate, yield_contribution
 from analytics.metrics import performance_summary
 from backtests.data import market_data_load
 from backtests.engine import EngineConfig, RiskLimits, run_backtest
@@ -115,6 +115,9 @@ def backtest_compute(config: BacktestConfig) -> RunOutcome:
     equity = result.equity.loc[result.equity.index >= pd.Timestamp(config.start)]
     performance = performance_summary(equity["equity"], result.trades,
                                       position=equity["exposure"] > 0 if "exposure" in equity else None)
+    earned = yield_contribution(strategy, loaded.market, result, pd.Timestamp(config.start))
+    if earned is not None:
+        performance["yield"] = earned
     return RunOutcome(result=result, performance=performance, data_hash=candles_hash(loaded.market.candles),
                       notes=list(loaded.market.notes), quality_score=loaded.quality_score)
 

@@ -32,3 +32,19 @@ def test_strategy_runs_on_bundled_data(strategy):
         assert "price-only" in notes  # no on-chain data is bundled: the documented price-only rule, said so
     for missing in {"LYRA", "DAI", "FRAX"} & set(strategy.universe):
         assert missing in notes
+
+
+def test_stablecoin_yield_is_reported_apart_from_the_equity_curve():
+    from marketdata.sample import sample_load
+
+    sample_load(symbols=["USDC", "BTC", "ETH"], timeframes=["1h"])
+    config = services.backtest_create(strategy="stable_lp_yield", start=datetime(2021, 6, 1, tzinfo=UTC),
+                                      end=datetime(2022, 6, 1, tzinfo=UTC), parameters={"use_regime_filter": False},
+                                      queue=False)
+    services.backtest_execute(config.pk)
+    config.refresh_from_db()
+    earned = config.summary["performance"]["yield"]
+    assert config.status == RunStatus.SUCCEEDED and config.num_trades >= 1
+    # a 3% APY on a position of at most 5% of equity for at most a year: between 0 and 0.15%
+    assert 0.0 < earned["yield_return"] <= 0.0016
+    assert "not in the equity curve" in earned["convention"]
