@@ -32,7 +32,6 @@ from strategies.registry import RESEARCH_STRATEGIES, get_strategy
 logger = logging.getLogger(__name__)
 
 BASE_TIMEFRAME = "1h"
-REGIME_SYMBOLS = ("BTC", "ETH")
 
 
 @dataclass
@@ -214,8 +213,8 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
         progress(f"  {name}: Monte Carlo ({options.mc_iterations} runs)")
         result.update(montecarlo_section(config_id, options))
     progress(f"  {name}: stress tests")
-    result["stress"] = services.stress_test(services.research_data_load, name, run.final_parameters,
-                                            list(StressEvent.objects.all()), timeframe=cls.timeframe)
+    result["stress"] = services.stress_test(name, run.final_parameters, list(StressEvent.objects.all()),
+                                            timeframe=cls.timeframe)
     lock = HoldoutLock.objects.filter(strategy=name, dataset_key=services.dataset_key(list(cls.universe),
                                                                                        cls.timeframe)).first()
     result["holdout_evaluations"] = lock.evaluations if lock else 0

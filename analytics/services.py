@@ -7,7 +7,6 @@ They load data once (``backtests.data.market_data_load``), evaluate in memory wi
 from __future__ import annotations
 
 import logging
-import math
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -389,14 +388,14 @@ def montecarlo_job(*, config_id: int, iterations: int = 1000, seed: int = 42,
 
 
 # --------------------------------------------------------------------------- stress tests
-def stress_test(data_loader, strategy: str, params: dict, events: list[StressEvent], *, symbols=None,
+def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbols: list[str] | None = None,
                 timeframe: str = "1h", settings: dict | None = None) -> list[dict]:
     """Run ``strategy`` through each event window (with warm-up before it) and report how it fared."""
     reports = []
     for event in events:
         warmup_start = event.start - pd.Timedelta(days=event.warmup_days)
-        data = data_loader(strategy=strategy, symbols=symbols, timeframe=timeframe, start=warmup_start,
-                           end=event.end, settings=settings)
+        data = research_data_load(strategy=strategy, symbols=symbols, timeframe=timeframe, start=warmup_start,
+                                  end=event.end, settings=settings)
         base = {"event": event.slug, "name": event.name, "start": event.start.isoformat(),
                 "end": event.end.isoformat()}
         traded = [s for s, frame in data.market.candles.items()
@@ -423,7 +422,7 @@ def stress_test_job(*, strategy: str, parameters: dict | None = None, events: li
     selected = StressEvent.objects.all()
     if events:
         selected = selected.filter(slug__in=events)
-    reports = stress_test(research_data_load, strategy, params, list(selected), symbols=symbols,
+    reports = stress_test(strategy, params, list(selected), symbols=symbols,
                           timeframe=timeframe or get_strategy(strategy).timeframe, settings=settings)
     return {"strategy": strategy, "parameters": params, "events": reports}
 
@@ -437,7 +436,3 @@ def lookahead_job(*, strategy: str, start: str | datetime, end: str | datetime, 
                               end=pd.Timestamp(end))
     report = lookahead_check(data.strategy_class(**(parameters or {})), data.market, sample=sample, seed=seed)
     return report.to_dict()
-
-
-def finite_or_none(value) -> float | None:
-    return value if isinstance(value, int | float) and math.isfinite(value) else None

@@ -53,7 +53,3 @@ def get_token(symbol: str) -> Token:
     if token is None:
         raise ValueError(f"unknown symbol {symbol!r}; supported: {', '.join(SYMBOLS)}")
     return token
-
-
-def tokens_in_sector(sector: str) -> list[Token]:
-    return [token for token in TOKENS if token.sector == sector]
