@@ -14,19 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.evaluation import StartGate, yield_contribution
-from analytics.metrics import performance_summary
+from analytics.evaluation import evaluate_window
 from backtests.data import market_data_load
-from backtests.engine import EngineConfig, RiskLimits, run_backtest
+from backtests.engine import EngineConfig, RiskLimits
 from backtests.jobs import queue_task
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, RunStatus, default_risk_limits
 from backtests.provenance import candles_hash, code_version
-from marketdata.timeframes import timeframe_seconds_str
+from marketdata.timeframes import timeframe_delta, timeframe_seconds_str
 from strategies.registry import get_strategy
 
 logger = logging.getLogger(__name__)
@@ -110,16 +108,14 @@ def backtest_compute(config: BacktestConfig) -> RunOutcome:
     if not loaded.market.candles:
         raise ValueError(f"no {config.timeframe} candles for {', '.join(config.symbols)} between "
                          f"{config.start:%Y-%m-%d} and {config.end:%Y-%m-%d}: ingest or load data first")
-    np.random.seed(config.seed % 2**32)  # strategies with randomness use the run's seed
-    result = run_backtest(StartGate(strategy, config.start), loaded.market, engine_config_for(config))
-    equity = result.equity.loc[result.equity.index >= pd.Timestamp(config.start)]
-    performance = performance_summary(equity["equity"], result.trades,
-                                      position=equity["exposure"] > 0 if "exposure" in equity else None)
-    earned = yield_contribution(strategy, loaded.market, result, pd.Timestamp(config.start))
-    if earned is not None:
-        performance["yield"] = earned
-    return RunOutcome(result=result, performance=performance, data_hash=candles_hash(loaded.market.candles),
-                      notes=list(loaded.market.notes), quality_score=loaded.quality_score)
+    window = evaluate_window(strategy, loaded.market, engine_config_for(config), pd.Timestamp(config.start),
+                             pd.Timestamp(config.end), timeframe_delta(config.timeframe))
+    if window.result is None:
+        raise ValueError(f"no {config.timeframe} candles for {', '.join(config.symbols)} between "
+                         f"{config.start:%Y-%m-%d} and {config.end:%Y-%m-%d}")
+    return RunOutcome(result=window.result, performance=window.performance,
+                      data_hash=candles_hash(loaded.market.candles), notes=list(loaded.market.notes),
+                      quality_score=loaded.quality_score)
 
 
 def backtest_execute(config_id: int) -> dict:
