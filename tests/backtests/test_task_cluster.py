@@ -68,3 +68,47 @@ def test_cluster_runs_a_queued_backtest(broker, requires_postgres, btc_candles_i
     assert config.status == RunStatus.SUCCEEDED, f"{config.status}: {config.error}\n{output[-2000:]}"
     assert config.task_id and config.attempts == 1
     assert BacktestConfig.objects.get(pk=config.pk).trades.count() == config.num_trades > 0
+
+
+def test_a_worker_killed_mid_run_leaves_a_visible_stale_run_that_retries_cleanly(requires_postgres, settings):
+    """SIGKILL the cluster while it runs a backtest: the run stays 'running' (the operator sees it, stale
+    once older than the task timeout); a retry replaces the run's results instead of duplicating them."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backtests.jobs import is_stale
+    from marketdata.sample import sample_load
+
+    sample_load(symbols=["BTC"], timeframes=["1h"])  # 2017-2023: a run long enough to be caught mid-way
+    config = services.backtest_create(strategy="sma_crossover", symbols=["BTC"], timeframe="1h",
+                                      start=datetime(2018, 1, 1, tzinfo=UTC), end=datetime(2023, 7, 1, tzinfo=UTC),
+                                      parameters={"stop_pct": 0.05}, queue=False)
+    env = _env("orm")
+    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert _manage(env, "shell", "-c",
+                       f"from backtests.services import backtest_enqueue; backtest_enqueue({config.pk})").returncode == 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            config.refresh_from_db()
+            if config.status != RunStatus.PENDING:
+                break
+            time.sleep(0.02)
+    finally:
+        os.killpg(cluster.pid, signal.SIGKILL)  # the machine dies: no clean shutdown
+        cluster.wait(timeout=30)
+    config.refresh_from_db()
+    if config.status == RunStatus.SUCCEEDED:
+        pytest.skip("the run finished before the worker could be killed on this machine")
+    assert config.status == RunStatus.RUNNING and config.trades.count() == 0  # nothing half written
+    assert not is_stale(config.started_at, config.status)
+    BacktestConfig.objects.filter(pk=config.pk).update(started_at=timezone.now() - timedelta(hours=2))
+    config.refresh_from_db()
+    assert is_stale(config.started_at, config.status)  # the admin shows it as stale
+    services.backtest_retry(config)
+    services.backtest_execute(config.pk)
+    config.refresh_from_db()
+    assert config.status == RunStatus.SUCCEEDED and config.attempts == 2
+    assert config.trades.count() == config.num_trades > 0
