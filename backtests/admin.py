@@ -135,13 +135,17 @@ class BacktestConfigAdmin(admin.ModelAdmin):
 
         runs = list(queryset.order_by("id")[:8])
         curves = {f"#{run.pk} {run.strategy}": equity_frame(run)["equity"] for run in runs}
+        from analytics.report import num, pct
+
         rows = [("Strategy", [r.strategy for r in runs]), ("Status", [r.status for r in runs]),
                 ("Period", [f"{r.start:%Y-%m-%d} .. {r.end:%Y-%m-%d}" for r in runs]),
-                ("Total return", [r.total_return for r in runs]), ("CAGR", [r.cagr for r in runs]),
-                ("Sharpe", [r.sharpe_ratio for r in runs]), ("Sortino", [r.sortino_ratio for r in runs]),
-                ("Calmar", [r.calmar_ratio for r in runs]), ("Max drawdown", [r.max_drawdown for r in runs]),
-                ("Win rate", [r.win_rate for r in runs]), ("Profit factor", [r.profit_factor for r in runs]),
-                ("Trades", [r.num_trades for r in runs]), ("Final equity", [r.final_equity for r in runs]),
+                ("Total return", [pct(r.total_return, 2) for r in runs]), ("CAGR", [pct(r.cagr, 2) for r in runs]),
+                ("Sharpe", [num(r.sharpe_ratio) for r in runs]), ("Sortino", [num(r.sortino_ratio) for r in runs]),
+                ("Calmar", [num(r.calmar_ratio) for r in runs]),
+                ("Max drawdown", [pct(r.max_drawdown, 2) for r in runs]),
+                ("Win rate", [pct(r.win_rate) for r in runs]), ("Profit factor", [num(r.profit_factor) for r in runs]),
+                ("Trades", [r.num_trades for r in runs]), ("Final equity", [num(r.final_equity) for r in runs]),
+                ("Data quality", [num(r.data_quality_score) for r in runs]),
                 ("Parameters", [r.parameters for r in runs])]
         context = {**self.admin_site.each_context(request), "title": "Compare runs", "runs": runs, "rows": rows,
                    "chart": mark_safe(line_chart(curves, title="Equity"))}  # noqa: S308
