@@ -26,14 +26,15 @@ def num(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if _is_number(value) else "n/a"
 
 
-def _series(points: dict | None, key: str) -> pd.Series | None:
+def points_series(points: dict | None, key: str) -> pd.Series | None:
+    """A stored ``{"timestamps": [...], key: [...]}`` curve as a Series on a UTC index (None when empty)."""
     if not points or not points.get("timestamps"):
         return None
     return pd.Series(points[key], index=pd.to_datetime(points["timestamps"], utc=True))
 
 
 def _strategy_charts(result: dict) -> dict:
-    equity, drawdown = _series(result.get("equity"), "equity"), _series(result.get("equity"), "drawdown")
+    equity, drawdown = points_series(result.get("equity"), "equity"), points_series(result.get("equity"), "drawdown")
     out = {
         "equity": charts.line_chart({"holdout equity": equity}, title="Holdout equity"),
         "drawdown": charts.line_chart({"drawdown": -drawdown if drawdown is not None else None},

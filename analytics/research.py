@@ -9,6 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,9 +23,11 @@ from django.utils import timezone
 from analytics import services
 from analytics.metrics import daily_returns, json_safe
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod
-from analytics.montecarlo import simulate_paths, trade_returns
+from analytics.montecarlo import monte_carlo_report, simulate_paths
 from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
+from analytics.report import points_series, render_html, render_markdown
 from backtests.models import BacktestConfig, RunStatus
+from backtests.selectors import config_trade_returns, equity_frame
 from marketdata.models import Candle
 from marketdata.timeframes import timeframe_delta
 from strategies.registry import RESEARCH_STRATEGIES, get_strategy
@@ -85,24 +88,19 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
     return report
 
 
-class _timer:
-    def __init__(self, report: dict, progress: Progress) -> None:
-        self.report, self.progress = report, progress
+def _timer(report: dict, progress: Progress):
+    """``with step(name):`` reports progress and records the step's seconds in ``report["timings"]``."""
 
-    def __call__(self, name: str):
-        self.name = name
-        return self
+    @contextmanager
+    def step(name: str):
+        progress(f"{name} ...")
+        started = time.perf_counter()
+        yield
+        elapsed = round(time.perf_counter() - started, 2)
+        report["timings"][name] = elapsed
+        progress(f"{name}: done in {elapsed:.1f} s")
 
-    def __enter__(self):
-        self.progress(f"{self.name} ...")
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        elapsed = round(time.perf_counter() - self.t0, 2)
-        self.report["timings"][self.name] = elapsed
-        self.progress(f"{self.name}: done in {elapsed:.1f} s")
-        return False
+    return step
 
 
 # --------------------------------------------------------------------------- data
@@ -223,29 +221,19 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
 
 def montecarlo_section(config_id: int, options: ResearchOptions) -> dict:
     """Monte Carlo summaries of the holdout trades, plus bootstrap samples for the report's histograms."""
-    config = BacktestConfig.objects.get(pk=config_id)
-    trades = pd.DataFrame(list(config.trades.order_by("exit_time", "id").values("exit_time", "pnl", "return_pct")))
-    returns = trade_returns(trades, initial_equity=config.initial_capital)
+    returns = config_trade_returns(BacktestConfig.objects.get(pk=config_id))
     if returns.size == 0:
         return {"montecarlo": {"message": "no holdout trades: nothing to resample"}}
+    report = monte_carlo_report(returns, n_iterations=options.mc_iterations, seed=options.seed)
     paths = simulate_paths(returns, n_iterations=options.mc_iterations, method="bootstrap", seed=options.seed)
-    return {"montecarlo": services.montecarlo_job(config_id=config_id, iterations=options.mc_iterations,
-                                                  seed=options.seed),
+    return {"montecarlo": {"config_id": config_id, **report},
             "montecarlo_paths": {key: paths[key].round(6).tolist() for key in ("final_return", "max_drawdown")}}
 
 
 def _equity_points(config_id: int) -> dict:
-    config = BacktestConfig.objects.get(pk=config_id)
-    rows = list(config.metrics.order_by("timestamp").values_list("timestamp", "equity", "drawdown"))
-    return {"timestamps": [r[0].isoformat() for r in rows], "equity": [r[1] for r in rows],
-            "drawdown": [r[2] for r in rows]}
-
-
-def equity_series(result: dict) -> pd.Series | None:
-    points = result.get("equity")
-    if not points or not points["timestamps"]:
-        return None
-    return pd.Series(points["equity"], index=pd.to_datetime(points["timestamps"], utc=True))
+    frame = equity_frame(BacktestConfig.objects.get(pk=config_id))
+    return {"timestamps": [ts.isoformat() for ts in frame.index], "equity": frame["equity"].tolist(),
+            "drawdown": frame["drawdown"].tolist()}
 
 
 # --------------------------------------------------------------------------- judging
@@ -253,7 +241,7 @@ def judge(strategies: dict[str, dict]) -> dict:
     """Correlation of the holdout daily returns, the scorecard and the paper-trading selection."""
     returns = {}
     for name, result in strategies.items():
-        series = equity_series(result)
+        series = points_series(result.get("equity"), "equity")
         if series is not None and len(series) > 1:
             returns[name] = daily_returns(series)
     corr, flagged = strategy_correlation(returns) if len(returns) > 1 else (None, [])
@@ -277,8 +265,6 @@ def judge(strategies: dict[str, dict]) -> dict:
 
 # --------------------------------------------------------------------------- reports
 def write_reports(report: dict, options: ResearchOptions) -> dict:
-    from analytics.report import render_html, render_markdown
-
     base = Path(options.report_dir) if options.report_dir else Path(settings.REPORTS_DIR)
     folder = base / f"research-{timezone.now():%Y%m%d-%H%M%S}"
     folder.mkdir(parents=True, exist_ok=True)

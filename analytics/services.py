@@ -21,7 +21,7 @@ from analytics.evaluation import WindowResult, evaluate_window
 from analytics.lookahead import lookahead_check
 from analytics.metrics import daily_returns, json_safe
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
-from analytics.montecarlo import monte_carlo_report, trade_returns
+from analytics.montecarlo import monte_carlo_report
 from analytics.overfitting import deflated_sharpe_report, per_period_sharpe
 from analytics.stress import stress_window_report
 from analytics.walkforward import (
@@ -37,6 +37,7 @@ from backtests.engine.strategy import BaseStrategy, MarketData
 from backtests.jobs import queue_task
 from backtests.models import BacktestConfig, RunStatus, default_risk_limits
 from backtests.provenance import candles_hash
+from backtests.selectors import config_trade_returns
 from marketdata.timeframes import timeframe_delta, timeframe_seconds_str
 from strategies.registry import get_strategy
 
@@ -381,9 +382,8 @@ def montecarlo_job(*, config_id: int, iterations: int = 1000, seed: int = 42,
     config = BacktestConfig.objects.get(pk=config_id)
     if config.status != RunStatus.SUCCEEDED:
         raise ValueError(f"backtest #{config_id} has status {config.status}: Monte Carlo needs a succeeded run")
-    trades = pd.DataFrame(list(config.trades.order_by("exit_time", "id").values("exit_time", "pnl", "return_pct")))
-    returns = trade_returns(trades, initial_equity=config.initial_capital)
-    report = monte_carlo_report(returns, n_iterations=iterations, seed=seed, drawdown_threshold=drawdown_threshold)
+    report = monte_carlo_report(config_trade_returns(config), n_iterations=iterations, seed=seed,
+                                drawdown_threshold=drawdown_threshold)
     return {"config_id": config_id, **report}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 
-import pandas as pd
 from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpResponse
@@ -17,6 +16,7 @@ from django.utils.safestring import mark_safe
 from backtests.forms import BacktestConfigForm, IngestionForm
 from backtests.jobs import is_stale
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, JobKind, ResearchJob, RunStatus
+from backtests.selectors import equity_frame
 from marketdata.admin_mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 STATUS_COLORS = {"pending": "#777", "running": "#1f77b4", "succeeded": "#2ca02c", "failed": "#d62728"}
@@ -47,13 +47,6 @@ class MetricInline(ReadOnlyTabularInline):
     readonly_fields = fields
     max_num = 0
     classes = ("collapse",)
-
-
-def equity_frame(config: BacktestConfig) -> pd.DataFrame:
-    rows = list(config.metrics.order_by("timestamp").values_list("timestamp", "equity", "drawdown"))
-    frame = pd.DataFrame(rows, columns=["timestamp", "equity", "drawdown"])
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    return frame.set_index("timestamp")
 
 
 @admin.register(BacktestConfig)
@@ -205,14 +198,13 @@ class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return custom + super().get_urls()
 
     def start_ingestion_view(self, request):
-        from backtests.jobs import job_create
+        from backtests.jobs import job_create, jsonable_params
 
         if not request.user.is_staff:
             return HttpResponse(status=403)
         form = IngestionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            params = {key: (value.isoformat() if hasattr(value, "isoformat") else value)
-                      for key, value in form.cleaned_data.items()}
+            params = jsonable_params(form.cleaned_data)
             params["source"] = params.get("source") or None
             with transaction.atomic():
                 job = job_create(kind=JobKind.INGEST_OHLCV, params=params, user=request.user)

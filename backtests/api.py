@@ -44,10 +44,6 @@ class WriteView(APIView):
     throttle_scope = "write"
 
 
-def _jsonable(attrs: dict) -> dict:
-    return {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in attrs.items()}
-
-
 class JobStartView(WriteView):
     """Base for endpoints that queue a ResearchJob of one kind from a validated request."""
 
@@ -58,7 +54,7 @@ class JobStartView(WriteView):
         serializer = self.request_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            job = jobs.job_create(kind=self.kind, params=_jsonable(serializer.validated_data), user=request.user)
+            job = jobs.job_create(kind=self.kind, params=jobs.jsonable_params(serializer.validated_data), user=request.user)
         return accepted(request, pk=job.pk, state=job.status, view_name="research-job-detail")
 
 

@@ -11,8 +11,7 @@ from backtests.engine.strategy import BaseStrategy, MarketData
 from marketdata.models import OnchainMetric, SocialMetric
 from marketdata.pointintime import DEFAULT_PUBLICATION_LAG, align_daily_to_bars
 from marketdata.quality import assess_candles
-from marketdata.resampling import resample_candles
-from marketdata.selectors import candles_df
+from marketdata.selectors import candles_df, candles_resampled
 from marketdata.symbols import TOKENS_BY_SYMBOL
 from marketdata.timeframes import timeframe_delta
 
@@ -42,10 +41,10 @@ def candles_for(symbol: str, timeframe: str, start, end, notes: list[str]) -> pd
     frame = candles_df(symbol=symbol, timeframe=timeframe, start=start, end=end)
     if not frame.empty or timeframe_delta(timeframe) <= timeframe_delta(BASE_TIMEFRAME):
         return frame
-    hourly = candles_df(symbol=symbol, timeframe=BASE_TIMEFRAME, start=start, end=end)
-    if hourly.empty:
+    built = candles_resampled(symbol=symbol, source_timeframe=BASE_TIMEFRAME, timeframe=timeframe, start=start,
+                              end=end)
+    if built.frame.empty and not built.dropped:  # no hourly candles either
         return frame
-    built = resample_candles(hourly, BASE_TIMEFRAME, timeframe)
     notes.append(f"{symbol}: {timeframe} candles built from stored 1h candles ({len(built.frame)} complete "
                  f"buckets, {len(built.dropped)} incomplete ones dropped)")
     return built.frame

@@ -43,6 +43,11 @@ def queue_task(func_path: str, *args: Any, name: str) -> str:
     return async_task(func_path, *args, task_name=name, timeout=timeout) or ""
 
 
+def jsonable_params(values: dict[str, Any]) -> dict[str, Any]:
+    """Validated request values -> JSON params for a job (date-times as ISO 8601 strings)."""
+    return {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in values.items()}
+
+
 def job_create(*, kind: str, params: dict[str, Any], user=None) -> ResearchJob:
     """Save a pending job and queue it once the surrounding transaction commits."""
     if kind not in JOB_SERVICES:

@@ -46,8 +46,8 @@ def ohlcv_ingest_job(*, symbols: list[str], timeframe: str, start: str, end: str
                      source: str | None = None) -> dict:
     from marketdata.ingestion import ohlcv_ingest
 
-    return to_json(ohlcv_ingest(symbols=symbols, timeframe=timeframe, start=_when(start), end=_when(end),
-                                source=source or None))
+    return ohlcv_ingest(symbols=symbols, timeframe=timeframe, start=_when(start), end=_when(end),
+                        source=source or None).as_dict()
 
 
 def onchain_ingest_job(*, protocols: list[str] | None = None, start: str | None = None,

@@ -10,6 +10,7 @@ from django.db import connection
 
 from marketdata.loading import TABLE, pg_copy_out_records, pg_timestamps
 from marketdata.models import Candle
+from marketdata.resampling import ResampleResult, resample_candles
 
 CANDLE_COLUMNS = ["open", "high", "low", "close", "volume", "quote_volume", "trade_count"]
 
@@ -66,3 +67,10 @@ def _pg_candles(*, symbol, timeframe, start, end) -> tuple[pd.DatetimeIndex, dic
         )
     index = pg_timestamps(records["open_time"])
     return index, {name: records[name].astype("float64") for name in CANDLE_COLUMNS}
+
+
+def candles_resampled(*, symbol: str, source_timeframe: str, timeframe: str, start: datetime | None = None,
+                      end: datetime | None = None) -> ResampleResult:
+    """``timeframe`` candles built in memory from stored ``source_timeframe`` ones (complete buckets only)."""
+    stored = candles_df(symbol=symbol, timeframe=source_timeframe, start=start, end=end)
+    return resample_candles(stored, source_timeframe, timeframe)

@@ -7,8 +7,7 @@ import pandas as pd
 from marketdata.loading import candles_upsert
 from marketdata.models import Candle
 from marketdata.reconciliation import reconcile
-from marketdata.resampling import resample_candles
-from marketdata.selectors import candles_df
+from marketdata.selectors import candles_resampled
 
 RESAMPLED_SOURCE = "resampled"
 
@@ -18,8 +17,7 @@ def candles_resample(*, symbol: str, source_timeframe: str, target_timeframe: st
 
     Idempotent (existing candles are skipped); incomplete buckets are dropped and counted, not invented.
     """
-    frame = candles_df(symbol=symbol, timeframe=source_timeframe)
-    result = resample_candles(frame, source_timeframe, target_timeframe)
+    result = candles_resampled(symbol=symbol, source_timeframe=source_timeframe, timeframe=target_timeframe)
     rows = result.frame.reset_index().rename(columns={"index": "open_time"})
     rows = rows.rename(columns={rows.columns[0]: "open_time"})
     loaded = candles_upsert(rows, symbol=symbol, timeframe=target_timeframe, source=RESAMPLED_SOURCE) \
@@ -50,8 +48,7 @@ def binance_daily(symbol: str, start=None, end=None) -> pd.DataFrame:
     stored = _stored_daily(symbol, BINANCE_SOURCES, start, end)
     if not stored.empty:
         return stored
-    hourly = candles_df(symbol=symbol, timeframe="1h", start=start, end=end)
-    return resample_candles(hourly, "1h", "1d").frame
+    return candles_resampled(symbol=symbol, source_timeframe="1h", timeframe="1d", start=start, end=end).frame
 
 
 def coingecko_daily(symbol: str, start=None, end=None, *, fetch: bool = False) -> pd.DataFrame:

@@ -1,0 +1,23 @@
+"""Reads of stored backtest results as pandas objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analytics.montecarlo import trade_returns
+from backtests.models import BacktestConfig
+
+
+def equity_frame(config: BacktestConfig) -> pd.DataFrame:
+    """The run's metric snapshots: ``equity`` and ``drawdown`` on a UTC index."""
+    rows = list(config.metrics.order_by("timestamp").values_list("timestamp", "equity", "drawdown"))
+    frame = pd.DataFrame(rows, columns=["timestamp", "equity", "drawdown"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame.set_index("timestamp")
+
+
+def config_trade_returns(config: BacktestConfig) -> np.ndarray:
+    """Per-trade returns on equity, in exit order (what Monte Carlo resamples)."""
+    trades = pd.DataFrame(list(config.trades.order_by("exit_time", "id").values("exit_time", "pnl", "return_pct")))
+    return trade_returns(trades, initial_equity=config.initial_capital)
