@@ -1,6 +1,6 @@
 """Look-ahead check: does a strategy decide the same at bar t whether or not it can see the future?
 
-A strategy obeys the contract (``backtests.engine.strategy``) when its output at bar t depends only on
+A strategy obeys the contract (``strategies.base``) when its output at bar t depends only on
 data up to t. We run ``generate_signals`` on the full data, sample bars where it signalled (entries or
 exits; seeded), and for each sampled time T re-run it on ``data.cut(T)`` (rows ``<= T`` only). Every
 column of every signal frame (signal columns and any indicator/debug columns the frames carry) must
@@ -15,14 +15,14 @@ Pure module: pandas/numpy only.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from backtests.engine.strategy import BaseStrategy, MarketData
+from core.jsonsafe import json_safe
+from strategies.base import BaseStrategy, MarketData
 
 #: Relative / absolute tolerance for float columns (rolling kernels may differ in the last ulp).
 RTOL = 1e-9
@@ -48,8 +48,8 @@ class Difference:
             "symbol": self.symbol,
             "timestamp": _iso(self.timestamp),
             "column": self.column,
-            "full_value": _json_value(self.full_value),
-            "cut_value": _json_value(self.cut_value),
+            "full_value": json_safe(self.full_value),
+            "cut_value": json_safe(self.cut_value),
         }
 
 
@@ -72,7 +72,7 @@ class LookaheadReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy,
-            "params": {k: _json_value(v) for k, v in self.params.items()},
+            "params": {k: json_safe(v) for k, v in self.params.items()},
             "passed": self.passed,
             "cuts_checked": len(self.cuts),
             "cuts": [_iso(ts) for ts in self.cuts],
@@ -85,20 +85,6 @@ class LookaheadReport:
 
 def _iso(ts: pd.Timestamp | None) -> str | None:
     return None if ts is None or pd.isna(ts) else pd.Timestamp(ts).isoformat()
-
-
-def _json_value(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else str(value)
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 def _signal_times(signals: dict[str, pd.DataFrame]) -> pd.DatetimeIndex:

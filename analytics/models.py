@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from backtests.models import RunStatus
+from core.models import LifecycleModel
 from marketdata.timeframes import TIMEFRAME_CHOICES
 
 
-class WalkForwardRun(models.Model):
+class WalkForwardRun(LifecycleModel):
     """A walk-forward analysis of one strategy: the parent of its periods."""
 
     strategy = models.CharField(max_length=64)
@@ -23,12 +23,9 @@ class WalkForwardRun(models.Model):
     holdout_fraction = models.FloatField(default=0.3)
     settings = models.JSONField(default=dict, blank=True, help_text="Costs, risk limits, search settings.")
     seed = models.BigIntegerField(default=42)
-    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
-    error = models.TextField(blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    research_job = models.ForeignKey("backtests.ResearchJob", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="walkforward_runs",
+                                     help_text="The research run this walk-forward belongs to (a retry reuses it).")
     summary = models.JSONField(default=dict, blank=True)
     final_parameters = models.JSONField(default=dict, blank=True)
     holdout_metrics = models.JSONField(default=dict, blank=True)
@@ -38,6 +35,7 @@ class WalkForwardRun(models.Model):
         db_table = "walkforward_runs"
         ordering = ["-created_at", "-id"]
         constraints = [
+            *LifecycleModel.Meta.constraints,
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="wf_run_end_after_start"),
             models.CheckConstraint(
                 condition=Q(holdout_fraction__gte=0, holdout_fraction__lt=1), name="wf_run_holdout_range"

@@ -26,32 +26,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
-from analytics.metrics import json_safe
+from core.jsonsafe import json_safe
 
 METHODS = ("shuffle", "bootstrap")
 SHARPE_CONVENTION = "per-trade: mean / std (ddof=1) of the path's trade returns, not annualised"
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 CHUNK_ELEMENTS = 65_536
 MAX_CHUNK = 500
-
-
-def trade_returns(trades: pd.DataFrame, initial_equity: float | None = None) -> np.ndarray:
-    """Per-trade returns on equity, as fractions, in exit order.
-
-    With ``initial_equity`` each trade's ``pnl`` is divided by the equity before it
-    (``initial + cumulative pnl of earlier trades``), which is what compounding assumes. Without it, the
-    ``return_pct`` column is used (a fraction, 0.01 = +1%).
-    """
-    if trades is None or len(trades) == 0:
-        return np.empty(0)
-    ordered = trades.sort_values("exit_time") if "exit_time" in trades.columns else trades
-    if initial_equity is None:
-        return ordered["return_pct"].astype(float).dropna().to_numpy()
-    pnl = ordered["pnl"].astype(float).fillna(0.0).to_numpy()
-    equity_before = initial_equity + np.concatenate([[0.0], np.cumsum(pnl)[:-1]])
-    return pnl / equity_before
 
 
 def _path_statistics(samples: np.ndarray, *, with_sharpe: bool = True) -> tuple[np.ndarray, ...]:

@@ -1,7 +1,7 @@
 """Parameter search: exhaustive grid and seeded random search over a discrete space, maximising one metric.
 
 Pure Python/numpy (no Django). The caller supplies ``evaluate(params) -> dict of metrics`` (e.g. runs a
-backtest on the training window and returns ``analytics.metrics.performance_summary``). Every trial is
+backtest on the training window and returns ``backtests.metrics.performance_summary``). Every trial is
 kept: the number of configurations tried is what the deflated Sharpe ratio needs.
 
 A trial whose objective is missing, ``None`` or non-finite is kept but can never be the best.
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from analytics.metrics import json_safe
+from core.jsonsafe import json_safe
 
 ParameterSpace = Mapping[str, Sequence[Any]]
 Evaluate = Callable[[dict], Mapping[str, Any]]

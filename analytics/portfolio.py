@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.metrics import json_safe
+from core.jsonsafe import json_safe
 
 CORRELATION_LIMIT = 0.7
 

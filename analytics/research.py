@@ -21,13 +21,16 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from analytics import services
-from analytics.metrics import daily_returns, json_safe
-from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod
+from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
 from analytics.montecarlo import monte_carlo_report, simulate_paths
 from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
 from analytics.report import points_series, render_html, render_markdown
-from backtests.models import BacktestConfig, RunStatus
+from backtests.metrics import daily_returns
+from backtests.models import BacktestConfig, ResearchJob, RunStatus
 from backtests.selectors import config_trade_returns, equity_frame
+from core import lifecycle
+from core.jobs import register_job
+from core.jsonsafe import json_safe
 from marketdata.models import Candle
 from marketdata.timeframes import timeframe_delta
 from strategies.registry import RESEARCH_STRATEGIES, get_strategy
@@ -60,9 +63,17 @@ def _noop(_: str) -> None:
     return None
 
 
-def research_run(options: ResearchOptions | None = None, *, progress: Progress = _noop) -> dict:
-    """Run the whole pipeline; returns the report data (JSON-safe) with the paths of the written reports."""
+def research_run(options: ResearchOptions | None = None, *, progress: Progress = _noop,
+                 job: ResearchJob | None = None) -> dict:
+    """Run the whole pipeline; returns the report data (JSON-safe) with the paths of the written reports.
+
+    The report folder is checked (created and written to) before any work, so a bad ``report_dir`` costs
+    nothing and counts no holdout. With ``job`` (the research job running this), each strategy's
+    walk-forward belongs to the job: a retried job reuses the walk-forwards an earlier attempt finished
+    (their holdouts are not evaluated again) and resumes the one it was killed in.
+    """
     options = options or ResearchOptions()
+    report_folder = prepare_report_folder(options)
     started = time.perf_counter()
     report: dict[str, Any] = {"generated_at": timezone.now().isoformat(), "options": json_safe(asdict(options)),
                               "timings": {}}
@@ -78,14 +89,28 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
     strategies: dict[str, dict] = {}
     for name in options.strategies:
         with step(f"strategy {name}"):
-            strategies[name] = research_strategy(name, options, progress)
+            strategies[name] = research_strategy(name, options, progress, job=job)
     report["strategies"] = strategies
     with step("correlation and scorecard"):
         report.update(judge(strategies))
     report["timings"]["total"] = round(time.perf_counter() - started, 2)
     report = json_safe(report)
-    report["paths"] = write_reports(report, options)
+    report["paths"] = write_reports(report, report_folder)
     return report
+
+
+def prepare_report_folder(options: ResearchOptions) -> Path:
+    """The folder the reports will be written to, created and proven writable now (``ValueError`` if not)."""
+    base = Path(options.report_dir) if options.report_dir else Path(settings.REPORTS_DIR)
+    folder = base / f"research-{timezone.now():%Y%m%d-%H%M%S-%f}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("ok", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"cannot write reports to {base}: {exc.strerror or exc}") from exc
+    return folder
 
 
 def _timer(report: dict, progress: Progress):
@@ -180,7 +205,27 @@ def data_span(name: str) -> tuple[datetime, datetime] | None:
 
 
 # --------------------------------------------------------------------------- per strategy
-def research_strategy(name: str, options: ResearchOptions, progress: Progress = _noop) -> dict:
+def research_walkforward(name: str, options: ResearchOptions, start, end,
+                         job: ResearchJob | None) -> WalkForwardRun:
+    """The strategy's walk-forward, executed here: new, or (for a retried job) the one it already has."""
+    cls = get_strategy(name)
+    run = WalkForwardRun.objects.filter(research_job=job, strategy=name).first() if job else None
+    if run is None:
+        run = services.walkforward_create(
+            strategy=name, symbols=list(cls.universe), timeframe=cls.timeframe, start=start, end=end,
+            train_months=options.train_months, test_months=options.test_months,
+            holdout_fraction=options.holdout_fraction, search=options.search, max_trials=options.max_trials,
+            seed=options.seed, queue=False, research_job=job, user=job.created_by if job else None)
+    elif run.status != RunStatus.SUCCEEDED:
+        lifecycle.reopen_child(run)  # its parent attempt died with it; stored periods are kept
+    if run.status != RunStatus.SUCCEEDED:
+        services.walkforward_execute(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def research_strategy(name: str, options: ResearchOptions, progress: Progress = _noop,
+                      job: ResearchJob | None = None) -> dict:
     cls = get_strategy(name)
     span = data_span(name)
     if span is None:
@@ -188,17 +233,11 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
                 "message": f"no {cls.timeframe} candles for {', '.join(cls.universe)}"}
     start = max(pd.Timestamp(options.start), span[0]) if options.start else span[0]
     end = min(pd.Timestamp(options.end), span[1]) if options.end else span[1]
-    run = services.walkforward_create(
-        strategy=name, symbols=list(cls.universe), timeframe=cls.timeframe, start=start, end=end,
-        train_months=options.train_months, test_months=options.test_months,
-        holdout_fraction=options.holdout_fraction, search=options.search, max_trials=options.max_trials,
-        seed=options.seed, queue=False)
-    services.walkforward_execute(run.pk)
-    run.refresh_from_db()
+    run = research_walkforward(name, options, start, end, job)
     result: dict[str, Any] = {"name": name, "label": cls.label, "timeframe": cls.timeframe,
                               "universe": list(cls.universe), "walkforward_id": run.pk, "status": run.status}
     if run.status != RunStatus.SUCCEEDED:
-        result["error"] = run.error.splitlines()[0] if run.error else "failed"
+        result["error"] = run.error_message or "failed"
         return result
     periods = list(WalkForwardPeriod.objects.filter(run=run).order_by("index").values(
         "index", "train_start", "train_end", "test_start", "test_end", "parameters", "train_metrics",
@@ -264,10 +303,7 @@ def judge(strategies: dict[str, dict]) -> dict:
 
 
 # --------------------------------------------------------------------------- reports
-def write_reports(report: dict, options: ResearchOptions) -> dict:
-    base = Path(options.report_dir) if options.report_dir else Path(settings.REPORTS_DIR)
-    folder = base / f"research-{timezone.now():%Y%m%d-%H%M%S}"
-    folder.mkdir(parents=True, exist_ok=True)
+def write_reports(report: dict, folder: Path) -> dict:
     html_path, md_path = folder / "report.html", folder / "summary.md"
     (folder / "report.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
     html_path.write_text(render_html(report), encoding="utf-8")
@@ -275,7 +311,11 @@ def write_reports(report: dict, options: ResearchOptions) -> dict:
     return {"html": str(html_path), "markdown": str(md_path), "json": str(folder / "report.json")}
 
 
-def research_job(**options: Any) -> dict:
+def research_job(*, job: ResearchJob | None = None, **options: Any) -> dict:
     """Job adapter: run the pipeline in a worker; the result keeps the selection and the report paths."""
-    report = research_run(ResearchOptions(**options))
+    report = research_run(ResearchOptions(**options), job=job)
     return {"paths": report["paths"], "selection": report["selection"], "timings": report["timings"]}
+
+
+def register_jobs() -> None:
+    register_job("research", "Full research run", research_job, pass_job=True)

@@ -1,13 +1,12 @@
 """Research services: walk-forward with a locked holdout, Monte Carlo, stress tests, look-ahead analysis.
 
 They load data once (``backtests.data.market_data_load``), evaluate in memory with the pure engine
-(``analytics.evaluation``) and store results in ``walkforward_runs``/``walkforward_periods``/``holdout_locks``.
+(``backtests.evaluation``) and store results in ``walkforward_runs``/``walkforward_periods``/``holdout_locks``.
 """
 
 from __future__ import annotations
 
 import logging
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,9 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics import optimization
-from analytics.evaluation import WindowResult, evaluate_window
 from analytics.lookahead import lookahead_check
-from analytics.metrics import daily_returns, json_safe
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
 from analytics.montecarlo import monte_carlo_report
 from analytics.overfitting import deflated_sharpe_report, per_period_sharpe
@@ -32,27 +29,21 @@ from analytics.walkforward import (
     walk_forward_windows,
 )
 from backtests.data import market_data_load
-from backtests.engine import EngineConfig, RiskLimits
-from backtests.engine.strategy import BaseStrategy, MarketData
-from backtests.jobs import queue_task
-from backtests.models import BacktestConfig, RunStatus, default_risk_limits
+from backtests.engine import EngineConfig
+from backtests.evaluation import WindowResult, evaluate_window
+from backtests.metrics import daily_returns
+from backtests.models import BacktestConfig, RunStatus
 from backtests.provenance import candles_hash
 from backtests.selectors import config_trade_returns
-from marketdata.timeframes import timeframe_delta, timeframe_seconds_str
-from strategies.registry import get_strategy
+from backtests.services import COST_FIELDS, RunOutcome, backtest_store, engine_config
+from core import lifecycle
+from core.jobs import register_job
+from core.jsonsafe import json_safe
+from marketdata.timeframes import timeframe_delta
+from strategies.base import BaseStrategy, MarketData
+from strategies.registry import get_strategy, validated_parameters
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_COSTS = {"initial_capital": 100_000.0, "fee_rate": 0.001, "slippage_rate": 0.005, "latency_ms": 100}
-
-
-def engine_config(settings: dict[str, Any], timeframe: str) -> EngineConfig:
-    costs = {**DEFAULT_COSTS, **{k: settings[k] for k in DEFAULT_COSTS if settings.get(k) is not None}}
-    limits = {**default_risk_limits(), **(settings.get("risk_limits") or {})}
-    return EngineConfig(initial_capital=float(costs["initial_capital"]), fee_rate=float(costs["fee_rate"]),
-                        slippage_rate=float(costs["slippage_rate"]), latency_ms=int(costs["latency_ms"]),
-                        risk=RiskLimits.from_dict(limits), bar_length=timeframe_seconds_str(timeframe))
-
 
 def dataset_key(symbols: list[str], timeframe: str) -> str:
     return f"{','.join(sorted(symbols))}|{timeframe}"
@@ -139,49 +130,43 @@ def refuse_holdout_overlap(lock: HoldoutLock, start, end) -> None:
             f"{lock.holdout_end:%Y-%m-%d})")
 
 
-def holdout_evaluate(lock: HoldoutLock, data: ResearchData, params: dict) -> dict:
-    """Evaluate ``params`` on the holdout; every call is counted and the second one flags contamination."""
-    outcome = data.evaluate(params, lock.holdout_start, lock.holdout_end)
-    with transaction.atomic():
-        lock = HoldoutLock.objects.select_for_update().get(pk=lock.pk)
-        lock.evaluations += 1
-        lock.last_evaluated_at = timezone.now()
-        lock.history = [*lock.history, {"at": lock.last_evaluated_at.isoformat(), "parameters": params,
-                                         "sharpe": outcome.performance.get("sharpe"),
-                                         "total_return": outcome.performance.get("total_return")}]
-        lock.save(update_fields=["evaluations", "last_evaluated_at", "history"])
-    return {"performance": outcome.performance, "evaluations": lock.evaluations,
-            "contaminated": lock.evaluations > 1, "result": outcome.result}
+def holdout_count(lock: HoldoutLock, params: dict, performance: dict) -> HoldoutLock:
+    """Count one evaluation on the holdout (the second flags contamination).
+
+    Call it inside the transaction that stores the evaluation's result: the count and the result land
+    together or not at all, so a worker killed in between leaves the holdout as it was.
+    """
+    lock = HoldoutLock.objects.select_for_update().get(pk=lock.pk)
+    lock.evaluations += 1
+    lock.last_evaluated_at = timezone.now()
+    lock.history = [*lock.history, {"at": lock.last_evaluated_at.isoformat(), "parameters": params,
+                                     "sharpe": performance.get("sharpe"),
+                                     "total_return": performance.get("total_return")}]
+    lock.save(update_fields=["evaluations", "last_evaluated_at", "history"])
+    return lock
 
 
 # --------------------------------------------------------------------------- walk-forward
 def walkforward_create(*, strategy: str, start: datetime, end: datetime, symbols: list[str] | None = None,
                        timeframe: str | None = None, train_months: int = 6, test_months: int = 3,
                        objective: str = "sharpe", holdout_fraction: float = 0.3, search: str = "random",
-                       max_trials: int = 20, seed: int = 42, queue: bool = True, **settings: Any) -> WalkForwardRun:
+                       max_trials: int = 20, seed: int = 42, queue: bool = True, user: Any = None,
+                       research_job: Any = None, **settings: Any) -> WalkForwardRun:
     strategy_class = get_strategy(strategy)
     run = WalkForwardRun.objects.create(
         strategy=strategy, symbols=list(symbols or strategy_class.universe),
         timeframe=timeframe or strategy_class.timeframe, start=start,
         end=end, train_months=train_months, test_months=test_months, objective=objective,
-        holdout_fraction=holdout_fraction, seed=seed,
+        holdout_fraction=holdout_fraction, seed=seed, created_by=user, research_job=research_job,
         settings=json_safe({"search": search, "max_trials": max_trials, **settings}))
     if queue:
-        transaction.on_commit(lambda: walkforward_enqueue(run.pk))
+        lifecycle.enqueue(run)
     return run
 
 
-def walkforward_enqueue(run_id: int) -> None:
-    task_id = queue_task("analytics.tasks.walkforward_execute_task", run_id, name=f"walkforward-{run_id}")
-    WalkForwardRun.objects.filter(pk=run_id).update(task_id=task_id or "")
-
-
-def _record_failure(run_id: int, exc: Exception) -> dict:
-    logger.exception("walk-forward %s failed", run_id)
-    WalkForwardRun.objects.filter(pk=run_id).update(
-        status=RunStatus.FAILED, finished_at=timezone.now(),
-        error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=6)}")
-    return {"error": str(exc)}
+def walkforward_execute(run_id: int) -> Any:
+    """Execute a pending walk-forward here and now (what the queued task does): claimed once."""
+    return lifecycle.execute("walkforward", run_id)
 
 
 def _load(run: WalkForwardRun) -> ResearchData:
@@ -189,62 +174,84 @@ def _load(run: WalkForwardRun) -> ResearchData:
                               start=run.start, end=run.end, settings=run.settings)
 
 
-def walkforward_execute(run_id: int, *, evaluate_holdout: bool = True) -> dict:
-    """Run a stored walk-forward; any failure is recorded on the run.
+def _stored_periods(run: WalkForwardRun) -> set[int]:
+    return set(WalkForwardPeriod.objects.filter(run=run).values_list("index", flat=True))
 
-    With ``settings["fan_out"]`` each period is its own django-q2 task (``walkforward_period_task``), so the
-    periods run in parallel on several workers; the task that stores the last period queues the finish.
-    Otherwise everything runs here, one period after another. Both store the same periods.
+
+def walkforward_run(run: WalkForwardRun, attempt: int) -> dict:
+    """The ``walkforward`` run kind: periods (resuming those a killed attempt stored), then the finish.
+
+    With ``settings["fan_out"]`` each missing period is its own django-q2 task (step ``period``), so the
+    periods run in parallel on several workers; the task that stores the last period queues the step
+    ``finish``. Otherwise everything runs here, one period after another. Both store the same periods.
     """
+    WalkForwardRun.objects.filter(pk=run.pk, attempts=attempt).update(finish_queued=False)
+    data = _load(run)
+    plan = walkforward_plan(run, data)
+    stored = _stored_periods(run)
+    missing = [window for window in plan["windows"] if window.index not in stored]
+    if (run.settings or {}).get("fan_out"):
+        for window in missing:
+            lifecycle.enqueue(run, "period", window.index, attempt, after_commit=False)
+        if not missing:
+            _queue_finish_once(run, attempt, len(plan["windows"]))
+        return {"queued_periods": len(missing)}
+    for window in missing:
+        walkforward_period_store(run, data, window, attempt)
+    return walkforward_finish_compute(run, data, plan, attempt)
+
+
+def _claimed_step(run_id: int, attempt: int, step) -> dict:
+    """Run a fan-out step for the attempt that holds the run; any failure fails the run."""
+    if not lifecycle.holds_claim(WalkForwardRun, run_id, attempt):
+        logger.warning("walk-forward #%s: attempt %s no longer holds the run; step skipped", run_id, attempt)
+        return {"skipped": f"attempt {attempt} no longer holds walk-forward #{run_id}"}
     run = WalkForwardRun.objects.get(pk=run_id)
-    if run.status == RunStatus.SUCCEEDED:
-        return run.summary
-    WalkForwardRun.objects.filter(pk=run_id).update(status=RunStatus.RUNNING, started_at=timezone.now(), error="",
-                                                    finish_queued=False)
     try:
+        return step(run)
+    except lifecycle.LostClaim as exc:
+        return {"skipped": str(exc)}
+    except Exception as exc:  # recorded on the run for the operator
+        logger.exception("walk-forward #%s failed", run_id)
+        lifecycle.fail(WalkForwardRun, run_id, attempt, exc)
+        return {"error": str(exc)}
+
+
+def walkforward_period_step(run_id: int, index: int, attempt: int) -> dict:
+    """One period of a fanned-out walk-forward; the task that stores the last one queues the finish."""
+
+    def step(run: WalkForwardRun) -> dict:
         data = _load(run)
         plan = walkforward_plan(run, data)
-        WalkForwardPeriod.objects.filter(run=run).delete()
-        if (run.settings or {}).get("fan_out"):
-            for window in plan["windows"]:
-                queue_task("analytics.tasks.walkforward_period_task", run_id, window.index,
-                           name=f"walkforward-{run_id}-period-{window.index}")
-            return {"queued_periods": len(plan["windows"])}
-        for window in plan["windows"]:
-            walkforward_period_store(run, data, window)
-        return walkforward_finish_compute(run, data, plan, evaluate_holdout=evaluate_holdout)
-    except Exception as exc:
-        return _record_failure(run_id, exc)
+        if index not in _stored_periods(run):
+            walkforward_period_store(run, data, plan["windows"][index], attempt)
+        return {"period": index, "finishing": _queue_finish_once(run, attempt, len(plan["windows"]))}
+
+    return _claimed_step(run_id, attempt, step)
 
 
-def walkforward_period_execute(run_id: int, index: int) -> dict:
-    """One period of a fanned-out walk-forward; the last one to finish queues the final step."""
-    run = WalkForwardRun.objects.get(pk=run_id)
-    if run.status != RunStatus.RUNNING:
-        return {"skipped": f"run status is {run.status}"}
-    try:
+def _queue_finish_once(run: WalkForwardRun, attempt: int, n_windows: int) -> bool:
+    with transaction.atomic():
+        WalkForwardRun.objects.select_for_update().get(pk=run.pk)  # period tasks take turns here
+        done = WalkForwardPeriod.objects.filter(run=run).count() == n_windows
+        claimed = done and WalkForwardRun.objects.filter(
+            pk=run.pk, attempts=attempt, finish_queued=False).update(finish_queued=True) == 1
+    if claimed:  # queued after the lock is released, so the finish task can take it
+        lifecycle.enqueue(run, "finish", attempt, after_commit=False)
+    return claimed
+
+
+def walkforward_finish_step(run_id: int, attempt: int) -> dict:
+    def step(run: WalkForwardRun) -> dict:
         data = _load(run)
-        plan = walkforward_plan(run, data)
-        walkforward_period_store(run, data, plan["windows"][index])
-        with transaction.atomic():
-            WalkForwardRun.objects.select_for_update().get(pk=run_id)  # period tasks take turns here
-            done = WalkForwardPeriod.objects.filter(run=run).count() == len(plan["windows"])
-            claimed = done and WalkForwardRun.objects.filter(pk=run_id, finish_queued=False).update(
-                finish_queued=True) == 1
-    except Exception as exc:
-        return _record_failure(run_id, exc)
-    if claimed:
-        queue_task("analytics.tasks.walkforward_finish_task", run_id, name=f"walkforward-{run_id}-finish")
-    return {"period": index, "finishing": claimed}
+        return walkforward_finish_compute(run, data, walkforward_plan(run, data), attempt)
+
+    return _claimed_step(run_id, attempt, step)
 
 
-def walkforward_finish(run_id: int) -> dict:
-    run = WalkForwardRun.objects.get(pk=run_id)
-    try:
-        data = _load(run)
-        return walkforward_finish_compute(run, data, walkforward_plan(run, data))
-    except Exception as exc:
-        return _record_failure(run_id, exc)
+def register_run_kinds() -> None:
+    lifecycle.register("walkforward", WalkForwardRun, walkforward_run,
+                       steps={"period": walkforward_period_step, "finish": walkforward_finish_step})
 
 
 def walkforward_plan(run: WalkForwardRun, data: ResearchData) -> dict:
@@ -265,8 +272,9 @@ def walkforward_plan(run: WalkForwardRun, data: ResearchData) -> dict:
             "search": settings.get("search", "random"), "max_trials": int(settings.get("max_trials", 20))}
 
 
-def walkforward_period_store(run: WalkForwardRun, data: ResearchData, window) -> WalkForwardPeriod:
-    """Optimise on the window's train part, evaluate the choice on its test part, store the period."""
+def walkforward_period_store(run: WalkForwardRun, data: ResearchData, window, attempt: int) -> WalkForwardPeriod:
+    """Optimise on the window's train part, evaluate the choice on its test part, store the period
+    (only while ``attempt`` holds the run)."""
     lock = HoldoutLock.objects.get(strategy=run.strategy, dataset_key=dataset_key(run.symbols, run.timeframe))
     refuse_holdout_overlap(lock, window.train_start, window.test_end)
     settings = run.settings or {}
@@ -276,18 +284,27 @@ def walkforward_period_store(run: WalkForwardRun, data: ResearchData, window) ->
     params = best["best_params"] or data.strategy_class().params
     test = data.evaluate(params, window.test_start, window.test_end).performance
     train = _metrics_of(best, best["best_params"]) if best["best_params"] else {}
-    period, _ = WalkForwardPeriod.objects.update_or_create(
-        run=run, index=window.index,
-        defaults={"train_start": window.train_start, "train_end": window.train_end,
-                  "test_start": window.test_start, "test_end": window.test_end, "parameters": json_safe(params),
-                  "train_metrics": json_safe(train), "test_metrics": json_safe(test),
-                  "degradation": degradation(train.get(run.objective), test.get(run.objective))})
+    with transaction.atomic():
+        if not WalkForwardRun.objects.select_for_update().filter(
+                pk=run.pk, status=RunStatus.RUNNING, attempts=attempt).exists():
+            raise lifecycle.LostClaim(f"walk-forward #{run.pk}: attempt {attempt} no longer holds the run")
+        period, _ = WalkForwardPeriod.objects.update_or_create(
+            run=run, index=window.index,
+            defaults={"train_start": window.train_start, "train_end": window.train_end,
+                      "test_start": window.test_start, "test_end": window.test_end,
+                      "parameters": json_safe(params), "train_metrics": json_safe(train),
+                      "test_metrics": json_safe(test),
+                      "degradation": degradation(train.get(run.objective), test.get(run.objective))})
     return period
 
 
-def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: dict, *,
-                               evaluate_holdout: bool = True) -> dict:
-    """Optimise on all research data, evaluate the choice once on the locked holdout, summarise."""
+def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: dict, attempt: int) -> dict:
+    """Optimise on all research data, evaluate the choice once on the locked holdout, summarise.
+
+    Everything is computed first; then one transaction counts the holdout evaluation, stores the holdout
+    run with its trades and marks the walk-forward succeeded. A worker killed before the commit leaves
+    none of it, so a retry evaluates the holdout once in total.
+    """
     start, research_end, lock = plan["start"], plan["research_end"], plan["lock"]
     periods = list(WalkForwardPeriod.objects.filter(run=run).order_by("index").values(
         "train_metrics", "test_metrics", "degradation"))
@@ -306,36 +323,32 @@ def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: di
         "search": plan["search"], "max_trials": plan["max_trials"], "data_hash": candles_hash(data.market.candles),
         "fan_out": bool((run.settings or {}).get("fan_out")),
     }
-    holdout = {}
-    if evaluate_holdout:
-        evaluated = holdout_evaluate(lock, data, final_params)
-        holdout = {**evaluated["performance"], "evaluations": evaluated["evaluations"],
-                   "contaminated": evaluated["contaminated"]}
-        result = evaluated["result"]
-        if result is not None:
-            equity = result.equity.loc[result.equity.index >= pd.Timestamp(lock.holdout_start), "equity"]
-            summary["deflated_sharpe"] = deflated_sharpe_report(daily_returns(equity).to_numpy(), trial_sharpes)
-            holdout["config_id"] = _store_holdout_run(run, lock, data, final_params, evaluated).pk
-    WalkForwardRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.SUCCEEDED, finished_at=timezone.now(), error="", summary=json_safe(summary),
-        final_parameters=json_safe(final_params), holdout_metrics=json_safe(holdout))
+    outcome = data.evaluate(final_params, lock.holdout_start, lock.holdout_end)
+    if outcome.result is not None:
+        equity = outcome.result.equity.loc[outcome.result.equity.index >= pd.Timestamp(lock.holdout_start), "equity"]
+        summary["deflated_sharpe"] = deflated_sharpe_report(daily_returns(equity).to_numpy(), trial_sharpes)
+    with transaction.atomic():
+        counted = holdout_count(lock, final_params, outcome.performance)
+        holdout = {**outcome.performance, "evaluations": counted.evaluations, "contaminated": counted.contaminated}
+        if outcome.result is not None:
+            holdout["config_id"] = _store_holdout_run(run, lock, data, final_params, outcome).pk
+        lifecycle.finish(run, attempt, summary=json_safe(summary), final_parameters=json_safe(final_params),
+                         holdout_metrics=json_safe(holdout))
     return summary
 
 
 def _store_holdout_run(run: WalkForwardRun, lock: HoldoutLock, data: ResearchData, params: dict,
-                       evaluated: dict) -> BacktestConfig:
+                       outcome: WindowResult) -> BacktestConfig:
     """Keep the holdout evaluation as a backtest run (purpose ``holdout``) so its trades can be inspected."""
-    from backtests.services import RunOutcome, backtest_store
-
-    costs = {key: getattr(data.config, key) for key in ("initial_capital", "fee_rate", "slippage_rate", "latency_ms")}
+    costs = {key: getattr(data.config, key) for key in COST_FIELDS}
     config = BacktestConfig.objects.create(
         name=f"Holdout of walk-forward #{run.pk}", strategy=run.strategy, symbols=run.symbols,
         timeframe=run.timeframe, start=lock.holdout_start, end=lock.holdout_end, parameters=params,
         risk_limits=data.config.risk.to_dict(), seed=run.seed, purpose="holdout", status=RunStatus.RUNNING,
-        started_at=timezone.now(), attempts=1, **costs)
-    backtest_store(config, RunOutcome(result=evaluated["result"], performance=evaluated["performance"],
+        started_at=timezone.now(), attempts=1, created_by=run.created_by, **costs)
+    backtest_store(config, RunOutcome(result=outcome.result, performance=outcome.performance,
                                       data_hash=candles_hash(data.market.candles), notes=data.notes,
-                                      quality_score=data.quality_score))
+                                      quality_score=data.quality_score), attempt=1)
     return config
 
 
@@ -418,7 +431,7 @@ def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbo
 
 def stress_test_job(*, strategy: str, parameters: dict | None = None, events: list[str] | None = None,
                     symbols: list[str] | None = None, timeframe: str | None = None, **settings: Any) -> dict:
-    params = get_strategy(strategy)(**(parameters or {})).params
+    params = validated_parameters(strategy, parameters)
     selected = StressEvent.objects.all()
     if events:
         selected = selected.filter(slug__in=events)
@@ -434,5 +447,11 @@ def lookahead_job(*, strategy: str, start: str | datetime, end: str | datetime, 
     timeframe = timeframe or get_strategy(strategy).timeframe
     data = research_data_load(strategy=strategy, symbols=symbols, timeframe=timeframe, start=pd.Timestamp(start),
                               end=pd.Timestamp(end))
-    report = lookahead_check(data.strategy_class(**(parameters or {})), data.market, sample=sample, seed=seed)
+    report = lookahead_check(data.strategy_class(**validated_parameters(strategy, parameters)), data.market, sample=sample, seed=seed)
     return report.to_dict()
+
+
+def register_jobs() -> None:
+    register_job("montecarlo", "Monte Carlo", montecarlo_job)
+    register_job("stress_test", "Stress test", stress_test_job)
+    register_job("lookahead", "Look-ahead analysis", lookahead_job)

@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analytics.metrics import json_safe
+from core.jsonsafe import json_safe
+from core.timeutil import utc_timestamp as _utc
 
 NO_DATA = "no data"
-
-
-def _utc(value) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def stress_window_report(equity: pd.DataFrame, window_start, window_end) -> dict:

@@ -16,12 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.timeutil import check_period
+from core.timeutil import utc_timestamp as _utc
+
 TimestampLike = str | pd.Timestamp
-
-
-def _utc(value: TimestampLike) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 @dataclass(frozen=True)
@@ -49,8 +47,7 @@ def holdout_split(start: TimestampLike, end: TimestampLike, fraction: float = 0.
     name what they mean.
     """
     start, end = _utc(start), _utc(end)
-    if not end > start:
-        raise ValueError("end must be after start")
+    check_period(start, end)
     if not 0 <= fraction < 1:
         raise ValueError("fraction must be in [0, 1)")
     split = start + (end - start) * (1.0 - fraction)
@@ -118,7 +115,7 @@ def stability(period_metrics: Sequence[Mapping], objective: str = "sharpe") -> d
     """How consistent the out-of-sample results are across walk-forward periods.
 
     Each item is a mapping with ``train_metrics`` and ``test_metrics`` (metric dicts as produced by
-    ``analytics.metrics.performance_summary``) and optionally ``degradation`` (computed if absent).
+    ``backtests.metrics.performance_summary``) and optionally ``degradation`` (computed if absent).
     Returns the share of periods with a positive test objective, the share of profitable test periods
     (``total_return > 0``), mean/std (ddof=1) of the test Sharpe, mean degradation over the periods where
     it is defined, and the worst test objective. Undefined values are ``None``.

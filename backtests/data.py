@@ -7,13 +7,13 @@ from datetime import datetime
 
 import pandas as pd
 
-from backtests.engine.strategy import BaseStrategy, MarketData
 from marketdata.models import OnchainMetric, SocialMetric
 from marketdata.pointintime import DEFAULT_PUBLICATION_LAG, align_daily_to_bars
 from marketdata.quality import assess_candles
 from marketdata.selectors import candles_df, candles_resampled
 from marketdata.symbols import TOKENS_BY_SYMBOL
 from marketdata.timeframes import timeframe_delta
+from strategies.base import BaseStrategy, MarketData
 
 ONCHAIN_COLUMNS = ["tvl", "volume", "fees", "revenue", "supply"]
 SOCIAL_COLUMNS = ["sentiment", "social_volume", "mentions", "galaxy_score", "alt_rank", "social_dominance"]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
+
 from django.db import models
 from django.db.models import F, Q
 
+from backtests.engine import EngineConfig, RiskLimits
+from core.jobs import job_label
+from core.models import LifecycleModel, RunStatus
 from marketdata.timeframes import TIMEFRAME_CHOICES
 
+__all__ = ["RunStatus", "RunPurpose", "BacktestConfig", "BacktestTrade", "BacktestMetric", "ResearchJob",
+           "default_risk_limits", "ENGINE_DEFAULTS"]
 
-class RunStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+#: The engine's defaults (costs, capital): models, serializers, forms and services all read them from here.
+ENGINE_DEFAULTS = EngineConfig()
 
 
 class RunPurpose(models.TextChoices):
@@ -23,18 +27,12 @@ class RunPurpose(models.TextChoices):
 
 
 def default_risk_limits() -> dict:
-    return {
-        "min_position_pct": 0.02,
-        "max_position_pct": 0.05,
-        "risk_per_trade_pct": 0.01,
-        "max_portfolio_heat_pct": 0.10,
-        "max_drawdown_pct": 0.20,
-        "correlation_limit": 0.7,
-        "correlation_window": 30,
-    }
+    """The engine's default risk limits as JSON (``RiskLimits()``; the cool-down is omitted while unset)."""
+    limits = RiskLimits().to_dict()
+    return {f.name: limits[f.name] for f in dataclass_fields(RiskLimits) if limits[f.name] is not None}
 
 
-class BacktestConfig(models.Model):
+class BacktestConfig(LifecycleModel):
     """One backtest run: what was asked, its status and its headline results."""
 
     name = models.CharField(max_length=200, blank=True)
@@ -44,21 +42,13 @@ class BacktestConfig(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField()
     parameters = models.JSONField(default=dict, blank=True)
-    initial_capital = models.FloatField(default=100_000.0)
-    fee_rate = models.FloatField(default=0.001, help_text="Fraction per side (0.001 = 0.1%).")
-    slippage_rate = models.FloatField(default=0.005, help_text="Fraction against the trader.")
-    latency_ms = models.IntegerField(default=100)
+    initial_capital = models.FloatField(default=ENGINE_DEFAULTS.initial_capital)
+    fee_rate = models.FloatField(default=ENGINE_DEFAULTS.fee_rate, help_text="Fraction per side (0.001 = 0.1%).")
+    slippage_rate = models.FloatField(default=ENGINE_DEFAULTS.slippage_rate, help_text="Fraction against the trader.")
+    latency_ms = models.IntegerField(default=ENGINE_DEFAULTS.latency_ms)
     risk_limits = models.JSONField(default=default_risk_limits, blank=True)
     seed = models.BigIntegerField(default=42)
     purpose = models.CharField(max_length=16, choices=RunPurpose.choices, default=RunPurpose.BACKTEST)
-
-    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
-    error = models.TextField(blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     summary = models.JSONField(default=dict, blank=True)
     total_return = models.FloatField(null=True, blank=True)
@@ -82,6 +72,7 @@ class BacktestConfig(models.Model):
         db_table = "backtest_configs"
         ordering = ["-created_at", "-id"]
         constraints = [
+            *LifecycleModel.Meta.constraints,
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="backtest_end_after_start"),
             models.CheckConstraint(condition=Q(initial_capital__gt=0), name="backtest_capital_positive"),
             models.CheckConstraint(condition=Q(fee_rate__gte=0, fee_rate__lt=1), name="backtest_fee_range"),
@@ -89,9 +80,6 @@ class BacktestConfig(models.Model):
                 condition=Q(slippage_rate__gte=0, slippage_rate__lt=1), name="backtest_slippage_range"
             ),
             models.CheckConstraint(condition=Q(latency_ms__gte=0), name="backtest_latency_non_negative"),
-            models.CheckConstraint(
-                condition=Q(status__in=[s.value for s in RunStatus]), name="backtest_status_valid"
-            ),
         ]
         indexes = [models.Index(fields=["strategy", "status"], name="backtest_strategy_status_idx")]
 
@@ -172,44 +160,26 @@ class BacktestMetric(models.Model):
         return f"{self.config_id} @ {self.timestamp}"
 
 
-class JobKind(models.TextChoices):
-    INGEST_OHLCV = "ingest_ohlcv", "Candle ingestion"
-    INGEST_ONCHAIN = "ingest_onchain", "On-chain ingestion"
-    INGEST_SOCIAL = "ingest_social", "Social ingestion"
-    COMPUTE_INDICATORS = "compute_indicators", "Indicator computation"
-    DATA_QUALITY = "data_quality", "Data-quality report"
-    MONTE_CARLO = "montecarlo", "Monte Carlo"
-    STRESS_TEST = "stress_test", "Stress test"
-    LOOKAHEAD = "lookahead", "Look-ahead analysis"
-    RESEARCH = "research", "Full research run"
-
-
-class ResearchJob(models.Model):
+class ResearchJob(LifecycleModel):
     """A queued unit of background work that is not itself a backtest run (ingestion, Monte Carlo, ...).
 
-    Its status moves pending -> running -> succeeded | failed; ``result`` holds the service's JSON output.
+    Its kind is one registered in :mod:`core.jobs` by the app that offers it; ``result`` holds the
+    service's JSON output (kept also when the service reported a failure).
     """
 
-    kind = models.CharField(max_length=32, choices=JobKind.choices)
+    kind = models.CharField(max_length=32)
     params = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
-    error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "research_jobs"
         ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(kind__in=[k.value for k in JobKind]), name="job_kind_valid"),
-            models.CheckConstraint(condition=Q(status__in=[s.value for s in RunStatus]), name="job_status_valid"),
-        ]
+        constraints = [*LifecycleModel.Meta.constraints]
         indexes = [models.Index(fields=["kind", "status"], name="job_kind_status_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+        return f"{self.kind_label} #{self.pk} ({self.status})"
+
+    @property
+    def kind_label(self) -> str:
+        return job_label(self.kind)

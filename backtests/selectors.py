@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics.montecarlo import trade_returns
+from backtests.metrics import trade_returns
 from backtests.models import BacktestConfig
 
 

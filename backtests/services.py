@@ -1,31 +1,37 @@
 """Backtest runs: create (pending, queued after commit), execute (engine), store results in one transaction.
 
-Flow: API or admin -> ``backtest_create(...)`` saves a pending run and, on commit, queues
-``backtests.tasks.backtest_execute_task(run_id)`` -> ``backtest_execute(run_id)`` loads the frames, runs the
-pure engine and stores trades and metric snapshots in one transaction. A failure leaves the run ``failed`` with
-its error and no trades; a retried run replaces, never duplicates, its trades.
+Flow: API or admin -> ``backtest_create(...)`` saves a pending run and, on commit, queues it through
+:mod:`core.lifecycle` (run kind ``backtest``) -> the task claims the run (a second task for it does nothing)
+-> :func:`backtest_run` loads the frames, runs the pure engine and stores trades, metric snapshots and the
+succeeded status in one transaction. A failure leaves the run ``failed`` with its error and no trades; a
+retried run replaces, never duplicates, its trades.
 """
 
 from __future__ import annotations
 
 import logging
-import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from django.db import transaction
-from django.utils import timezone
 
-from analytics.evaluation import evaluate_window
 from backtests.data import market_data_load
 from backtests.engine import EngineConfig, RiskLimits
-from backtests.jobs import queue_task
-from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, RunStatus, default_risk_limits
+from backtests.evaluation import evaluate_window
+from backtests.models import (
+    ENGINE_DEFAULTS,
+    BacktestConfig,
+    BacktestMetric,
+    BacktestTrade,
+    default_risk_limits,
+)
 from backtests.provenance import candles_hash, code_version
+from core import lifecycle
 from marketdata.timeframes import timeframe_delta, timeframe_seconds_str
-from strategies.registry import get_strategy
+from strategies.registry import get_strategy, validated_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +39,24 @@ TRADE_FIELDS = ["symbol", "side", "entry_time", "entry_price", "exit_time", "exi
                 "slippage_cost", "pnl", "return_pct", "exit_reason", "is_partial"]
 
 
+COST_FIELDS: tuple[str, ...] = ("initial_capital", "fee_rate", "slippage_rate", "latency_ms")
+
+
+def engine_config(costs: Mapping[str, Any], timeframe: str) -> EngineConfig:
+    """The engine configuration for ``costs`` (any of :data:`COST_FIELDS` and ``risk_limits``; missing or
+    ``None`` values take the engine's defaults) on bars of ``timeframe``."""
+    values = {name: costs[name] for name in COST_FIELDS if costs.get(name) is not None}
+    limits = {**default_risk_limits(), **(costs.get("risk_limits") or {})}
+    return EngineConfig(initial_capital=float(values.get("initial_capital", ENGINE_DEFAULTS.initial_capital)),
+                        fee_rate=float(values.get("fee_rate", ENGINE_DEFAULTS.fee_rate)),
+                        slippage_rate=float(values.get("slippage_rate", ENGINE_DEFAULTS.slippage_rate)),
+                        latency_ms=int(values.get("latency_ms", ENGINE_DEFAULTS.latency_ms)),
+                        risk=RiskLimits.from_dict(limits), bar_length=timeframe_seconds_str(timeframe))
+
+
 def engine_config_for(config: BacktestConfig) -> EngineConfig:
-    limits = {**default_risk_limits(), **(config.risk_limits or {})}
-    return EngineConfig(initial_capital=float(config.initial_capital), fee_rate=float(config.fee_rate),
-                        slippage_rate=float(config.slippage_rate), latency_ms=int(config.latency_ms),
-                        risk=RiskLimits.from_dict(limits), bar_length=timeframe_seconds_str(config.timeframe))
+    costs = {name: getattr(config, name) for name in COST_FIELDS}
+    return engine_config({**costs, "risk_limits": config.risk_limits}, config.timeframe)
 
 
 def backtest_create(
@@ -48,45 +67,38 @@ def backtest_create(
     symbols: list[str] | None = None,
     timeframe: str | None = None,
     parameters: dict | None = None,
-    initial_capital: float = 100_000.0,
-    fee_rate: float = 0.001,
-    slippage_rate: float = 0.005,
-    latency_ms: int = 100,
+    initial_capital: float = ENGINE_DEFAULTS.initial_capital,
+    fee_rate: float = ENGINE_DEFAULTS.fee_rate,
+    slippage_rate: float = ENGINE_DEFAULTS.slippage_rate,
+    latency_ms: int = ENGINE_DEFAULTS.latency_ms,
     risk_limits: dict | None = None,
     seed: int = 42,
     name: str = "",
     purpose: str = "backtest",
+    user: Any = None,
     queue: bool = True,
 ) -> BacktestConfig:
     """Validate and save a pending run; queue its execution once the transaction commits."""
     strategy_class = get_strategy(strategy)
-    validated = strategy_class(**(parameters or {})).params
-    limits = {**default_risk_limits(), **(risk_limits or {})}
-    RiskLimits.from_dict(limits)  # raises ValueError on a bad key or value
+    costs = {"initial_capital": initial_capital, "fee_rate": fee_rate, "slippage_rate": slippage_rate,
+             "latency_ms": latency_ms, "risk_limits": risk_limits}
+    engine = engine_config(costs, timeframe or strategy_class.timeframe)  # ValueError on a bad cost or limit
     config = BacktestConfig.objects.create(
         name=name, strategy=strategy, symbols=list(symbols or strategy_class.universe),
-        timeframe=timeframe or strategy_class.timeframe,
-        start=start, end=end, parameters=validated, initial_capital=initial_capital, fee_rate=fee_rate,
-        slippage_rate=slippage_rate, latency_ms=latency_ms, risk_limits=limits, seed=seed, purpose=purpose,
+        timeframe=timeframe or strategy_class.timeframe, start=start, end=end,
+        parameters=validated_parameters(strategy_class, parameters), initial_capital=engine.initial_capital,
+        fee_rate=engine.fee_rate, slippage_rate=engine.slippage_rate, latency_ms=engine.latency_ms,
+        risk_limits={**default_risk_limits(), **(risk_limits or {})}, seed=seed, purpose=purpose,
+        created_by=user,
     )
     if queue:
-        transaction.on_commit(lambda: backtest_enqueue(config.pk))
+        lifecycle.enqueue(config)
     return config
 
 
-def backtest_enqueue(config_id: int) -> None:
-    task_id = queue_task("backtests.tasks.backtest_execute_task", config_id, name=f"backtest-{config_id}")
-    BacktestConfig.objects.filter(pk=config_id).update(task_id=task_id or "")
-
-
-def backtest_retry(config: BacktestConfig) -> BacktestConfig:
-    """Queue a failed or stale run again; its old results are replaced when it succeeds."""
-    if config.status == RunStatus.SUCCEEDED:
-        raise ValueError("a succeeded run is not retried; start a new one")
-    BacktestConfig.objects.filter(pk=config.pk).update(status=RunStatus.PENDING, error="")
-    transaction.on_commit(lambda: backtest_enqueue(config.pk))
-    config.refresh_from_db()
-    return config
+def backtest_execute(config_id: int) -> Any:
+    """Execute a pending run here and now (what the queued task does): claimed once, however often called."""
+    return lifecycle.execute("backtest", config_id)
 
 
 @dataclass
@@ -118,23 +130,14 @@ def backtest_compute(config: BacktestConfig) -> RunOutcome:
                       quality_score=loaded.quality_score)
 
 
-def backtest_execute(config_id: int) -> dict:
-    """Run a stored config and store its results; a failure is recorded on the config, never half written."""
-    config = BacktestConfig.objects.get(pk=config_id)
-    if config.status == RunStatus.SUCCEEDED:
-        return config.summary
-    BacktestConfig.objects.filter(pk=config_id).update(
-        status=RunStatus.RUNNING, started_at=timezone.now(), attempts=config.attempts + 1, error="")
-    try:
-        outcome = backtest_compute(config)
-        backtest_store(config, outcome)
-    except Exception as exc:  # recorded for the operator; nothing of the run is kept
-        logger.exception("backtest %s failed", config_id)
-        BacktestConfig.objects.filter(pk=config_id).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(),
-            error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=6)}")
-        return {"error": str(exc)}
-    return BacktestConfig.objects.get(pk=config_id).summary
+def backtest_run(config: BacktestConfig, attempt: int) -> dict:
+    """The ``backtest`` run kind: compute, then store the results under the task's claim."""
+    backtest_store(config, backtest_compute(config), attempt)
+    return BacktestConfig.objects.values_list("summary", flat=True).get(pk=config.pk)
+
+
+def register_run_kinds() -> None:
+    lifecycle.register("backtest", BacktestConfig, backtest_run)
 
 
 def _trade_rows(config: BacktestConfig, trades: pd.DataFrame) -> list[BacktestTrade]:
@@ -159,8 +162,9 @@ def _metric_rows(config: BacktestConfig, equity: pd.DataFrame) -> list[BacktestM
     ]
 
 
-def backtest_store(config: BacktestConfig, outcome: RunOutcome) -> None:
-    """Replace the run's trades and metric snapshots and set its results, in one transaction."""
+def backtest_store(config: BacktestConfig, outcome: RunOutcome, attempt: int) -> None:
+    """Replace the run's trades and metric snapshots and set its results, in one transaction, while
+    ``attempt`` still holds the run (:class:`core.lifecycle.LostClaim` rolls everything back otherwise)."""
     perf = outcome.performance
     summary = {**outcome.result.summary, "performance": perf,
                "notes": [*outcome.notes, *outcome.result.summary.get("notes", [])]}
@@ -169,8 +173,8 @@ def backtest_store(config: BacktestConfig, outcome: RunOutcome) -> None:
         BacktestMetric.objects.filter(config=config).delete()
         BacktestTrade.objects.bulk_create(_trade_rows(config, outcome.result.trades), batch_size=1000)
         BacktestMetric.objects.bulk_create(_metric_rows(config, outcome.result.equity), batch_size=1000)
-        BacktestConfig.objects.filter(pk=config.pk).update(
-            status=RunStatus.SUCCEEDED, finished_at=timezone.now(), error="", summary=summary,
+        lifecycle.finish(
+            config, attempt, summary=summary,
             total_return=perf.get("total_return"), cagr=perf.get("cagr"), sharpe_ratio=perf.get("sharpe"),
             sortino_ratio=perf.get("sortino"), calmar_ratio=perf.get("calmar"),
             max_drawdown=perf.get("max_drawdown"), win_rate=perf.get("win_rate"),

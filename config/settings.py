@@ -61,10 +61,12 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_q",
+    "core",
     "marketdata",
     "strategies",
     "backtests",
     "analytics",
+    "interfaces",
 ]
 
 MIDDLEWARE = [

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 from django.db.models import Max
 
+from core.timeutil import utc_timestamp as _utc
 from marketdata.loading import CandleValidationError, candles_upsert
 from marketdata.models import Candle
 from marketdata.sources import SourceError, get_source, select_source
@@ -54,12 +55,6 @@ class IngestResult:
     def as_dict(self) -> dict:
         """JSON-safe (task results, API)."""
         return {**asdict(self), "totals": self.totals(), "ok": self.ok}
-
-
-def _utc(value: datetime) -> pd.Timestamp:
-    """Aware datetimes converted to UTC; naive ones are taken to be UTC."""
-    ts = pd.Timestamp(value)
-    return ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)
 
 
 def ohlcv_ingest(

@@ -1,53 +1,38 @@
-"""Job adapters: JSON params (as stored on a ResearchJob) -> service call -> JSON-safe result.
+"""Background job kinds of the market-data layer: JSON params (as stored on a job) -> service -> JSON result.
 
-``backtests.jobs.JOB_SERVICES`` points here; the services themselves take typed arguments.
+Registered with :mod:`core.jobs` when the app starts (``MarketdataConfig.ready``). Each result carries
+``ok`` and, when some of the work failed, ``error``: the job then ends ``failed`` (with the result kept).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from datetime import datetime
 from typing import Any
 
-import pandas as pd
-from django.utils.dateparse import parse_datetime
+from core.jobs import register_job
+from core.jsonsafe import json_safe
+from core.timeutil import utc_datetime
 
 
-def _when(value: str | datetime | None) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise ValueError(f"not an ISO date-time: {value!r}")
-    return parsed
+def _when(value: Any) -> Any:
+    return None if value is None else utc_datetime(value)
 
 
-def to_json(value: Any) -> Any:
-    """Dataclasses, frames, timestamps and NaN -> plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_json(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [to_json(v) for v in value]
-    if isinstance(value, pd.DataFrame):
-        return to_json(value.reset_index().to_dict("records"))
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and not isinstance(value, str):
-        return to_json(value.item())
-    return value
+def _with_outcome(result: dict[str, Any], failures: dict[str, str | None]) -> dict[str, Any]:
+    """Add ``ok`` and a one-line ``error`` naming each failed item."""
+    failed = {name: error for name, error in failures.items() if error}
+    result = {**result, "ok": not failed}
+    if failed:
+        result["error"] = "; ".join(f"{name}: {error}" for name, error in failed.items())
+    return result
 
 
 def ohlcv_ingest_job(*, symbols: list[str], timeframe: str, start: str, end: str,
                      source: str | None = None) -> dict:
     from marketdata.ingestion import ohlcv_ingest
 
-    return ohlcv_ingest(symbols=symbols, timeframe=timeframe, start=_when(start), end=_when(end),
-                        source=source or None).as_dict()
+    result = ohlcv_ingest(symbols=symbols, timeframe=timeframe, start=_when(start), end=_when(end),
+                          source=source or None)
+    return _with_outcome(result.as_dict(), {item.symbol: item.error for item in result.symbols})
 
 
 def onchain_ingest_job(*, protocols: list[str] | None = None, start: str | None = None,
@@ -55,21 +40,25 @@ def onchain_ingest_job(*, protocols: list[str] | None = None, start: str | None 
     from marketdata.onchain_services import onchain_ingest
 
     start_dt, end_dt = _when(start), _when(end)
-    return to_json(onchain_ingest(protocols=protocols, start=start_dt.date() if start_dt else None,
-                                  end=end_dt.date() if end_dt else None))
+    summary = json_safe(onchain_ingest(protocols=protocols, start=start_dt.date() if start_dt else None,
+                                       end=end_dt.date() if end_dt else None))
+    return _with_outcome(summary, {key: entry.get("error") for key, entry in summary["protocols"].items()})
 
 
 def social_ingest_job(*, tokens: list[str], start: str, end: str) -> dict:
     from marketdata.onchain_services import social_ingest
 
-    return to_json(social_ingest(tokens=tokens, start=_when(start), end=_when(end)))
+    summary = json_safe(social_ingest(tokens=tokens, start=_when(start), end=_when(end)))
+    if summary.get("skipped"):
+        return {**summary, "ok": False, "error": summary.get("message")}
+    return _with_outcome(summary, {key: entry.get("error") for key, entry in summary["tokens"].items()})
 
 
 def indicators_compute_job(*, symbols: list[str], timeframe: str, indicators: list[str] | None = None) -> dict:
     from marketdata.indicator_cache import indicators_refresh
 
-    return {symbol: indicators_refresh(symbol=symbol, timeframe=timeframe, indicators=indicators)
-            for symbol in symbols}
+    return json_safe({symbol: indicators_refresh(symbol=symbol, timeframe=timeframe, indicators=indicators)
+                      for symbol in symbols})
 
 
 def data_quality_job(*, symbols: list[str] | None = None, timeframe: str | None = None,
@@ -85,4 +74,12 @@ def data_quality_job(*, symbols: list[str] | None = None, timeframe: str | None 
         if symbols:
             both = both.filter(symbol__in=symbols)
         report["reconciliation"] = sources_reconcile(symbols=sorted(set(both.values_list("symbol", flat=True))))
-    return to_json(report)
+    return json_safe(report)
+
+
+def register_jobs() -> None:
+    register_job("ingest_ohlcv", "Candle ingestion", ohlcv_ingest_job)
+    register_job("ingest_onchain", "On-chain ingestion", onchain_ingest_job)
+    register_job("ingest_social", "Social ingestion", social_ingest_job)
+    register_job("compute_indicators", "Indicator computation", indicators_compute_job)
+    register_job("data_quality", "Data-quality report", data_quality_job)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backtests.engine.strategy import BaseStrategy, MarketData, Param
 from marketdata import indicators
 from marketdata.timeframes import bars_per_day
+from strategies.base import BaseStrategy, MarketData, Param
 
 #: EMA length of the BTC/ETH market regime filter (bars of the strategy's timeframe).
 REGIME_EMA_WINDOW = 200

@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backtests.engine.strategy import MarketData, Param
 from marketdata import indicators
 from strategies import _common
+from strategies.base import MarketData, Param
 
 BB_WINDOW = 20
 RSI_WINDOW = 14

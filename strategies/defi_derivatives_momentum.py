@@ -46,9 +46,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backtests.engine.strategy import MarketData, Param
 from marketdata import indicators
 from strategies import _common
+from strategies.base import MarketData, Param
 
 RSI_LOW = 50.0
 TAKE_PROFIT_FRACTION = 0.5

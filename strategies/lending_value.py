@@ -47,9 +47,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backtests.engine.strategy import MarketData, Param
 from marketdata import indicators
 from strategies import _common
+from strategies.base import MarketData, Param
 
 EMA_TREND = 20
 VALUE_LOOKBACK = 10

@@ -10,11 +10,11 @@ The API and the admin list strategies from :data:`STRATEGIES`; a backtest reques
 from __future__ import annotations
 
 import inspect
-import math
 import sys
 from typing import Any
 
-from backtests.engine.strategy import BaseStrategy, Param
+from core.jsonsafe import json_safe
+from strategies.base import INTERFACE_VERSION, BaseStrategy, Param
 from strategies.curve_wars import CurveWarsSpecialist
 from strategies.defi_derivatives_momentum import DefiDerivativesMomentum
 from strategies.layer2_growth import Layer2EcosystemGrowth
@@ -33,7 +33,7 @@ RESEARCH_STRATEGIES: tuple[type[BaseStrategy], ...] = (
 def _baselines() -> tuple[type[BaseStrategy], ...]:
     """The engine's example strategy as a baseline, when the engine ships it."""
     try:
-        from backtests.engine.examples import SmaCrossover
+        from strategies.examples import SmaCrossover
     except ImportError:  # pragma: no cover - depends on the engine package's state
         return ()
     return (SmaCrossover,)
@@ -44,6 +44,9 @@ def _build_registry(classes: tuple[type[BaseStrategy], ...]) -> dict[str, type[B
     for cls in classes:
         if not cls.name:
             raise ValueError(f"{cls.__name__} has no name")
+        if cls.interface_version != INTERFACE_VERSION:
+            raise ValueError(f"{cls.__name__} is written for strategy interface version {cls.interface_version}; "
+                             f"this platform runs version {INTERFACE_VERSION}")
         if cls.name in registry:
             raise ValueError(f"duplicate strategy name {cls.name!r}: {registry[cls.name].__name__}, {cls.__name__}")
         registry[cls.name] = cls
@@ -61,19 +64,25 @@ def get_strategy(name: str) -> type[BaseStrategy]:
         raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(sorted(STRATEGIES))}") from None
 
 
-def _json_number(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def validated_parameters(strategy: str | type[BaseStrategy], parameters: dict | None) -> dict[str, Any]:
+    """The one parameter check: ``parameters`` completed with defaults and validated by the strategy class;
+    ``ValueError`` naming the parameter and its range otherwise."""
+    cls = get_strategy(strategy) if isinstance(strategy, str) else strategy
+    if parameters is not None and not isinstance(parameters, dict):
+        raise ValueError(f"parameters must be an object of name: value, got {type(parameters).__name__}")
+    try:
+        return cls(**(parameters or {})).params
+    except TypeError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def describe_param(param: Param) -> dict[str, Any]:
     """A parameter as JSON: default, low, high, step, kind, choices (None where not applicable)."""
     return {
-        "default": _json_number(param.default),
-        "low": _json_number(param.low),
-        "high": _json_number(param.high),
-        "step": _json_number(param.step),
+        "default": json_safe(param.default),
+        "low": json_safe(param.low),
+        "high": json_safe(param.high),
+        "step": json_safe(param.step),
         "kind": param.kind,
         "choices": list(param.choices) if param.choices is not None else None,
     }

@@ -60,9 +60,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from backtests.engine.strategy import BaseStrategy, MarketData, Param
 from marketdata.timeframes import bars_per_day
 from strategies import _common
+from strategies.base import BaseStrategy, MarketData, Param
 
 YIELD_MEAN_DAYS = 7
 PEG = 1.0

@@ -4,9 +4,10 @@ Public API: ``run_backtest``, ``run_signals``, ``BacktestResult``, ``EngineConfi
 ``BaseStrategy``, ``Param``, ``MarketData``, ``EXECUTION_RULES``.
 """
 
+from strategies.base import BaseStrategy, MarketData, Param
+
 from .config import EngineConfig, RiskLimits
 from .run import EXECUTION_RULES, BacktestResult, run_backtest, run_signals
-from .strategy import BaseStrategy, MarketData, Param
 
 __all__ = [
     "EXECUTION_RULES",

@@ -1,7 +1,7 @@
 """Run a backtest: lay candles and signals on a regular time grid, walk it with the numba kernel.
 
 >>> from backtests.engine import EngineConfig, MarketData, RiskLimits, run_backtest
->>> from backtests.engine.examples import SmaCrossover
+>>> from strategies.examples import SmaCrossover
 >>> result = run_backtest(SmaCrossover(), MarketData(candles={"BTC": candles}), EngineConfig())  # doctest: +SKIP
 >>> result.summary["final_equity"], len(result.trades)  # doctest: +SKIP
 """
@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from core.jsonsafe import json_safe
+from strategies.base import BaseStrategy, MarketData
+
 from . import kernel as nb
 from .config import EngineConfig
-from .strategy import BaseStrategy, MarketData
 
 EXECUTION_RULES = (
     "Signals are formed on the close of bar t and filled at the first price available after "
@@ -261,11 +263,6 @@ def _refusals_frame(rows: np.ndarray, times: pd.DatetimeIndex, names: np.ndarray
     })
 
 
-def _json_float(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _summary(config: EngineConfig, symbols: list[str], trades: pd.DataFrame, equity: pd.DataFrame,
              refusals: pd.DataFrame, breaker_times: pd.DatetimeIndex, lag: int, bar_ns: int,
              notes: list[str]) -> dict:
@@ -282,7 +279,7 @@ def _summary(config: EngineConfig, symbols: list[str], trades: pd.DataFrame, equ
         "initial_capital": float(config.initial_capital),
         "final_equity": final_equity,
         "total_return": final_equity / config.initial_capital - 1.0,
-        "max_drawdown": _json_float(equity["drawdown"].max()),
+        "max_drawdown": json_safe(equity["drawdown"].max()),
         "num_trades": len(trades),
         "num_round_trips": int((~trades["is_partial"]).sum()),
         "realized_pnl": float(trades["pnl"].sum()),
@@ -294,7 +291,7 @@ def _summary(config: EngineConfig, symbols: list[str], trades: pd.DataFrame, equ
         "refusals_total": int(sum(by_reason.values())),
         "circuit_breaker_events": len(breaker_times),
         "circuit_breaker_times": [t.isoformat() for t in breaker_times],
-        "max_portfolio_heat": _json_float(equity["portfolio_heat"].max()),
+        "max_portfolio_heat": json_safe(equity["portfolio_heat"].max()),
         "notes": notes,
         "execution_rules": EXECUTION_RULES,
         "config": config.to_dict(),

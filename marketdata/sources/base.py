@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 import requests
 
+from core.timeutil import utc_timestamp
+
 logger = logging.getLogger(__name__)
 
 #: Columns (in this order) of every page ``OHLCVSource.fetch_ohlcv`` yields.
@@ -225,12 +227,6 @@ class OHLCVSource(ABC):
         self, symbol: str, timeframe: str, start: datetime, end: datetime
     ) -> Iterator[pd.DataFrame]:
         """Pages of candles with ``start <= open_time < end``, columns :data:`OHLCV_COLUMNS`."""
-
-
-def utc_timestamp(value: datetime | pd.Timestamp) -> pd.Timestamp:
-    """``value`` as a tz-aware UTC Timestamp; naive datetimes are taken to be UTC already."""
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def to_millis(value: datetime | pd.Timestamp) -> int:

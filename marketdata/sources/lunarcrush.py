@@ -28,7 +28,8 @@ from typing import Any
 import pandas as pd
 import requests
 
-from marketdata.sources.base import HTTPSource, MalformedPayloadError, RateLimiter, utc_timestamp
+from core.timeutil import utc_timestamp
+from marketdata.sources.base import HTTPSource, MalformedPayloadError, RateLimiter
 
 SOCIAL_COLUMNS: tuple[str, ...] = (
     "timestamp", "sentiment", "social_volume", "mentions", "galaxy_score", "alt_rank", "social_dominance",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from analytics.lookahead import lookahead_check
-from backtests.engine.strategy import BaseStrategy, MarketData, Param
+from strategies.base import BaseStrategy, MarketData, Param
 from strategies.registry import RESEARCH_STRATEGIES
 from strategies.stable_lp_yield import StableLPYieldOptimizer
 from tests.strategies.synthetic import make_market_data

@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from backtests.engine.strategy import BaseStrategy, Param
+from strategies.base import BaseStrategy, Param
 from strategies.registry import RESEARCH_STRATEGIES, STRATEGIES
 
 pytestmark = pytest.mark.django_db

@@ -71,13 +71,6 @@ def test_report_is_json_safe_and_warns_for_few_trades():
     assert any("fewer than 30 trades" in w for w in report["warnings"])
 
 
-def test_trade_returns_from_pnl_divide_by_equity_before_each_trade():
-    trades = pd.DataFrame({"pnl": [100.0, -110.0], "return_pct": [0.5, 0.5],
-                           "exit_time": pd.to_datetime(["2024-01-01", "2024-01-02"], utc=True)})
-    np.testing.assert_allclose(mc.trade_returns(trades, initial_equity=1000.0), [0.1, -0.1])
-    np.testing.assert_allclose(mc.trade_returns(trades), [0.5, 0.5])
-
-
 def test_rejects_unknown_method_and_empty_input():
     with pytest.raises(ValueError):
         mc.simulate([0.01], method="jackknife")

@@ -67,7 +67,7 @@ def test_compare_runs_side_by_side(admin_client):
 
 def test_retry_requeues_failed_runs_only(admin_client, django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr("backtests.services.backtest_enqueue", queued.append)
+    monkeypatch.setattr("core.lifecycle.queue_task", lambda kind, pk, *args, name: queued.append(pk))
     failed = f.backtest_config(status=RunStatus.FAILED, error="boom")
     done = f.backtest_config(status=RunStatus.SUCCEEDED)
     with django_capture_on_commit_callbacks(execute=True):
@@ -86,7 +86,7 @@ def test_stale_running_run_is_shown_as_such(admin_client):
 
 def test_start_ingestion_form_queues_a_job(admin_client, django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr("backtests.jobs.job_enqueue", queued.append)
+    monkeypatch.setattr("core.lifecycle.queue_task", lambda kind, pk, *args, name: queued.append(pk))
     url = reverse("admin:backtests_researchjob_start_ingestion")
     assert admin_client.get(url).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
@@ -103,7 +103,7 @@ def test_start_ingestion_form_queues_a_job(admin_client, django_capture_on_commi
 
 def test_walkforward_add_form_queues_a_run(admin_client, django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr("analytics.services.walkforward_enqueue", queued.append)
+    monkeypatch.setattr("core.lifecycle.queue_task", lambda kind, pk, *args, name: queued.append(pk))
     form = {"strategy": "curve_wars", "timeframe": "4h", "start_0": "2022-01-01",
             "start_1": "00:00:00", "end_0": "2023-06-01", "end_1": "00:00:00", "train_months": "6",
             "test_months": "3", "objective": "sharpe", "holdout_fraction": "0.3", "settings": "{}", "seed": "42"}

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from backtests import services
+from core import lifecycle
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, RunStatus
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +92,7 @@ def test_retried_run_does_not_duplicate_trades(btc_candles_in_db):
     trades = config.trades.count()
     # A worker killed after writing: the operator retries; the run is replaced, not doubled.
     BacktestConfig.objects.filter(pk=config.pk).update(status=RunStatus.FAILED)
+    lifecycle.retry(BacktestConfig.objects.get(pk=config.pk))
     services.backtest_execute(config.pk)
     config.refresh_from_db()
     assert config.status == RunStatus.SUCCEEDED and config.attempts == 2

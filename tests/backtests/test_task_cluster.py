@@ -50,7 +50,8 @@ def test_cluster_runs_a_queued_backtest(broker, requires_postgres, btc_candles_i
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         queued = _manage(env, "shell", "-c",
-                         f"from backtests.services import backtest_enqueue; backtest_enqueue({config.pk})")
+                         f"from core import lifecycle; from backtests.models import BacktestConfig as C; "
+                         f"lifecycle.enqueue(C.objects.get(pk={config.pk}))")
         assert queued.returncode == 0, queued.stderr
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -77,7 +78,7 @@ def test_a_worker_killed_mid_run_leaves_a_visible_stale_run_that_retries_cleanly
 
     from django.utils import timezone
 
-    from backtests.jobs import is_stale
+    from core import lifecycle
     from marketdata.sample import sample_load
 
     sample_load(symbols=["BTC"], timeframes=["1h"])  # 2017-2023: a run long enough to be caught mid-way
@@ -89,7 +90,8 @@ def test_a_worker_killed_mid_run_leaves_a_visible_stale_run_that_retries_cleanly
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         assert _manage(env, "shell", "-c",
-                       f"from backtests.services import backtest_enqueue; backtest_enqueue({config.pk})").returncode == 0
+                       f"from core import lifecycle; from backtests.models import BacktestConfig as C; "
+                         f"lifecycle.enqueue(C.objects.get(pk={config.pk}))").returncode == 0
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             config.refresh_from_db()
@@ -103,11 +105,11 @@ def test_a_worker_killed_mid_run_leaves_a_visible_stale_run_that_retries_cleanly
     if config.status == RunStatus.SUCCEEDED:
         pytest.skip("the run finished before the worker could be killed on this machine")
     assert config.status == RunStatus.RUNNING and config.trades.count() == 0  # nothing half written
-    assert not is_stale(config.started_at, config.status)
+    assert not config.is_stale
     BacktestConfig.objects.filter(pk=config.pk).update(started_at=timezone.now() - timedelta(hours=2))
     config.refresh_from_db()
-    assert is_stale(config.started_at, config.status)  # the admin shows it as stale
-    services.backtest_retry(config)
+    assert config.is_stale  # the admin shows it as stale
+    lifecycle.retry(config)
     services.backtest_execute(config.pk)
     config.refresh_from_db()
     assert config.status == RunStatus.SUCCEEDED and config.attempts == 2

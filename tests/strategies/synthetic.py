@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backtests.engine.strategy import BaseStrategy, MarketData
 from marketdata.pointintime import align_daily_to_bars
 from marketdata.timeframes import timeframe_delta
+from strategies.base import BaseStrategy, MarketData
 
 STABLES = {"USDC", "DAI", "FRAX", "USDT"}
 START = pd.Timestamp("2022-01-01", tz="UTC")

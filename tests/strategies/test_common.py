@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backtests.engine.strategy import MarketData
 from strategies import _common
+from strategies.base import MarketData
 from tests.strategies.synthetic import bar_index, handmade_candles, regime_frames
 
 

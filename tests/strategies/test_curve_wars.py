@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.engine.strategy import MarketData
 from marketdata import indicators
+from strategies.base import MarketData
 from strategies.curve_wars import CurveWarsSpecialist
 from tests.strategies.synthetic import bar_index, handmade_candles, onchain_frame, regime_frames, zigzag
 

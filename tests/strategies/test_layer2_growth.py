@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.engine.strategy import MarketData
+from strategies.base import MarketData
 from strategies.layer2_growth import Layer2EcosystemGrowth
 from tests.strategies.synthetic import bar_index, handmade_candles, onchain_frame, regime_frames, zigzag
 

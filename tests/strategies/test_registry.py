@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from backtests.engine.strategy import BaseStrategy
+from strategies.base import BaseStrategy
 from strategies.registry import STRATEGIES, describe_all, describe_strategy, get_strategy
 
 RESEARCH = {"defi_derivatives_momentum", "stable_lp_yield", "curve_wars", "layer2_growth", "lending_value"}

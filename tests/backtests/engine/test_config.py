@@ -7,7 +7,7 @@ import math
 import pytest
 
 from backtests.engine import BaseStrategy, EngineConfig, Param, RiskLimits
-from backtests.engine.examples import SmaCrossover
+from strategies.examples import SmaCrossover
 
 
 @pytest.mark.parametrize(
@@ -80,6 +80,9 @@ def test_param_grid_and_kinds():
     class Tiny(BaseStrategy):
         name = "tiny"
         parameters = {"a": Param(1, 1, 2), "b": Param("x", kind="choice", choices=("x", "y"))}
+
+        def generate_signals(self, data):
+            return {}
 
     assert len(Tiny.parameter_grid()) == 4
     with pytest.raises(ValueError, match="'b'='z'"):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from backtests.engine import BaseStrategy, EngineConfig, MarketData, run_backtest
-from backtests.engine.examples import SmaCrossover
+from strategies.examples import SmaCrossover
 
 
 def decisions_up_to(result, cut: pd.Timestamp) -> pd.DataFrame:

@@ -8,7 +8,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 def test_importing_the_engine_does_not_import_django():
     code = (
-        "import sys, backtests.engine, backtests.engine.examples\n"
+        "import sys, backtests.engine, strategies.examples\n"
         "assert 'django' not in sys.modules, sorted(m for m in sys.modules if m.startswith('django'))\n"
         "print('ok')"
     )

@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 from backtests.engine import EngineConfig, MarketData, RiskLimits, run_backtest
-from backtests.engine.examples import SmaCrossover
+from strategies.examples import SmaCrossover
 
 backtesting = pytest.importorskip("backtesting")
 from backtesting import Strategy  # noqa: E402

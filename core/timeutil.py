@@ -1,0 +1,44 @@
+"""The one UTC helper: every timestamp the platform stores or compares is timezone-aware UTC.
+
+Pure (no Django). Naive values are taken to be UTC; aware ones are converted.
+
+>>> utc_timestamp("2024-01-01 02:00+02:00")
+Timestamp('2024-01-01 00:00:00+0000', tz='UTC')
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+
+def utc_timestamp(value: str | date | datetime | pd.Timestamp | Any) -> pd.Timestamp:
+    """``value`` as a UTC ``pd.Timestamp``; ``ValueError`` (with the value) for what cannot be one."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"not a date-time: {value!r}") from exc
+    if stamp is pd.NaT:
+        raise ValueError(f"not a date-time: {value!r}")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def utc_datetime(value: str | date | datetime | pd.Timestamp | Any) -> datetime:
+    """``value`` as an aware ``datetime`` in UTC (what the ORM stores)."""
+    return utc_timestamp(value).to_pydatetime()
+
+
+def utc_index(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """A ``DatetimeIndex`` in UTC (naive ones are taken to be UTC)."""
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+
+
+PERIOD_ORDER_MESSAGE = "end must be after start."
+
+
+def check_period(start: Any, end: Any) -> None:
+    """``ValueError`` unless ``end`` is after ``start`` (either may be ``None``: nothing to compare)."""
+    if start is not None and end is not None and utc_timestamp(end) <= utc_timestamp(start):
+        raise ValueError(PERIOD_ORDER_MESSAGE)

@@ -1,0 +1,129 @@
+"""API serializers for research analyses."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
+from backtests.models import BacktestConfig, RunStatus
+from interfaces.api.backtest_serializers import PeriodMixin, SymbolListField
+from marketdata.timeframes import TIMEFRAMES
+from strategies.registry import validated_parameters
+
+
+class StrategyNameField(serializers.CharField):
+    def to_internal_value(self, data):
+        from strategies.registry import STRATEGIES
+
+        value = super().to_internal_value(data)
+        if value not in STRATEGIES:
+            raise serializers.ValidationError(f"unknown strategy; expected one of {', '.join(sorted(STRATEGIES))}")
+        return value
+
+
+def validate_parameters(strategy: str, parameters: dict) -> dict:
+    try:
+        return validated_parameters(strategy, parameters)
+    except ValueError as exc:
+        raise serializers.ValidationError({"parameters": str(exc)}) from exc
+
+
+class MonteCarloRequestSerializer(serializers.Serializer):
+    config_id = serializers.IntegerField(min_value=1)
+    iterations = serializers.IntegerField(min_value=10, max_value=100_000, default=1000)
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=42)
+    drawdown_threshold = serializers.FloatField(min_value=0.01, max_value=1.0, default=0.20)
+
+    def validate_config_id(self, value: int) -> int:
+        config = BacktestConfig.objects.filter(pk=value).only("status").first()
+        if config is None:
+            raise serializers.ValidationError("no such backtest run")
+        if config.status != RunStatus.SUCCEEDED:
+            raise serializers.ValidationError(f"the run has status {config.status}; Monte Carlo needs a succeeded run")
+        return value
+
+
+class StressTestRequestSerializer(serializers.Serializer):
+    strategy = StrategyNameField(max_length=64)
+    parameters = serializers.DictField(required=False, default=dict)
+    events = serializers.ListField(child=serializers.SlugField(), required=False, max_length=50)
+    symbols = SymbolListField(required=False)
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)
+
+    def validate_events(self, value):
+        known = set(StressEvent.objects.values_list("slug", flat=True))
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise serializers.ValidationError(f"unknown events {unknown}; known: {sorted(known)}")
+        return value
+
+    def validate(self, attrs):
+        attrs["parameters"] = validate_parameters(attrs["strategy"], attrs.get("parameters", {}))
+        if "timeframe" not in attrs:
+            from strategies.registry import get_strategy
+
+            attrs["timeframe"] = get_strategy(attrs["strategy"]).timeframe
+        return attrs
+
+
+class LookaheadRequestSerializer(PeriodMixin, serializers.Serializer):
+    strategy = StrategyNameField(max_length=64)
+    parameters = serializers.DictField(required=False, default=dict)
+    symbols = SymbolListField(required=False)
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    sample = serializers.IntegerField(min_value=1, max_value=500, default=20)
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        attrs["parameters"] = validate_parameters(attrs["strategy"], attrs.get("parameters", {}))
+        if "timeframe" not in attrs:
+            from strategies.registry import get_strategy
+
+            attrs["timeframe"] = get_strategy(attrs["strategy"]).timeframe
+        return attrs
+
+
+class DataQualityRequestSerializer(serializers.Serializer):
+    symbols = SymbolListField(required=False)
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)
+
+
+class WalkForwardPeriodSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WalkForwardPeriod
+        exclude = ["run", "id"]
+
+
+class WalkForwardRunSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="walkforward-run-detail")
+
+    class Meta:
+        model = WalkForwardRun
+        fields = ["id", "url", "strategy", "symbols", "timeframe", "start", "end", "train_months", "test_months",
+                  "objective", "holdout_fraction", "settings", "seed", "status", "error", "created_at",
+                  "started_at", "finished_at", "final_parameters", "holdout_metrics"]
+
+
+class WalkForwardRunDetailSerializer(WalkForwardRunSerializer):
+    periods = WalkForwardPeriodSerializer(many=True, read_only=True)
+
+    class Meta(WalkForwardRunSerializer.Meta):
+        fields = [*WalkForwardRunSerializer.Meta.fields, "summary", "periods"]
+
+
+class StressEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StressEvent
+        fields = ["slug", "name", "start", "end", "warmup_days", "description"]
+
+
+class HoldoutLockSerializer(serializers.ModelSerializer):
+    contaminated = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = HoldoutLock
+        fields = ["strategy", "dataset_key", "holdout_start", "holdout_end", "evaluations", "contaminated",
+                  "last_evaluated_at", "history"]

@@ -1,0 +1,146 @@
+"""API serializers: input serializers validate requests; output serializers shape responses."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from backtests.models import ENGINE_DEFAULTS, BacktestConfig, BacktestMetric, BacktestTrade, ResearchJob
+from core.timeutil import check_period
+from marketdata.symbols import SYMBOLS
+from marketdata.timeframes import TIMEFRAMES
+from strategies.registry import STRATEGIES, validated_parameters
+
+MAX_SYMBOLS = 20
+MAX_CAPITAL = 1e12
+
+
+class SymbolListField(serializers.ListField):
+    child = serializers.ChoiceField(choices=SYMBOLS)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_length", 1)
+        kwargs.setdefault("max_length", MAX_SYMBOLS)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            data = [item.strip().upper() if isinstance(item, str) else item for item in data]
+        values = super().to_internal_value(data)
+        return list(dict.fromkeys(values))  # de-duplicated, order kept
+
+
+class PeriodMixin:
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        try:
+            check_period(attrs.get("start"), attrs.get("end"))
+        except ValueError as exc:
+            raise serializers.ValidationError({"end": str(exc)}) from exc
+        return attrs
+
+
+class IngestRequestSerializer(PeriodMixin, serializers.Serializer):
+    symbols = SymbolListField()
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES))
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    source = serializers.ChoiceField(choices=["binance", "coingecko"], required=False, allow_null=True)
+
+
+class RiskLimitsField(serializers.DictField):
+    def to_internal_value(self, data):
+        from backtests.engine import RiskLimits
+
+        data = super().to_internal_value(data)
+        try:
+            RiskLimits.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return data
+
+
+class BacktestRequestSerializer(PeriodMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    strategy = serializers.CharField(max_length=64)
+    symbols = SymbolListField(required=False)
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False,
+                                        help_text="Default: the strategy's own timeframe.")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    parameters = serializers.DictField(required=False, default=dict)
+    initial_capital = serializers.FloatField(min_value=1.0, max_value=MAX_CAPITAL,
+                                             default=ENGINE_DEFAULTS.initial_capital)
+    fee_rate = serializers.FloatField(min_value=0.0, max_value=0.05, default=ENGINE_DEFAULTS.fee_rate)
+    slippage_rate = serializers.FloatField(min_value=0.0, max_value=0.10, default=ENGINE_DEFAULTS.slippage_rate)
+    latency_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, default=ENGINE_DEFAULTS.latency_ms)
+    risk_limits = RiskLimitsField(required=False)
+    seed = serializers.IntegerField(min_value=0, max_value=2**62, default=42)
+
+    def validate_strategy(self, value: str) -> str:
+        if value not in STRATEGIES:
+            raise serializers.ValidationError(f"unknown strategy; expected one of {', '.join(sorted(STRATEGIES))}")
+        return value
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        strategy_class = STRATEGIES[attrs["strategy"]]
+        try:
+            validated_parameters(strategy_class, attrs.get("parameters", {}))
+        except ValueError as exc:
+            raise serializers.ValidationError({"parameters": str(exc)}) from exc
+        attrs.setdefault("symbols", list(strategy_class.universe))
+        attrs.setdefault("timeframe", strategy_class.timeframe)
+        return attrs
+
+
+class WalkForwardRequestSerializer(BacktestRequestSerializer):
+    train_months = serializers.IntegerField(min_value=1, max_value=60, default=6)
+    test_months = serializers.IntegerField(min_value=1, max_value=24, default=3)
+    objective = serializers.ChoiceField(choices=["sharpe", "sortino", "calmar", "total_return"], default="sharpe")
+    holdout_fraction = serializers.FloatField(min_value=0.0, max_value=0.9, default=0.3)
+    search = serializers.ChoiceField(choices=["grid", "random"], default="random")
+    max_trials = serializers.IntegerField(min_value=1, max_value=500, default=20)
+    fan_out = serializers.BooleanField(default=False, help_text="Run each period as its own task (many workers).")
+
+
+class BacktestConfigSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="backtest-config-detail")
+    trades_url = serializers.HyperlinkedIdentityField(view_name="backtest-config-trades")
+    metrics_url = serializers.HyperlinkedIdentityField(view_name="backtest-config-metrics")
+
+    class Meta:
+        model = BacktestConfig
+        fields = [
+            "id", "url", "name", "strategy", "symbols", "timeframe", "start", "end", "parameters",
+            "initial_capital", "fee_rate", "slippage_rate", "latency_ms", "risk_limits", "seed", "purpose",
+            "status", "error", "attempts", "created_at", "started_at", "finished_at", "total_return", "cagr",
+            "sharpe_ratio", "sortino_ratio", "calmar_ratio", "max_drawdown", "win_rate", "profit_factor",
+            "num_trades", "final_equity", "data_hash", "code_version", "data_quality_score", "annualization",
+            "trades_url", "metrics_url",
+        ]
+
+
+class BacktestConfigDetailSerializer(BacktestConfigSerializer):
+    class Meta(BacktestConfigSerializer.Meta):
+        fields = [*BacktestConfigSerializer.Meta.fields, "summary"]
+
+
+class BacktestTradeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BacktestTrade
+        exclude = ["config"]
+
+
+class BacktestMetricSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BacktestMetric
+        exclude = ["config", "id"]
+
+
+class ResearchJobSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="research-job-detail")
+
+    class Meta:
+        model = ResearchJob
+        fields = ["id", "url", "kind", "params", "status", "error", "result", "attempts", "created_at",
+                  "started_at", "finished_at"]

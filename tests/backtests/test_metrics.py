@@ -1,0 +1,139 @@
+"""Tests of backtests.metrics on hand-computed small cases (quantstats comparisons: test_metrics_quantstats.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtests import metrics as m
+
+
+def _days(n: int, start: str = "2024-01-01") -> pd.DatetimeIndex:
+    return pd.date_range(start, periods=n, freq="D", tz="UTC")
+
+
+@pytest.fixture
+def hourly_equity() -> pd.Series:
+    rng = np.random.default_rng(7)
+    idx = pd.date_range("2023-01-01", periods=24 * 400, freq="h", tz="UTC")
+    return pd.Series(1_000.0 * np.cumprod(1 + rng.normal(0.0001, 0.004, idx.size)), index=idx)
+
+
+# ------------------------------------------------------------------ daily resampling
+def test_daily_returns_compound_to_total_return(hourly_equity):
+    returns = m.daily_returns(hourly_equity)
+    assert len(returns) == 400
+    assert np.prod(1 + returns) - 1 == pytest.approx(m.total_return(hourly_equity), rel=1e-12)
+
+
+def test_daily_returns_use_last_equity_of_each_utc_day():
+    idx = pd.DatetimeIndex(
+        ["2024-01-01 00:00", "2024-01-01 12:00", "2024-01-02 06:00", "2024-01-02 23:00", "2024-01-04 01:00"],
+        tz="UTC",
+    )
+    equity = pd.Series([100.0, 110.0, 90.0, 99.0, 108.9], index=idx)
+    returns = m.daily_returns(equity)
+    # opening 100 -> day1 close 110 -> day2 close 99 -> day3 no bar (99) -> day4 108.9
+    np.testing.assert_allclose(returns.to_numpy(), [0.1, -0.1, 0.0, 0.1])
+    assert returns.index[-1] == pd.Timestamp("2024-01-04", tz="UTC")
+
+
+def test_already_daily_curve_gets_no_extra_return():
+    returns = m.daily_returns(pd.Series([100.0, 101.0, 102.01], index=_days(3)))
+    np.testing.assert_allclose(returns.to_numpy(), [0.01, 0.01])
+
+
+# ------------------------------------------------------------------ hand-computed cases
+def test_five_point_curve_drawdown_and_recovery_by_hand():
+    # peak 120 at t1, trough 90 at t3 (25% below), back to 120 at t4 -> recovered.
+    equity = pd.Series([100.0, 120.0, 96.0, 90.0, 120.0], index=_days(5))
+    assert m.max_drawdown(equity) == pytest.approx(0.25)
+    rec = m.max_drawdown_recovery(equity)
+    assert rec["recovered"] is True
+    assert rec["duration_bars"] == 3 and rec["duration_days"] == 3.0  # t1 -> t4
+    assert rec["recovery_bars"] == 1 and rec["recovery_days"] == 1.0  # t3 -> t4
+    assert rec["trough_time"] == _days(5)[3].isoformat()
+
+
+def test_unrecovered_drawdown_is_reported_as_not_recovered():
+    equity = pd.Series([100.0, 120.0, 96.0, 90.0, 110.0], index=_days(5))
+    rec = m.max_drawdown_recovery(equity)
+    assert rec["status"] == "not recovered" and rec["recovered"] is False
+    assert rec["recovery_bars"] is None and rec["recovery_time"] is None
+    assert rec["bars_under_water"] == 3
+
+
+def test_average_drawdown_is_mean_episode_depth():
+    # episodes: 100->90 (10%), then 110->88 (20%) -> average 15%
+    equity = pd.Series([100.0, 90.0, 110.0, 88.0, 111.0], index=_days(5))
+    periods = m.drawdown_periods(equity)
+    assert [p["depth"] for p in periods] == pytest.approx([0.1, 0.2])
+    assert m.average_drawdown(equity) == pytest.approx(0.15)
+    assert m.average_drawdown(pd.Series([1.0, 2.0, 3.0], index=_days(3))) == 0.0
+
+
+@pytest.fixture
+def trades() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "pnl": [30.0, -10.0, 20.0, -20.0, 0.0],
+            "return_pct": [0.03, -0.01, 0.02, -0.02, 0.0],
+            "entry_time": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-05", "2024-01-07", "2024-01-09"],
+                                         utc=True),
+            "exit_time": pd.to_datetime(["2024-01-02", "2024-01-04", "2024-01-06", "2024-01-08", "2024-01-10"],
+                                        utc=True),
+        }
+    )
+
+
+def test_trade_statistics_by_hand(trades):
+    assert m.number_of_trades(trades) == 5
+    assert m.win_rate(trades) == pytest.approx(2 / 5)  # break-even is not a win
+    assert m.profit_factor(trades) == pytest.approx(50 / 30)
+    assert m.average_winner(trades) == pytest.approx(25.0)
+    assert m.average_loser(trades) == pytest.approx(-15.0)
+    assert m.average_winner(trades, "return_pct") == pytest.approx(0.025)
+    assert m.expectancy(trades) == pytest.approx(4.0)  # 0.4*25 + 0.4*(-15) + 0.2*0
+
+
+def test_profit_factor_undefined_without_losers(trades):
+    assert m.profit_factor(trades[trades.pnl > 0]) is None
+
+
+def test_exposure_from_trades_counts_bars_between_entry_and_exit(trades):
+    index = _days(10)  # Jan 1..10; trades open on Jan 1, 3, 5, 7, 9 (one bar each)
+    assert m.exposure(index, trades) == pytest.approx(0.5)
+    open_trade = trades.iloc[[0]].assign(exit_time=pd.NaT)  # still open -> exposed to the end
+    assert m.exposure(index, open_trade) == pytest.approx(1.0)
+
+
+def test_exposure_from_position_series():
+    assert m.exposure(_days(4), position=pd.Series([0, 1.5, 0, -1])) == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------------ summary
+def test_summary_is_json_safe_and_warns_about_few_trades(hourly_equity, trades):
+    summary = m.performance_summary(hourly_equity, trades)
+    json.dumps(summary, allow_nan=False)
+    assert summary["annualization"] == "365 days, daily-resampled returns"
+    assert "fewer than 30 trades: statistics are unreliable" in summary["warnings"]
+    assert summary["sharpe"] == pytest.approx(m.sharpe_ratio(m.daily_returns(hourly_equity)))
+    assert summary["n_trades"] == 5
+
+
+def test_summary_of_flat_curve_uses_none_not_nan():
+    summary = m.performance_summary(pd.Series([100.0] * 5, index=_days(5)), None)
+    json.dumps(summary, allow_nan=False)
+    assert summary["sharpe"] is None and summary["sortino"] is None and summary["calmar"] is None
+    assert summary["max_drawdown"] == 0.0
+    assert "no trades: trade statistics are undefined" in summary["warnings"]
+
+
+def test_trade_returns_from_pnl_divide_by_equity_before_each_trade():
+    trades = pd.DataFrame({"pnl": [100.0, -110.0], "return_pct": [0.5, 0.5],
+                           "exit_time": pd.to_datetime(["2024-01-01", "2024-01-02"], utc=True)})
+    np.testing.assert_allclose(m.trade_returns(trades, initial_equity=1000.0), [0.1, -0.1])
+    np.testing.assert_allclose(m.trade_returns(trades), [0.5, 0.5])
