@@ -250,12 +250,16 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
         progress(f"  {name}: Monte Carlo ({options.mc_iterations} runs)")
         result.update(montecarlo_section(config_id, options))
     progress(f"  {name}: stress tests")
-    result["stress"] = services.stress_test(name, run.final_parameters, list(StressEvent.objects.all()),
+    result["stress"] = services.stress_test(name, run.final_parameters, stress_events(),
                                             timeframe=cls.timeframe)
     lock = HoldoutLock.objects.filter(strategy=name, dataset_key=services.dataset_key(list(cls.universe),
                                                                                        cls.timeframe)).first()
     result["holdout_evaluations"] = lock.evaluations if lock else 0
     return result
+
+
+def stress_events() -> list[StressEvent]:
+    return list(StressEvent.objects.all())
 
 
 def montecarlo_section(config_id: int, options: ResearchOptions) -> dict:

@@ -55,7 +55,10 @@ class Command(BaseCommand):
         if names:
             options.strategies = names
         progress = self._progress()
-        report = research_run(options, progress=progress)
+        try:
+            report = research_run(options, progress=progress)
+        except ValueError as exc:  # e.g. an unwritable --report-dir, refused before any work
+            raise CommandError(str(exc)) from exc
         self._print_summary(report)
 
     def _progress(self):
