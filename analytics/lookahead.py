@@ -145,7 +145,8 @@ def compare_signals(full: dict[str, pd.DataFrame], cut: dict[str, pd.DataFrame],
         if full_frame is not None:
             full_frame = full_frame.loc[full_frame.index <= cut_at]
         if full_frame is None or cut_frame is None:
-            rows = len(full_frame) if full_frame is not None else len(cut_frame)
+            present = full_frame if full_frame is not None else cut_frame
+            rows = len(present) if present is not None else 0
             if rows:
                 add(Difference(cut_at, symbol, None, "<frame>",
                                "present" if full_frame is not None else "absent",

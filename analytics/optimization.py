@@ -51,11 +51,11 @@ def objective_value(metrics: Mapping[str, Any], objective: str) -> float | None:
 
 def _run(points: Sequence[dict], evaluate: Evaluate, objective: str, method: str, seed: int | None,
          space_size: int) -> dict:
-    trials = []
+    trials: list[dict[str, Any]] = []
     for params in points:
         metrics = dict(evaluate(dict(params)))
         trials.append({"params": params, "metrics": metrics, "value": objective_value(metrics, objective)})
-    best = None
+    best: dict[str, Any] | None = None
     for trial in trials:
         if trial["value"] is not None and (best is None or trial["value"] > best["value"]):
             best = trial

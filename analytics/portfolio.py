@@ -84,7 +84,8 @@ def _criterion(value, threshold, passed: bool | None, rule: str) -> dict:
 def _base_criteria(result: Mapping, criteria: Criteria) -> dict:
     sharpe = _finite(result.get("oos_sharpe"))
     drawdowns = [_finite(v) for v in result.get("max_drawdowns") or []]
-    worst_dd = None if not drawdowns or None in drawdowns else max(drawdowns)
+    known = [value for value in drawdowns if value is not None]
+    worst_dd = max(known) if drawdowns and len(known) == len(drawdowns) else None
     stability = _finite(result.get("profitable_test_share"))
     win = _finite(result.get("win_rate"))
     return {

@@ -43,7 +43,7 @@ def stress_window_report(equity: pd.DataFrame, window_start, window_end) -> dict
     report = {
         **base,
         "status": "ok",
-        "n_bars": int(len(inside)),
+        "n_bars": len(inside),
         "start_equity": float(path.iloc[0]),
         "end_equity": float(path.iloc[-1]),
         "return": float(path.iloc[-1] / path.iloc[0] - 1.0),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ import pandas as pd
 from core.timeutil import check_period
 from core.timeutil import utc_timestamp as _utc
 
-TimestampLike = str | pd.Timestamp
+TimestampLike: TypeAlias = str | pd.Timestamp
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from core.jsonsafe import json_safe
+from core.timeutil import utc_index
 
 PERIODS_PER_YEAR = 365
 ANNUALIZATION_NOTE = "365 days, daily-resampled returns"
@@ -222,7 +223,7 @@ def max_drawdown_recovery(equity: pd.Series) -> dict:
 
 # --------------------------------------------------------------------------- trade statistics
 def number_of_trades(trades: pd.DataFrame) -> int:
-    return int(len(trades))
+    return len(trades)
 
 
 def _pnl(trades: pd.DataFrame) -> np.ndarray:
@@ -303,9 +304,7 @@ def exposure(
 
 
 def _utc_index(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    index = pd.DatetimeIndex(index)
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    return index.as_unit("ns")
+    return utc_index(pd.DatetimeIndex(index)).as_unit("ns")
 
 
 # --------------------------------------------------------------------------- summary
@@ -334,8 +333,8 @@ def performance_summary(
         "risk_free_rate": risk_free_rate,
         "start": equity.index[0].isoformat() if len(equity) else None,
         "end": equity.index[-1].isoformat() if len(equity) else None,
-        "n_bars": int(len(equity)),
-        "n_days": int(len(returns)),
+        "n_bars": len(equity),
+        "n_days": len(returns),
         "initial_equity": float(equity.iloc[0]) if len(equity) else None,
         "final_equity": float(equity.iloc[-1]) if len(equity) else None,
         "total_return": total_return(equity) if len(equity) else None,

@@ -12,8 +12,16 @@ from core.jobs import job_label
 from core.models import LifecycleModel, RunStatus
 from marketdata.timeframes import TIMEFRAME_CHOICES
 
-__all__ = ["RunStatus", "RunPurpose", "BacktestConfig", "BacktestTrade", "BacktestMetric", "ResearchJob",
-           "default_risk_limits", "ENGINE_DEFAULTS"]
+__all__ = [
+    "ENGINE_DEFAULTS",
+    "BacktestConfig",
+    "BacktestMetric",
+    "BacktestTrade",
+    "ResearchJob",
+    "RunPurpose",
+    "RunStatus",
+    "default_risk_limits",
+]
 
 #: The engine's defaults (costs, capital): models, serializers, forms and services all read them from here.
 ENGINE_DEFAULTS = EngineConfig()

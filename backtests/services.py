@@ -114,7 +114,8 @@ class RunOutcome:
 
 def backtest_compute(config: BacktestConfig) -> RunOutcome:
     """Load data, run the engine and summarise, without writing anything (pure apart from reads)."""
-    strategy = get_strategy(config.strategy)(**config.parameters)
+    strategy_class = get_strategy(config.strategy)
+    strategy = strategy_class(**validated_parameters(strategy_class, config.parameters))
     loaded = market_data_load(strategy=strategy, symbols=list(config.symbols), timeframe=config.timeframe,
                               start=config.start, end=config.end)
     if not loaded.market.candles:

@@ -30,8 +30,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backtests.engine import EngineConfig, RiskLimits, run_signals  # noqa: E402
-from strategies.examples import sma_crossover_signals  # noqa: E402
+from backtests.engine import EngineConfig, RiskLimits, run_signals
+from strategies.examples import sma_crossover_signals
 
 FAST, SLOW, FEE, CAPITAL = 20, 50, 0.001, 100_000.0
 

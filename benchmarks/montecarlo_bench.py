@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics.montecarlo import METHODS, default_chunk_size, simulate, simulate_paths  # noqa: E402
+from analytics.montecarlo import METHODS, default_chunk_size, simulate, simulate_paths
 
 
 def _time(fn, repeats: int) -> tuple[float, float, float]:

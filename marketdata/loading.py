@@ -160,9 +160,9 @@ def _pg_load(rows: pd.DataFrame, *, symbol: str, timeframe: str, source: str) ->
         payload = pg_binary_copy_payload(rows, symbol=symbol, timeframe=timeframe, source=source)
         columns = ", ".join(DB_COLUMNS)
         try:
-            with transaction.atomic():  # savepoint: a racing writer's key only undoes this COPY
-                with cursor.copy(f"COPY {TABLE} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.write(payload)
+            # savepoint: a racing writer's key only undoes this COPY
+            with transaction.atomic(), cursor.copy(f"COPY {TABLE} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(payload)
             return len(rows)
         except (IntegrityError, psycopg.Error) as error:
             if not _is_unique_violation(error):

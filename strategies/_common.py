@@ -35,7 +35,7 @@ def add_note(data: MarketData, text: str) -> None:
 
 def days_to_bars(days: float, timeframe: str) -> int:
     """Number of ``timeframe`` bars in ``days`` days (at least 1)."""
-    return max(1, int(round(days * bars_per_day(timeframe))))
+    return max(1, round(days * bars_per_day(timeframe)))
 
 
 def edge(condition: pd.Series) -> pd.Series:

@@ -173,9 +173,19 @@ class Param:
                 raise ValueError(f"Param step must be positive, got {self.step}")
         self.validate("default", self.default)
 
+    @property
+    def _choices(self) -> tuple:
+        assert self.choices is not None  # set for kind "choice" (checked in __post_init__)
+        return self.choices
+
+    @property
+    def _bounds(self) -> tuple[float, float]:
+        assert self.low is not None and self.high is not None  # set for numbers (checked in __post_init__)
+        return self.low, self.high
+
     def describe_range(self) -> str:
         if self.kind == "choice":
-            return f"one of {list(self.choices)}"
+            return f"one of {list(self._choices)}"
         if self.kind == "bool":
             return "True or False"
         return f"{self.kind} in [{self.low}, {self.high}]"
@@ -184,7 +194,7 @@ class Param:
         """Return ``value`` coerced to the parameter's kind; ``ValueError`` naming ``name`` otherwise."""
         bad = ValueError(f"parameter {name!r}={value!r} is invalid: expected {self.describe_range()}")
         if self.kind == "choice":
-            if value not in self.choices:
+            if value not in self._choices:
                 raise bad
             return value
         if self.kind == "bool":
@@ -201,23 +211,25 @@ class Param:
             value = float(value)
             if math.isnan(value):
                 raise bad
-        if not self.low <= value <= self.high:
+        low, high = self._bounds
+        if not low <= value <= high:
             raise bad
         return value
 
     def grid(self) -> list:
         """The values an exhaustive search would try, ascending for numbers."""
         if self.kind == "choice":
-            return list(self.choices)
+            return list(self._choices)
         if self.kind == "bool":
             return [False, True]
+        low, high = self._bounds
         if self.kind == "int":
             step = int(self.step or 1)
-            return list(range(int(self.low), int(self.high) + 1, step))
+            return list(range(int(low), int(high) + 1, step))
         if self.step is None:
-            return [float(v) for v in np.linspace(self.low, self.high, 5)]
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
-        return [round(self.low + i * self.step, 12) for i in range(count)]
+            return [float(v) for v in np.linspace(low, high, 5)]
+        count = math.floor((high - low) / self.step + 1e-9) + 1
+        return [round(low + i * self.step, 12) for i in range(count)]
 
 
 @dataclass(frozen=True)
@@ -280,7 +292,7 @@ class BaseStrategy(abc.ABC):
         }
         self.validate_params()
 
-    def validate_params(self) -> None:
+    def validate_params(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Cross-parameter checks (override; raise ``ValueError`` with a clear message)."""
 
     @classmethod

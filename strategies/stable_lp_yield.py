@@ -12,7 +12,7 @@ Timeframe and universe
 Yield estimate (per coin, per bar)
     * on-chain: 7-day mean daily ``fees`` x 365 / ``tvl`` (both from ``data.onchain``);
     * where that is undefined (no frame, NaN rows, first 7 days), the coin's configured APY
-      (:attr:`StableLPYieldOptimizer.fallback_apy`, or the ``fallback_apy`` constructor argument).
+      (:attr:`StableLPYieldOptimizer.DEFAULT_FALLBACK_APY`, or the ``fallback_apy`` constructor argument).
       These APYs are *assumptions* supplied by the user, not data; ``data.notes`` says where they were used.
 
 Rules (a forward loop over bars; state = the coin the strategy believes it holds)
@@ -80,7 +80,7 @@ class StableLPYieldOptimizer(BaseStrategy):
     warmup_bars = 336
     needs_onchain = True
     #: Assumed APY per coin where no on-chain yield is available (user assumptions, not data).
-    fallback_apy: ClassVar[dict[str, float]] = {"USDC": 0.03, "DAI": 0.04, "FRAX": 0.05}
+    DEFAULT_FALLBACK_APY: ClassVar[dict[str, float]] = {"USDC": 0.03, "DAI": 0.04, "FRAX": 0.05}
     parameters = {
         "depeg_threshold": Param(0.02, 0.01, 0.03, step=0.01, kind="float"),
         "tvl_drop_pct": Param(0.10, 0.05, 0.20, step=0.05, kind="float"),
@@ -92,14 +92,14 @@ class StableLPYieldOptimizer(BaseStrategy):
 
     def __init__(self, fallback_apy: Mapping[str, float] | None = None, **params: Any) -> None:
         super().__init__(**params)
-        apy = dict(type(self).fallback_apy)
+        apy = dict(type(self).DEFAULT_FALLBACK_APY)
         for symbol, value in (fallback_apy or {}).items():
             if symbol not in self.universe:
                 raise ValueError(f"fallback_apy: {symbol!r} is not in the universe {list(self.universe)}")
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
                 raise ValueError(f"fallback_apy[{symbol!r}]={value!r} must be a number in [0, 1)")
             apy[symbol] = float(value)
-        self.fallback_apy = apy
+        self.fallback_apy: dict[str, float] = apy
 
     def required_indicators(self) -> list[tuple[str, dict]]:
         return []

@@ -10,15 +10,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from core.jsonsafe import json_safe
+from core.timeutil import utc_index
 from strategies.base import BaseStrategy, MarketData
 
 from . import kernel as nb
 from .config import EngineConfig
+
+
+class SignalSource(Protocol):
+    """What the engine reads from a strategy: a name, its parameters and its signals (a wrapper such as
+    ``backtests.evaluation.StartGate`` provides them by delegation)."""
+
+    name: str
+    params: dict[str, Any]
+
+    def generate_signals(self, data: MarketData) -> dict[str, pd.DataFrame]: ...
+
 
 EXECUTION_RULES = (
     "Signals are formed on the close of bar t and filled at the first price available after "
@@ -52,8 +65,7 @@ def _utc_nanoseconds(index: pd.Index, symbol: str) -> np.ndarray:
     """The index as int64 UTC nanoseconds; naive timestamps are taken as UTC."""
     if not isinstance(index, pd.DatetimeIndex):
         raise ValueError(f"candles of {symbol} need a DatetimeIndex, got {type(index).__name__}")
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    return index.as_unit("ns").asi8
+    return utc_index(index).as_unit("ns").asi8
 
 
 def _bar_ns(steps: dict[str, np.ndarray], config: EngineConfig) -> int:
@@ -208,7 +220,7 @@ def run_signals(
                           orders=orders_df, refusals=refusals_df)
 
 
-def run_backtest(strategy: BaseStrategy, data: MarketData, config: EngineConfig) -> BacktestResult:
+def run_backtest(strategy: BaseStrategy | SignalSource, data: MarketData, config: EngineConfig) -> BacktestResult:
     """Generate the strategy's signals from ``data`` and simulate them under ``config``."""
     signals = strategy.generate_signals(data)
     missing = [s for s in signals if s not in data.candles]

@@ -8,10 +8,10 @@ from django.contrib import admin
 class ReadOnlyAdminMixin:
     """Result tables are written by services, never edited by hand in the admin."""
 
-    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ARG002
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ARG002
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -20,5 +20,5 @@ class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):
     can_delete = False
     show_change_link = False
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ARG002
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -141,7 +141,7 @@ def parse_klines(rows: Any) -> pd.DataFrame:
         return pd.DataFrame(columns=["open_time"])
     try:
         open_ms = np.array([row[0] for row in rows], dtype="int64")
-        numbers = np.array([row[1:6] + [row[7], row[8]] for row in rows], dtype=float)
+        numbers = np.array([[*row[1:6], row[7], row[8]] for row in rows], dtype=float)
     except (TypeError, ValueError) as exc:
         raise MalformedPayloadError(f"binance klines: a field is not a number: {exc}") from exc
     return pd.DataFrame({

@@ -64,7 +64,7 @@ def test_return_moments_match_scipy():
 def test_report_is_json_safe_and_consistent():
     rng = np.random.default_rng(9)
     returns = rng.normal(0.002, 0.02, 400)
-    trials = list(rng.normal(0.0, 0.05, 49)) + [returns.mean() / returns.std(ddof=1)]
+    trials = [*list(rng.normal(0.0, 0.05, 49)), returns.mean() / returns.std(ddof=1)]
     report = of.deflated_sharpe_report(returns, trials)
     json.dumps(report, allow_nan=False)
     assert report["n_trials"] == 50

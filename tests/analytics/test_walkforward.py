@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 
@@ -36,7 +38,7 @@ def test_rolling_windows_step_through_range_without_passing_end():
         assert w.test_end == w.test_start + pd.DateOffset(months=3)
         assert w.test_end <= ts("2022-08-15")
     # consecutive test periods tile the range without gaps or overlap
-    assert all(a.test_end == b.test_start for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a.test_end == b.test_start for a, b in itertools.pairwise(windows))
     assert [w.index for w in windows] == [0, 1, 2, 3]
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from backtests import services
-from core import lifecycle
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, RunStatus
+from core import lifecycle
 
 pytestmark = pytest.mark.django_db
 

@@ -25,12 +25,12 @@ def test_migrations_apply_on_a_fresh_sqlite_file(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     tables = {row[0] for row in sqlite3.connect(db_file).execute("select name from sqlite_master where type='table'")}
-    assert RESEARCH_TABLES <= tables
+    assert tables >= RESEARCH_TABLES
 
 
 @pytest.mark.django_db
 def test_research_tables_exist_in_the_test_database():
-    assert RESEARCH_TABLES <= set(connection.introspection.table_names())
+    assert set(connection.introspection.table_names()) >= RESEARCH_TABLES
 
 
 @pytest.mark.django_db

@@ -198,7 +198,7 @@ def test_a_research_job_killed_before_the_report_reuses_its_walkforward(btc_cand
         raise Killed
 
     monkeypatch.setattr(research, "write_reports", dies_before_the_report)
-    monkeypatch.setattr(research, "stress_events", lambda: [])
+    monkeypatch.setattr(research, "stress_events", list)
     with pytest.raises(Killed):
         lifecycle.execute("job", job.pk)
     assert _lock().evaluations == 1
@@ -219,7 +219,7 @@ def test_a_research_job_killed_mid_walkforward_resumes_it(btc_candles_in_db, mon
     from strategies.examples import SmaCrossover
 
     monkeypatch.setattr(SmaCrossover, "universe", ("BTC",))
-    monkeypatch.setattr(research, "stress_events", lambda: [])
+    monkeypatch.setattr(research, "stress_events", list)
     params = {"strategies": ["sma_crossover"], "train_months": 1, "test_months": 1, "max_trials": 3,
               "mc_iterations": 50, "cache_indicators": False, "report_dir": str(tmp_path)}
     job = job_create(kind="research", params=params, queue=False)

@@ -106,12 +106,12 @@ def test_too_few_columns_without_header_is_explained(tmp_path):
     path = tmp_path / "short.csv"
     path.write_text("1672531200000,1,2,0.5\n")
 
-    with pytest.raises(CandleFileError, match="short.csv: a file without a header needs the Binance kline"):
+    with pytest.raises(CandleFileError, match=r"short\.csv: a file without a header needs the Binance kline"):
         read_candle_file(path)
 
 
 def test_missing_file_is_named(tmp_path):
-    with pytest.raises(CandleFileError, match="nope.csv: no such file"):
+    with pytest.raises(CandleFileError, match=r"nope\.csv: no such file"):
         read_candle_file(tmp_path / "nope.csv")
 
 

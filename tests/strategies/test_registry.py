@@ -62,3 +62,33 @@ def test_required_indicators_are_declared_as_name_and_params(name):
 def test_describe_all_covers_the_registry():
     assert [d["name"] for d in describe_all()] == list(STRATEGIES)
     json.dumps(describe_all())
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_declared_indicators_are_ones_the_indicator_cache_accepts(name):
+    """``required_indicators()`` is the cache's export list: every declaration must be computable there."""
+    from marketdata.indicators import resolve_params
+
+    for indicator, params in STRATEGIES[name]().required_indicators():
+        resolve_params(indicator, params)  # ValueError on an unknown indicator or parameter name
+
+
+def test_the_contract_is_abstract_and_versioned():
+    from strategies.base import INTERFACE_VERSION, BaseStrategy
+    from strategies.registry import _build_registry
+
+    class NoSignals(BaseStrategy):
+        name = "no_signals"
+
+    with pytest.raises(TypeError, match="generate_signals"):
+        NoSignals()
+
+    class FromTheFuture(BaseStrategy):
+        name = "from_the_future"
+        interface_version = INTERFACE_VERSION + 1
+
+        def generate_signals(self, data):
+            return {}
+
+    with pytest.raises(ValueError, match="interface version"):
+        _build_registry((FromTheFuture,))

@@ -46,7 +46,7 @@ def test_risk_limits_from_the_model_default_dict():
     assert limits.max_drawdown_pct == default_risk_limits()["max_drawdown_pct"]
     assert limits.drawdown_cooldown_bars == 24
     assert RiskLimits.from_dict(default_risk_limits()) == RiskLimits()
-    with pytest.raises(ValueError, match="unknown risk limit key.*max_leverage"):
+    with pytest.raises(ValueError, match=r"unknown risk limit key.*max_leverage"):
         RiskLimits.from_dict({"max_leverage": 3})
 
 
@@ -61,7 +61,7 @@ def test_strategy_parameters_are_validated_by_name_and_range():
     assert SmaCrossover().params == {"fast": 20, "slow": 50, "stop_pct": 0.0}
     with pytest.raises(ValueError, match=r"'fast'=500 .*int in \[2, 100\]"):
         SmaCrossover(fast=500)
-    with pytest.raises(ValueError, match="unknown parameter.*speed"):
+    with pytest.raises(ValueError, match=r"unknown parameter.*speed"):
         SmaCrossover(speed=3)
     with pytest.raises(ValueError, match="must be below slow"):
         SmaCrossover(fast=60, slow=50)

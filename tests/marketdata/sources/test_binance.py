@@ -223,7 +223,7 @@ def test_negative_volume_is_a_bad_row(httpserver, make_client, klines):
     rows[1][5] = "-1.0"
     httpserver.expect_request(KLINES).respond_with_json(rows)
 
-    with pytest.raises(BadRowError, match="bad row 1 .*negative volume"):
+    with pytest.raises(BadRowError, match=r"bad row 1 .*negative volume"):
         collect(make_client(), end=JAN_1 + pd.Timedelta(days=3))
 
 
