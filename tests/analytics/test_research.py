@@ -76,3 +76,15 @@ def test_command_rejects_unknown_strategy():
 
     with pytest.raises(CommandError, match="unknown strategies"):
         call_command("research", "--strategies", "nope")
+
+
+def test_command_refuses_an_unwritable_report_folder_before_any_work(lending_data, tmp_path):
+    from django.core.management.base import CommandError
+
+    from analytics.models import HoldoutLock, WalkForwardRun
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(CommandError, match="cannot write reports to"):
+        call_command("research", "--strategies", "lending_value", "--report-dir", str(blocker / "reports"))
+    assert not WalkForwardRun.objects.exists() and not HoldoutLock.objects.exists()

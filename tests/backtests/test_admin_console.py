@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from analytics.models import WalkForwardRun
 from backtests.models import BacktestConfig, ResearchJob, RunStatus
@@ -70,10 +71,16 @@ def test_retry_requeues_failed_runs_only(admin_client, django_capture_on_commit_
     monkeypatch.setattr("core.lifecycle.queue_task", lambda kind, pk, *args, name: queued.append(pk))
     failed = f.backtest_config(status=RunStatus.FAILED, error="boom")
     done = f.backtest_config(status=RunStatus.SUCCEEDED)
+    pending = f.backtest_config(status=RunStatus.PENDING)
+    running = f.backtest_config(status=RunStatus.RUNNING, started_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client.post(CHANGELIST, {"action": "retry_runs", "_selected_action": [failed.pk, done.pk]})
+        response = admin_client.post(CHANGELIST, {"action": "retry_runs", "_selected_action": [
+            failed.pk, done.pk, pending.pk, running.pk]}, follow=True)
     failed.refresh_from_db()
     assert queued == [failed.pk] and failed.status == RunStatus.PENDING and failed.error == ""
+    body = response.content.decode()
+    assert "1 run(s) queued again" in body and "it is pending (already queued)" in body
+    assert "it is running and not stale" in body and "it succeeded" in body
 
 
 def test_stale_running_run_is_shown_as_such(admin_client):
