@@ -1,9 +1,8 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
-from core import lifecycle
 from interfaces.admin.analytics_forms import WalkForwardRunForm
-from interfaces.admin.backtests import retry_selected, status_badge
+from interfaces.admin.backtests import LifecycleRunAdmin, retry_selected, status_badge
 from interfaces.admin.mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 
@@ -15,7 +14,7 @@ class PeriodInline(ReadOnlyTabularInline):
 
 
 @admin.register(WalkForwardRun)
-class WalkForwardRunAdmin(admin.ModelAdmin):
+class WalkForwardRunAdmin(LifecycleRunAdmin):
     """Start a walk-forward from the add form (it is queued on save); watch its status and periods."""
 
     form = WalkForwardRunForm
@@ -41,16 +40,7 @@ class WalkForwardRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else (*self.input_fields, *self.result_fields)
 
-    def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else []
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-        if not change:
-            lifecycle.enqueue(obj)
-            messages.info(request, f"Walk-forward #{obj.pk} queued.")
+    queued_message = "Walk-forward #{pk} queued."
 
     @admin.action(description="Retry the selected failed or stale walk-forward runs")
     def retry_runs(self, request, queryset):

@@ -50,6 +50,23 @@ def retry_selected(model_admin: admin.ModelAdmin, request, queryset, *, noun: st
         model_admin.message_user(request, reason, level=messages.WARNING)
 
 
+class LifecycleRunAdmin(admin.ModelAdmin):
+    """A run started from the add form: saved with its creator and queued through the lifecycle."""
+
+    queued_message = "#{pk} queued."
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            lifecycle.enqueue(obj)
+            messages.info(request, self.queued_message.format(pk=obj.pk))
+
+
 class TradeInline(ReadOnlyTabularInline):
     model = BacktestTrade
     fields = TRADE_CSV_FIELDS
@@ -68,7 +85,7 @@ class MetricInline(ReadOnlyTabularInline):
 
 
 @admin.register(BacktestConfig)
-class BacktestConfigAdmin(admin.ModelAdmin):
+class BacktestConfigAdmin(LifecycleRunAdmin):
     form = BacktestConfigForm
     list_display = ("id", "strategy", "timeframe", "start", "end", "status_display", "purpose", "total_return",
                     "sharpe_ratio", "max_drawdown", "win_rate", "num_trades", "created_at")
@@ -105,16 +122,7 @@ class BacktestConfigAdmin(admin.ModelAdmin):
             ("Summary", {"fields": ["summary"], "classes": ["collapse"]}),
         ]
 
-    def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else []
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-        if not change:
-            lifecycle.enqueue(obj)
-            messages.info(request, f"Backtest #{obj.pk} queued; its status updates when a worker runs it.")
+    queued_message = "Backtest #{pk} queued; its status updates when a worker runs it."
 
     @admin.display(description="equity and drawdown")
     def charts(self, obj):

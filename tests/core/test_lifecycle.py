@@ -31,6 +31,19 @@ class Killed(BaseException):
     """The worker dies here: no ``except Exception`` sees it, the open transaction is rolled back."""
 
 
+def dies_on_call(number: int, function):
+    """``function``, except that its ``number``-th call kills the worker."""
+    calls = []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == number:
+            raise Killed
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
 def _backtest() -> BacktestConfig:
     return backtest_services.backtest_create(
         strategy="sma_crossover", symbols=["BTC"], timeframe="1h", start=datetime(2022, 1, 15, tzinfo=UTC),
@@ -135,15 +148,7 @@ def test_two_tasks_for_one_walkforward_evaluate_the_holdout_once(btc_candles_in_
 def test_a_kill_mid_period_keeps_the_finished_periods_and_a_retry_completes(btc_candles_in_db, monkeypatch):
     run = _walkforward()
     optimise = services.optimise
-    calls = []
-
-    def dies_in_the_second_period(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise Killed
-        return optimise(*args, **kwargs)
-
-    monkeypatch.setattr(services, "optimise", dies_in_the_second_period)
+    monkeypatch.setattr(services, "optimise", dies_on_call(2, optimise))  # in the second period
     with pytest.raises(Killed):
         services.walkforward_execute(run.pk)
     run.refresh_from_db()
@@ -223,15 +228,8 @@ def test_a_research_job_killed_mid_walkforward_resumes_it(btc_candles_in_db, mon
     params = {"strategies": ["sma_crossover"], "train_months": 1, "test_months": 1, "max_trials": 3,
               "mc_iterations": 50, "cache_indicators": False, "report_dir": str(tmp_path)}
     job = job_create(kind="research", params=params, queue=False)
-    optimise, calls = services.optimise, []
-
-    def dies_in_the_second_period(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise Killed
-        return optimise(*args, **kwargs)
-
-    monkeypatch.setattr(services, "optimise", dies_in_the_second_period)
+    optimise = services.optimise
+    monkeypatch.setattr(services, "optimise", dies_on_call(2, optimise))  # in the second period
     with pytest.raises(Killed):
         lifecycle.execute("job", job.pk)
     monkeypatch.setattr(services, "optimise", optimise)
