@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
+from analytics.walkforward import WALKFORWARD_DEFAULTS
 from core.models import LifecycleModel
 from marketdata.timeframes import TIMEFRAME_CHOICES
 
@@ -17,10 +18,10 @@ class WalkForwardRun(LifecycleModel):
     timeframe = models.CharField(max_length=3, choices=TIMEFRAME_CHOICES, default="1h")
     start = models.DateTimeField()
     end = models.DateTimeField()
-    train_months = models.PositiveIntegerField(default=6)
-    test_months = models.PositiveIntegerField(default=3)
-    objective = models.CharField(max_length=32, default="sharpe")
-    holdout_fraction = models.FloatField(default=0.3)
+    train_months = models.PositiveIntegerField(default=WALKFORWARD_DEFAULTS.train_months)
+    test_months = models.PositiveIntegerField(default=WALKFORWARD_DEFAULTS.test_months)
+    objective = models.CharField(max_length=32, default=WALKFORWARD_DEFAULTS.objective)
+    holdout_fraction = models.FloatField(default=WALKFORWARD_DEFAULTS.holdout_fraction)
     settings = models.JSONField(default=dict, blank=True, help_text="Costs, risk limits, search settings.")
     seed = models.BigIntegerField(default=42)
     research_job = models.ForeignKey("backtests.ResearchJob", null=True, blank=True, on_delete=models.SET_NULL,

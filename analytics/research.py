@@ -25,6 +25,7 @@ from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkFo
 from analytics.montecarlo import monte_carlo_report, simulate_paths
 from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
 from analytics.report import points_series, render_html, render_markdown
+from analytics.walkforward import WALKFORWARD_DEFAULTS
 from backtests.metrics import daily_returns
 from backtests.models import BacktestConfig, ResearchJob, RunStatus
 from backtests.selectors import config_trade_returns, equity_frame
@@ -45,13 +46,13 @@ class ResearchOptions:
     strategies: list[str] = field(default_factory=lambda: [cls.name for cls in RESEARCH_STRATEGIES])
     start: datetime | None = None
     end: datetime | None = None
-    train_months: int = 6
-    test_months: int = 3
-    holdout_fraction: float = 0.3
-    search: str = "random"
-    max_trials: int = 16
+    train_months: int = WALKFORWARD_DEFAULTS.train_months
+    test_months: int = WALKFORWARD_DEFAULTS.test_months
+    holdout_fraction: float = WALKFORWARD_DEFAULTS.holdout_fraction
+    search: str = WALKFORWARD_DEFAULTS.search
+    max_trials: int = 16  # the research run tries fewer sets per optimisation than a lone walk-forward
     mc_iterations: int = 1000
-    seed: int = 42
+    seed: int = WALKFORWARD_DEFAULTS.seed
     cache_indicators: bool = True
     report_dir: str | None = None
 

@@ -22,6 +22,7 @@ from analytics.montecarlo import monte_carlo_report
 from analytics.overfitting import deflated_sharpe_report, per_period_sharpe
 from analytics.stress import stress_window_report
 from analytics.walkforward import (
+    WALKFORWARD_DEFAULTS,
     check_no_holdout_overlap,
     degradation,
     holdout_split,
@@ -148,9 +149,12 @@ def holdout_count(lock: HoldoutLock, params: dict, performance: dict) -> Holdout
 
 # --------------------------------------------------------------------------- walk-forward
 def walkforward_create(*, strategy: str, start: datetime, end: datetime, symbols: list[str] | None = None,
-                       timeframe: str | None = None, train_months: int = 6, test_months: int = 3,
-                       objective: str = "sharpe", holdout_fraction: float = 0.3, search: str = "random",
-                       max_trials: int = 20, seed: int = 42, queue: bool = True, user: Any = None,
+                       timeframe: str | None = None, train_months: int = WALKFORWARD_DEFAULTS.train_months,
+                       test_months: int = WALKFORWARD_DEFAULTS.test_months,
+                       objective: str = WALKFORWARD_DEFAULTS.objective,
+                       holdout_fraction: float = WALKFORWARD_DEFAULTS.holdout_fraction,
+                       search: str = WALKFORWARD_DEFAULTS.search, max_trials: int = WALKFORWARD_DEFAULTS.max_trials,
+                       seed: int = WALKFORWARD_DEFAULTS.seed, queue: bool = True, user: Any = None,
                        research_job: Any = None, **settings: Any) -> WalkForwardRun:
     strategy_class = get_strategy(strategy)
     run = WalkForwardRun.objects.create(

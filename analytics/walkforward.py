@@ -24,6 +24,22 @@ TimestampLike: TypeAlias = str | pd.Timestamp
 
 
 @dataclass(frozen=True)
+class WalkForwardDefaults:
+    """The walk-forward settings every entry point (model, API, admin, services, research) starts from."""
+
+    train_months: int = 6
+    test_months: int = 3
+    holdout_fraction: float = 0.3
+    objective: str = "sharpe"
+    search: str = "random"
+    max_trials: int = 20
+    seed: int = 42
+
+
+WALKFORWARD_DEFAULTS = WalkForwardDefaults()
+
+
+@dataclass(frozen=True)
 class Window:
     """One walk-forward step: optimise on ``[train_start, train_end)``, test on ``[test_start, test_end)``."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from analytics.walkforward import WALKFORWARD_DEFAULTS
 from backtests.models import ENGINE_DEFAULTS, BacktestConfig, BacktestMetric, BacktestTrade, ResearchJob
 from core.timeutil import check_period
 from marketdata.symbols import SYMBOLS
@@ -94,12 +95,14 @@ class BacktestRequestSerializer(PeriodMixin, serializers.Serializer):
 
 
 class WalkForwardRequestSerializer(BacktestRequestSerializer):
-    train_months = serializers.IntegerField(min_value=1, max_value=60, default=6)
-    test_months = serializers.IntegerField(min_value=1, max_value=24, default=3)
-    objective = serializers.ChoiceField(choices=["sharpe", "sortino", "calmar", "total_return"], default="sharpe")
-    holdout_fraction = serializers.FloatField(min_value=0.0, max_value=0.9, default=0.3)
+    train_months = serializers.IntegerField(min_value=1, max_value=60, default=WALKFORWARD_DEFAULTS.train_months)
+    test_months = serializers.IntegerField(min_value=1, max_value=24, default=WALKFORWARD_DEFAULTS.test_months)
+    objective = serializers.ChoiceField(choices=["sharpe", "sortino", "calmar", "total_return"],
+                                        default=WALKFORWARD_DEFAULTS.objective)
+    holdout_fraction = serializers.FloatField(min_value=0.0, max_value=0.9,
+                                              default=WALKFORWARD_DEFAULTS.holdout_fraction)
     search = serializers.ChoiceField(choices=["grid", "random"], default="random")
-    max_trials = serializers.IntegerField(min_value=1, max_value=500, default=20)
+    max_trials = serializers.IntegerField(min_value=1, max_value=500, default=WALKFORWARD_DEFAULTS.max_trials)
     fan_out = serializers.BooleanField(default=False, help_text="Run each period as its own task (many workers).")
 
 

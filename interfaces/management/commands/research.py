@@ -30,13 +30,16 @@ class Command(BaseCommand):
         parser.add_argument("--strategies", help="comma-separated strategy names (default: the five)")
         parser.add_argument("--start", help="YYYY-MM-DD (default: each strategy's first candle)")
         parser.add_argument("--end", help="YYYY-MM-DD (default: each strategy's last candle)")
-        parser.add_argument("--train-months", type=int, default=6)
-        parser.add_argument("--test-months", type=int, default=3)
-        parser.add_argument("--holdout", type=float, default=0.3, help="holdout fraction (default 0.3)")
-        parser.add_argument("--trials", type=int, default=16, help="parameter sets tried per optimisation")
-        parser.add_argument("--search", choices=["random", "grid"], default="random")
-        parser.add_argument("--mc-iterations", type=int, default=1000)
-        parser.add_argument("--seed", type=int, default=42)
+        defaults = ResearchOptions()
+        parser.add_argument("--train-months", type=int, default=defaults.train_months)
+        parser.add_argument("--test-months", type=int, default=defaults.test_months)
+        parser.add_argument("--holdout", type=float, default=defaults.holdout_fraction,
+                            help=f"holdout fraction (default {defaults.holdout_fraction})")
+        parser.add_argument("--trials", type=int, default=defaults.max_trials,
+                            help="parameter sets tried per optimisation")
+        parser.add_argument("--search", choices=["random", "grid"], default=defaults.search)
+        parser.add_argument("--mc-iterations", type=int, default=defaults.mc_iterations)
+        parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument("--no-indicator-cache", action="store_true")
         parser.add_argument("--report-dir", help="where to write the report (default: reports/)")
 
