@@ -217,10 +217,11 @@ def research_walkforward(name: str, options: ResearchOptions, start, end,
             train_months=options.train_months, test_months=options.test_months,
             holdout_fraction=options.holdout_fraction, search=options.search, max_trials=options.max_trials,
             seed=options.seed, queue=False, research_job=job, user=job.created_by if job else None)
-    elif run.status != RunStatus.SUCCEEDED:
+    elif run.status == RunStatus.SUCCEEDED:
+        return run  # finished by an earlier attempt of the job: its holdout is not evaluated again
+    else:
         lifecycle.reopen_child(run)  # its parent attempt died with it; stored periods are kept
-    if run.status != RunStatus.SUCCEEDED:
-        services.walkforward_execute(run.pk)
+    services.walkforward_execute(run.pk)
     run.refresh_from_db()
     return run
 

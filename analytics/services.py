@@ -42,7 +42,7 @@ from core.jobs import register_job
 from core.jsonsafe import json_safe
 from marketdata.timeframes import timeframe_delta
 from strategies.base import BaseStrategy, MarketData
-from strategies.registry import get_strategy, validated_parameters
+from strategies.registry import build_strategy, get_strategy, validated_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def walkforward_run(run: WalkForwardRun, attempt: int) -> dict:
             _queue_finish_once(run, attempt, len(plan["windows"]))
         return {"queued_periods": len(missing)}
     for window in missing:
-        walkforward_period_store(run, data, window, attempt)
+        walkforward_period_store(run, data, plan, window, attempt)
     return walkforward_finish_compute(run, data, plan, attempt)
 
 
@@ -228,7 +228,7 @@ def walkforward_period_step(run_id: int, index: int, attempt: int) -> dict:
         data = _load(run)
         plan = walkforward_plan(run, data)
         if index not in _stored_periods(run):
-            walkforward_period_store(run, data, plan["windows"][index], attempt)
+            walkforward_period_store(run, data, plan, plan["windows"][index], attempt)
         return {"period": index, "finishing": _queue_finish_once(run, attempt, len(plan["windows"]))}
 
     return _claimed_step(run_id, attempt, step)
@@ -273,25 +273,22 @@ def walkforward_plan(run: WalkForwardRun, data: ResearchData) -> dict:
     check_no_holdout_overlap(windows, lock.holdout_start)
     settings = run.settings or {}
     return {"start": start, "research_end": research_end, "lock": lock, "windows": windows,
-            "search": settings.get("search", "random"), "max_trials": int(settings.get("max_trials", 20))}
+            "search": settings.get("search", WALKFORWARD_DEFAULTS.search),
+            "max_trials": int(settings.get("max_trials", WALKFORWARD_DEFAULTS.max_trials))}
 
 
-def walkforward_period_store(run: WalkForwardRun, data: ResearchData, window, attempt: int) -> WalkForwardPeriod:
+def walkforward_period_store(run: WalkForwardRun, data: ResearchData, plan: dict, window,
+                             attempt: int) -> WalkForwardPeriod:
     """Optimise on the window's train part, evaluate the choice on its test part, store the period
     (only while ``attempt`` holds the run)."""
-    lock = HoldoutLock.objects.get(strategy=run.strategy, dataset_key=dataset_key(run.symbols, run.timeframe))
-    refuse_holdout_overlap(lock, window.train_start, window.test_end)
-    settings = run.settings or {}
+    refuse_holdout_overlap(plan["lock"], window.train_start, window.test_end)
     best = optimise(data, window.train_start, window.train_end, objective=run.objective,
-                    search=settings.get("search", "random"), max_trials=int(settings.get("max_trials", 20)),
-                    seed=run.seed + window.index)
+                    search=plan["search"], max_trials=plan["max_trials"], seed=run.seed + window.index)
     params = best["best_params"] or data.strategy_class().params
     test = data.evaluate(params, window.test_start, window.test_end).performance
     train = _metrics_of(best, best["best_params"]) if best["best_params"] else {}
     with transaction.atomic():
-        if not WalkForwardRun.objects.select_for_update().filter(
-                pk=run.pk, status=RunStatus.RUNNING, attempts=attempt).exists():
-            raise lifecycle.LostClaim(f"walk-forward #{run.pk}: attempt {attempt} no longer holds the run")
+        lifecycle.lock_claim(run, attempt)
         period, _ = WalkForwardPeriod.objects.update_or_create(
             run=run, index=window.index,
             defaults={"train_start": window.train_start, "train_end": window.train_end,
@@ -451,7 +448,7 @@ def lookahead_job(*, strategy: str, start: str | datetime, end: str | datetime, 
     timeframe = timeframe or get_strategy(strategy).timeframe
     data = research_data_load(strategy=strategy, symbols=symbols, timeframe=timeframe, start=pd.Timestamp(start),
                               end=pd.Timestamp(end))
-    report = lookahead_check(data.strategy_class(**validated_parameters(strategy, parameters)), data.market, sample=sample, seed=seed)
+    report = lookahead_check(build_strategy(data.strategy_class, parameters), data.market, sample=sample, seed=seed)
     return report.to_dict()
 
 

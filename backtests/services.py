@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ from backtests.models import (
 from backtests.provenance import candles_hash, code_version
 from core import lifecycle
 from marketdata.timeframes import timeframe_delta, timeframe_seconds_str
-from strategies.registry import get_strategy, validated_parameters
+from strategies.registry import build_strategy, get_strategy, validated_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +45,11 @@ COST_FIELDS: tuple[str, ...] = ("initial_capital", "fee_rate", "slippage_rate", 
 def engine_config(costs: Mapping[str, Any], timeframe: str) -> EngineConfig:
     """The engine configuration for ``costs`` (any of :data:`COST_FIELDS` and ``risk_limits``; missing or
     ``None`` values take the engine's defaults) on bars of ``timeframe``."""
-    values = {name: costs[name] for name in COST_FIELDS if costs.get(name) is not None}
+    given = {name: type(getattr(ENGINE_DEFAULTS, name))(costs[name]) for name in COST_FIELDS
+             if costs.get(name) is not None}  # JSON numbers -> the field's type (float, or int for latency)
     limits = {**default_risk_limits(), **(costs.get("risk_limits") or {})}
-    return EngineConfig(initial_capital=float(values.get("initial_capital", ENGINE_DEFAULTS.initial_capital)),
-                        fee_rate=float(values.get("fee_rate", ENGINE_DEFAULTS.fee_rate)),
-                        slippage_rate=float(values.get("slippage_rate", ENGINE_DEFAULTS.slippage_rate)),
-                        latency_ms=int(values.get("latency_ms", ENGINE_DEFAULTS.latency_ms)),
-                        risk=RiskLimits.from_dict(limits), bar_length=timeframe_seconds_str(timeframe))
+    return replace(ENGINE_DEFAULTS, **given, risk=RiskLimits.from_dict(limits),
+                   bar_length=timeframe_seconds_str(timeframe))
 
 
 def engine_config_for(config: BacktestConfig) -> EngineConfig:
@@ -80,15 +78,16 @@ def backtest_create(
 ) -> BacktestConfig:
     """Validate and save a pending run; queue its execution once the transaction commits."""
     strategy_class = get_strategy(strategy)
+    limits = {**default_risk_limits(), **(risk_limits or {})}
     costs = {"initial_capital": initial_capital, "fee_rate": fee_rate, "slippage_rate": slippage_rate,
-             "latency_ms": latency_ms, "risk_limits": risk_limits}
+             "latency_ms": latency_ms, "risk_limits": limits}
     engine = engine_config(costs, timeframe or strategy_class.timeframe)  # ValueError on a bad cost or limit
     config = BacktestConfig.objects.create(
         name=name, strategy=strategy, symbols=list(symbols or strategy_class.universe),
         timeframe=timeframe or strategy_class.timeframe, start=start, end=end,
         parameters=validated_parameters(strategy_class, parameters), initial_capital=engine.initial_capital,
         fee_rate=engine.fee_rate, slippage_rate=engine.slippage_rate, latency_ms=engine.latency_ms,
-        risk_limits={**default_risk_limits(), **(risk_limits or {})}, seed=seed, purpose=purpose,
+        risk_limits=limits, seed=seed, purpose=purpose,
         created_by=user,
     )
     if queue:
@@ -114,8 +113,7 @@ class RunOutcome:
 
 def backtest_compute(config: BacktestConfig) -> RunOutcome:
     """Load data, run the engine and summarise, without writing anything (pure apart from reads)."""
-    strategy_class = get_strategy(config.strategy)
-    strategy = strategy_class(**validated_parameters(strategy_class, config.parameters))
+    strategy = build_strategy(config.strategy, config.parameters)
     loaded = market_data_load(strategy=strategy, symbols=list(config.symbols), timeframe=config.timeframe,
                               start=config.start, end=config.end)
     if not loaded.market.candles:

@@ -2,7 +2,7 @@
 
 A job kind is a name, a label and a service that takes the job's JSON params as keyword arguments and
 returns a JSON-safe dict. A service reports failure by raising, or by returning ``{"ok": False, ...}``
-with an ``error`` (or per-item ``errors``): the job then ends ``failed`` with that message.
+with an ``error`` message: the job then ends ``failed`` with that message.
 """
 
 from __future__ import annotations

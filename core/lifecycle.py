@@ -21,7 +21,6 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +28,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from core.models import LifecycleModel, RunStatus, task_timeout_seconds
+from core.models import LifecycleModel, RunStatus, stale_before
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +124,19 @@ def claim(model: type[LifecycleModel], pk: int) -> int | None:
     return int(model.objects.values_list("attempts", flat=True).get(pk=pk))
 
 
+def _held(model: type[LifecycleModel], pk: int, attempt: int) -> Any:
+    """The run, as a queryset, while ``attempt`` holds it (empty otherwise)."""
+    return model.objects.filter(pk=pk, status=RunStatus.RUNNING, attempts=attempt)
+
+
 def holds_claim(model: type[LifecycleModel], pk: int, attempt: int) -> bool:
-    return model.objects.filter(pk=pk, status=RunStatus.RUNNING, attempts=attempt).exists()
+    return _held(model, pk, attempt).exists()
+
+
+def lock_claim(run: LifecycleModel, attempt: int) -> None:
+    """Inside a transaction: lock the run's row while ``attempt`` holds it; :class:`LostClaim` otherwise."""
+    if not _held(type(run), run.pk, attempt).select_for_update().exists():
+        raise LostClaim(f"{type(run).__name__} #{run.pk}: attempt {attempt} no longer holds the run")
 
 
 def finish(run: LifecycleModel, attempt: int, **fields: Any) -> None:
@@ -135,20 +145,17 @@ def finish(run: LifecycleModel, attempt: int, **fields: Any) -> None:
     Call it inside the transaction that stores the run's results, so both land or neither does.
     """
     model = type(run)
-    done = model.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=attempt).update(
+    done = _held(model, run.pk, attempt).update(
         status=RunStatus.SUCCEEDED, finished_at=timezone.now(), error="", **fields)
     if not done:
         raise LostClaim(f"{model.__name__} #{run.pk}: attempt {attempt} no longer holds the run; "
                         f"its results are not stored")
 
 
-def fail(model: type[LifecycleModel], pk: int, attempt: int | None, exc: BaseException) -> None:
+def fail(model: type[LifecycleModel], pk: int, attempt: int, exc: BaseException) -> None:
     """Record ``exc`` (message, then a short traceback) and end the run failed, if the claim still holds."""
     error = f"{type(exc).__name__}: {exc}\n\n{''.join(traceback.format_exception(exc, limit=6))}"
-    runs = model.objects.filter(pk=pk, status=RunStatus.RUNNING)
-    if attempt is not None:
-        runs = runs.filter(attempts=attempt)
-    runs.update(status=RunStatus.FAILED, finished_at=timezone.now(), error=error)
+    _held(model, pk, attempt).update(status=RunStatus.FAILED, finished_at=timezone.now(), error=error)
 
 
 def execute(kind_name: str, pk: int) -> Any:
@@ -199,14 +206,6 @@ def reopen_child(run: LifecycleModel) -> None:
 
 
 # --------------------------------------------------------------------------- retry
-def stale_before() -> Any:
-    return timezone.now() - timedelta(seconds=task_timeout_seconds())
-
-
-def retryable(run: LifecycleModel) -> bool:
-    return run.status == RunStatus.FAILED or run.is_stale
-
-
 def retry(run: LifecycleModel) -> LifecycleModel:
     """Queue a failed or stale run again. Pending, running (not stale) and succeeded runs are refused."""
     model = type(run)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -17,9 +17,9 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-def task_timeout_seconds() -> int:
-    """A run still ``running`` after this long lost its worker (killed, machine lost)."""
-    return int(settings.Q_CLUSTER.get("timeout") or 3600)
+def stale_before() -> datetime:
+    """A run still ``running`` since before this moment (the task timeout ago) lost its worker."""
+    return timezone.now() - timedelta(seconds=int(settings.Q_CLUSTER.get("timeout") or 3600))
 
 
 class LifecycleModel(models.Model):
@@ -50,9 +50,8 @@ class LifecycleModel(models.Model):
     @property
     def is_stale(self) -> bool:
         """Running for longer than the task timeout: its worker is gone and the run may be retried."""
-        if self.status != RunStatus.RUNNING or self.started_at is None:
-            return False
-        return timezone.now() - self.started_at > timedelta(seconds=task_timeout_seconds())
+        return self.status == RunStatus.RUNNING and self.started_at is not None \
+            and self.started_at < stale_before()
 
     @property
     def error_message(self) -> str:

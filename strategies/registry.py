@@ -64,16 +64,21 @@ def get_strategy(name: str) -> type[BaseStrategy]:
         raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(sorted(STRATEGIES))}") from None
 
 
-def validated_parameters(strategy: str | type[BaseStrategy], parameters: dict | None) -> dict[str, Any]:
-    """The one parameter check: ``parameters`` completed with defaults and validated by the strategy class;
-    ``ValueError`` naming the parameter and its range otherwise."""
+def build_strategy(strategy: str | type[BaseStrategy], parameters: dict | None) -> BaseStrategy:
+    """The one parameter check: the strategy with ``parameters`` completed by defaults and validated by its
+    class; ``ValueError`` naming the parameter and its range otherwise."""
     cls = get_strategy(strategy) if isinstance(strategy, str) else strategy
     if parameters is not None and not isinstance(parameters, dict):
         raise ValueError(f"parameters must be an object of name: value, got {type(parameters).__name__}")
     try:
-        return cls(**(parameters or {})).params
+        return cls(**(parameters or {}))
     except TypeError as exc:
         raise ValueError(str(exc)) from exc
+
+
+def validated_parameters(strategy: str | type[BaseStrategy], parameters: dict | None) -> dict[str, Any]:
+    """``parameters`` completed with defaults and validated (see :func:`build_strategy`)."""
+    return build_strategy(strategy, parameters).params
 
 
 def describe_param(param: Param) -> dict[str, Any]:

@@ -18,14 +18,13 @@ from analytics.report import num, pct
 from backtests.jobs import job_create
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, ResearchJob
 from backtests.selectors import equity_frame
+from backtests.services import TRADE_FIELDS
 from core import lifecycle
 from core.jsonsafe import json_safe
 from interfaces.admin.backtest_forms import BacktestConfigForm, IngestionForm
 from interfaces.admin.mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 STATUS_COLORS = {"pending": "#777", "running": "#1f77b4", "succeeded": "#2ca02c", "failed": "#d62728"}
-TRADE_CSV_FIELDS = ["symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "quantity", "fees",
-                    "slippage_cost", "pnl", "return_pct", "exit_reason", "is_partial"]
 
 
 def status_badge(obj) -> str:
@@ -69,7 +68,7 @@ class LifecycleRunAdmin(admin.ModelAdmin):
 
 class TradeInline(ReadOnlyTabularInline):
     model = BacktestTrade
-    fields = TRADE_CSV_FIELDS
+    fields = TRADE_FIELDS
     readonly_fields = fields
     max_num = 0
     classes = ("collapse",)
@@ -138,12 +137,12 @@ class BacktestConfigAdmin(LifecycleRunAdmin):
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="trades.csv"'
         writer = csv.writer(response)
-        writer.writerow(["run_id", "strategy", *TRADE_CSV_FIELDS])
+        writer.writerow(["run_id", "strategy", *TRADE_FIELDS])
         trades = BacktestTrade.objects.filter(config__in=queryset).select_related("config").order_by(
             "config_id", "entry_time", "id")
         for trade in trades.iterator(chunk_size=2000):
             writer.writerow([trade.config_id, trade.config.strategy,
-                             *[getattr(trade, field) for field in TRADE_CSV_FIELDS]])
+                             *[getattr(trade, field) for field in TRADE_FIELDS]])
         return response
 
     @admin.action(description="Compare the selected runs side by side")
