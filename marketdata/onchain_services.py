@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
+from core.timeutil import utc_datetime
 from marketdata.models import OnchainMetric, SocialMetric, Source
 from marketdata.sources import defillama, lunarcrush
 from marketdata.sources.base import SourceError
@@ -119,7 +120,7 @@ def social_ingest(
         client = lunarcrush.from_settings()
     summary: dict[str, Any] = {"skipped": False, "created": 0, "updated": 0, "unchanged": 0, "failed": [],
                                "tokens": {}}
-    start_dt, end_dt = _as_utc_datetime(start), _as_utc_datetime(end)
+    start_dt, end_dt = utc_datetime(start), utc_datetime(end)
     for symbol in tokens:
         token = get_token(symbol).symbol
         entry: dict[str, Any] = {"created": 0, "updated": 0, "unchanged": 0, "error": None}
@@ -138,10 +139,6 @@ def social_ingest(
     return summary
 
 
-def _as_utc_datetime(value: date | datetime) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.combine(value, time.min, tzinfo=UTC)
 
 
 def _upsert_social(token: str, frame: pd.DataFrame) -> dict[str, int]:
