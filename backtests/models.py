@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from backtests.engine import EngineConfig, RiskLimits
-from core.jobs import job_label
+from core.jobs import job_kind_choices
 from core.models import LifecycleModel, RunStatus
 from marketdata.timeframes import TIMEFRAME_CHOICES
 
@@ -175,7 +175,7 @@ class ResearchJob(LifecycleModel):
     service's JSON output (kept also when the service reported a failure).
     """
 
-    kind = models.CharField(max_length=32)
+    kind = models.CharField(max_length=32, choices=job_kind_choices)
     params = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
 
@@ -186,8 +186,4 @@ class ResearchJob(LifecycleModel):
         indexes = [models.Index(fields=["kind", "status"], name="job_kind_status_idx")]
 
     def __str__(self) -> str:
-        return f"{self.kind_label} #{self.pk} ({self.status})"
-
-    @property
-    def kind_label(self) -> str:
-        return job_label(self.kind)
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"

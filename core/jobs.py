@@ -39,9 +39,9 @@ def get_job_kind(name: str) -> JobKind:
         raise ValueError(f"unknown job kind {name!r}; expected one of {', '.join(sorted(JOB_KINDS))}") from None
 
 
-def job_label(name: str) -> str:
-    kind = JOB_KINDS.get(name)
-    return kind.label if kind else name
+def job_kind_choices() -> list[tuple[str, str]]:
+    """The registered kinds as model-field choices (read when needed, after every app has registered)."""
+    return [(kind.name, kind.label) for kind in JOB_KINDS.values()]
 
 
 def reported_failure(result: Any) -> str | None:

@@ -190,7 +190,7 @@ class BacktestMetricAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ResearchJob)
 class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "kind_display", "status_display", "attempts", "created_by", "created_at", "finished_at")
+    list_display = ("id", "kind", "status_display", "attempts", "created_by", "created_at", "finished_at")
     list_filter = ("kind", "status")
     search_fields = ("error",)
     date_hierarchy = "created_at"
@@ -202,10 +202,6 @@ class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
         return status_badge(obj)
-
-    @admin.display(description="kind", ordering="kind")
-    def kind_display(self, obj):
-        return obj.kind_label
 
     def get_urls(self):
         custom = [path("start-ingestion/", self.admin_site.admin_view(self.start_ingestion_view),
