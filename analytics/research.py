@@ -32,7 +32,7 @@ from backtests.selectors import config_trade_returns, equity_frame
 from core import lifecycle
 from core.jobs import register_job
 from core.jsonsafe import json_safe
-from marketdata.models import Candle
+from marketdata.models import Candle, OnchainMetric, SentimentIndex
 from marketdata.timeframes import timeframe_delta
 from strategies.registry import RESEARCH_STRATEGIES, get_strategy
 
@@ -140,14 +140,18 @@ def strategy_timeframes(options: ResearchOptions) -> dict[str, list[str]]:
 
 
 def ensure_data(options: ResearchOptions) -> dict:
-    """Load the bundled sample when the database has no candles; derive the strategies' timeframes."""
+    """Load the bundled sample when the database has no candles (and the bundled fundamentals and sentiment
+    when it has neither); derive the strategies' timeframes."""
     from marketdata.sample import sample_load
+    from marketdata.sample_fundamentals import fundamentals_load
     from marketdata.services import candles_resample
 
-    result: dict[str, Any] = {"loaded_sample": False}
+    result: dict[str, Any] = {"loaded_sample": False, "loaded_fundamentals": False}
     if not Candle.objects.filter(timeframe=BASE_TIMEFRAME).exists():
         loaded = sample_load()
         result.update(loaded_sample=True, inserted=loaded["inserted"], files=len(loaded["files"]))
+    if not OnchainMetric.objects.exists() and not SentimentIndex.objects.exists():
+        result.update(loaded_fundamentals=True, fundamentals_created=fundamentals_load()["created"])
     resampled = []
     for timeframe, symbols in strategy_timeframes(options).items():
         if timeframe == BASE_TIMEFRAME:
@@ -158,6 +162,8 @@ def ensure_data(options: ResearchOptions) -> dict:
                                                   target_timeframe=timeframe))
     result["resampled"] = resampled
     result["candles"] = Candle.objects.count()
+    result["onchain_rows"] = OnchainMetric.objects.count()
+    result["sentiment_rows"] = SentimentIndex.objects.count()
     return result
 
 

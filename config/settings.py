@@ -9,7 +9,7 @@ Environment variables:
 - ``REDIS_URL``: when set, django-q2 uses Redis as its broker instead of the ORM.
 - ``Q_SYNC``: run django-q2 tasks inline (tests, demos without a cluster).
 - ``BINANCE_BASE_URL``, ``COINGECKO_BASE_URL``, ``COINGECKO_API_KEY``,
-  ``DEFILLAMA_BASE_URL``, ``LUNARCRUSH_BASE_URL``, ``LUNARCRUSH_API_KEY``: data providers.
+  ``DEFILLAMA_BASE_URL``, ``LUNARCRUSH_BASE_URL``, ``LUNARCRUSH_API_KEY``, ``FEAR_GREED_BASE_URL``: data providers.
 """
 
 from __future__ import annotations
@@ -190,6 +190,7 @@ DEFILLAMA_BASE_URL = os.environ.get("DEFILLAMA_BASE_URL", "https://api.llama.fi"
 DEFILLAMA_STABLECOINS_BASE_URL = os.environ.get("DEFILLAMA_STABLECOINS_BASE_URL", "https://stablecoins.llama.fi")
 LUNARCRUSH_BASE_URL = os.environ.get("LUNARCRUSH_BASE_URL", "https://lunarcrush.com/api4")
 LUNARCRUSH_API_KEY = os.environ.get("LUNARCRUSH_API_KEY", "")
+FEAR_GREED_BASE_URL = os.environ.get("FEAR_GREED_BASE_URL", "https://api.alternative.me")
 
 LOGGING = {
     "version": 1,

@@ -21,6 +21,9 @@ class Source(models.TextChoices):
     MANUAL = "manual", "Manual"
     RESAMPLED = "resampled", "Resampled from shorter candles"
     BUNDLED_COINGECKO = "bundled_coingecko", "Bundled sample (CoinGecko)"
+    TOKEN_TERMINAL = "tokenterminal", "Token Terminal"
+    AAVE_SUBGRAPH = "aave_subgraph", "Aave subgraph"
+    ALTERNATIVE_ME = "alternative_me", "alternative.me"
 
 
 class Candle(models.Model):
@@ -100,8 +103,16 @@ class IndicatorValue(models.Model):
         return f"{self.indicator}({self.params}).{self.output} {self.symbol} {self.timeframe} {self.open_time}"
 
 
+#: The daily fundamentals a row of ``OnchainMetric`` may carry (one fact: the strategies, loaders and
+#: disclosure read this tuple). Money amounts in USD; rates as fractions per year (0.05 = 5%).
+ONCHAIN_FIELDS: tuple[str, ...] = ("tvl", "volume", "fees", "revenue", "supply", "borrowed", "market_cap",
+                                   "supply_apy", "borrow_apy")
+
+
 class OnchainMetric(models.Model):
-    """Daily protocol fundamentals; the value for ``date`` describes that whole UTC day."""
+    """Daily fundamentals of a protocol, chain or stablecoin; the value for ``date`` describes that whole
+    UTC day. ``source`` is the vendor the figure came from (vendors' methodologies differ, so rows of two
+    vendors for one day are kept side by side)."""
 
     protocol = models.CharField(max_length=64)
     date = models.DateField()
@@ -110,6 +121,12 @@ class OnchainMetric(models.Model):
     fees = models.FloatField(null=True, blank=True)
     revenue = models.FloatField(null=True, blank=True)
     supply = models.FloatField(null=True, blank=True, help_text="Circulating supply (stablecoins).")
+    borrowed = models.FloatField(null=True, blank=True, help_text="Outstanding borrows, USD (lending).")
+    market_cap = models.FloatField(null=True, blank=True, help_text="Circulating market cap of the token, USD.")
+    supply_apy = models.FloatField(null=True, blank=True,
+                                   help_text="Lenders' yield as a fraction per year (daily mean).")
+    borrow_apy = models.FloatField(null=True, blank=True,
+                                   help_text="Borrowers' variable rate as a fraction per year (daily mean).")
     source = models.CharField(max_length=20, choices=Source.choices)
     fetched_at = models.DateTimeField(auto_now=True)
 
@@ -123,12 +140,36 @@ class OnchainMetric(models.Model):
                     condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": 0}),
                     name=f"onchain_{field}_non_negative",
                 )
-                for field in ("tvl", "volume", "fees", "supply")
+                for field in ("tvl", "volume", "fees", "supply", "borrowed", "market_cap", "supply_apy",
+                              "borrow_apy")
             ],
         ]
 
     def __str__(self) -> str:
         return f"{self.protocol} {self.date} ({self.source})"
+
+
+class SentimentIndex(models.Model):
+    """A market-wide daily sentiment reading, such as the Crypto Fear & Greed index (0 = extreme fear,
+    100 = extreme greed); the value for ``date`` is that UTC day's reading."""
+
+    index = models.CharField(max_length=32, help_text="Which index, e.g. fear_greed.")
+    date = models.DateField()
+    value = models.FloatField()
+    classification = models.CharField(max_length=32, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    fetched_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "sentiment_index"
+        ordering = ["index", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["index", "date", "source"], name="sentiment_unique_day"),
+            models.CheckConstraint(condition=Q(value__gte=0, value__lte=100), name="sentiment_value_0_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.index} {self.date} = {self.value:g} ({self.source})"
 
 
 class SocialMetric(models.Model):

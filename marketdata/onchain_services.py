@@ -1,5 +1,5 @@
-"""Write services for protocol fundamentals (DefiLlama -> OnchainMetric) and social metrics
-(LunarCrush -> SocialMetric).
+"""Write services for protocol fundamentals (DefiLlama -> OnchainMetric), social metrics
+(LunarCrush -> SocialMetric) and the market sentiment index (alternative.me -> SentimentIndex).
 
 Both are idempotent upserts keyed by the tables' unique constraints: a re-run creates nothing, a value
 that changed upstream updates its row, identical rows are left alone. Network reads happen first; each
@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from core.timeutil import utc_datetime
-from marketdata.models import OnchainMetric, SocialMetric, Source
-from marketdata.sources import defillama, lunarcrush
+from marketdata.models import ONCHAIN_FIELDS, OnchainMetric, SentimentIndex, SocialMetric, Source
+from marketdata.sources import alternative_me, defillama, lunarcrush
 from marketdata.sources.base import SourceError
 from marketdata.symbols import get_token
 
@@ -49,7 +49,7 @@ def onchain_ingest(
         summary["protocols"][spec.key] = entry
         try:
             frame, entry["missing"] = client.protocol_metrics(spec, start, end)
-            counts = _upsert_onchain(spec.key, frame)
+            counts = onchain_upsert(spec.key, frame, Source.DEFILLAMA)
         except (SourceError, DatabaseError) as exc:
             entry["error"] = f"{exc.__class__.__name__}: {exc}"
             summary["failed"].append(spec.key)
@@ -65,20 +65,28 @@ def _clean(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
-def _upsert_onchain(protocol: str, frame: pd.DataFrame) -> dict[str, int]:
-    rows = {day: {field: _clean(frame.at[day, field]) for field in defillama.METRICS} for day in frame.index}
+def onchain_upsert(protocol: str, frame: pd.DataFrame, source: str) -> dict[str, int]:
+    """Upsert one protocol's daily rows from one vendor in one transaction (index: date; columns: any of
+    :data:`ONCHAIN_FIELDS`; a column the frame lacks is left as stored). Returns the counts."""
+    unknown = set(frame.columns) - set(ONCHAIN_FIELDS)
+    if unknown:
+        raise ValueError(f"onchain_upsert: unknown columns {sorted(unknown)}; known: {', '.join(ONCHAIN_FIELDS)}")
+    fields = tuple(column for column in ONCHAIN_FIELDS if column in frame.columns)
+    rows = {_as_date(day): {field: _clean(frame.at[day, field]) for field in fields} for day in frame.index}
     with transaction.atomic():
         existing = {
             metric.date: metric
-            for metric in OnchainMetric.objects.filter(
-                protocol=protocol, source=Source.DEFILLAMA, date__in=list(rows)
-            )
+            for metric in OnchainMetric.objects.filter(protocol=protocol, source=source, date__in=list(rows))
         }
         return _apply(
-            rows, existing, fields=defillama.METRICS,
-            build=lambda day, values: OnchainMetric(protocol=protocol, date=day, source=Source.DEFILLAMA, **values),
+            rows, existing, fields=fields,
+            build=lambda day, values: OnchainMetric(protocol=protocol, date=day, source=source, **values),
             model=OnchainMetric,
         )
+
+
+def _as_date(day: Any) -> date:
+    return day.date() if isinstance(day, datetime | pd.Timestamp) else day
 
 
 def _apply(rows: dict, existing: dict, *, fields: tuple[str, ...], build, model) -> dict[str, int]:
@@ -157,4 +165,43 @@ def _upsert_social(token: str, frame: pd.DataFrame) -> dict[str, int]:
             rows, existing, fields=SOCIAL_FIELDS,
             build=lambda ts, values: SocialMetric(token=token, timestamp=ts, source=Source.LUNARCRUSH, **values),
             model=SocialMetric,
+        )
+
+
+def sentiment_ingest(*, client: alternative_me.FearGreedSource | None = None) -> dict[str, Any]:
+    """Fill SentimentIndex with the whole Fear & Greed history from alternative.me (no key needed).
+
+    Returns ``{"created", "updated", "unchanged", "failed": [...], "first", "last", "error"}``; a provider
+    failure writes nothing and is reported (``failed: ["fear_greed"]``).
+    """
+    client = client or alternative_me.from_settings()
+    summary: dict[str, Any] = {"created": 0, "updated": 0, "unchanged": 0, "failed": [], "first": None,
+                               "last": None, "error": None}
+    try:
+        frame = client.history()
+        summary.update(sentiment_upsert(alternative_me.INDEX_NAME, frame, Source.ALTERNATIVE_ME))
+    except (SourceError, DatabaseError) as exc:
+        summary["error"] = f"{exc.__class__.__name__}: {exc}"
+        summary["failed"].append(alternative_me.INDEX_NAME)
+        logger.warning("sentiment ingest failed, nothing written: %s", exc)
+        return summary
+    if len(frame):
+        summary["first"], summary["last"] = str(frame["date"].iloc[0]), str(frame["date"].iloc[-1])
+    return summary
+
+
+def sentiment_upsert(index: str, frame: pd.DataFrame, source: str) -> dict[str, int]:
+    """Upsert daily readings (columns ``date``, ``value``, ``classification``) in one transaction."""
+    rows = {_as_date(record["date"]): {"value": float(record["value"]),
+                                       "classification": str(record.get("classification") or "")}
+            for record in frame.to_dict("records")}
+    with transaction.atomic():
+        existing = {
+            reading.date: reading
+            for reading in SentimentIndex.objects.filter(index=index, source=source, date__in=list(rows))
+        }
+        return _apply(
+            rows, existing, fields=("value", "classification"),
+            build=lambda day, values: SentimentIndex(index=index, date=day, source=source, **values),
+            model=SentimentIndex,
         )

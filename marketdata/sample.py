@@ -35,6 +35,9 @@ COINGECKO_SOURCE = "bundled_coingecko"  # kept apart so the two providers can be
 
 BINANCE_1H_SYMBOLS = ("BTC", "ETH", "SOL", "AVAX", "SNX", "PERP", "CRV", "AAVE", "COMP", "MKR", "USDC", "CVX",
                       "FXS", "OP", "GMX", "GNS", "ARB", "LUNA", "UST", "FTT", "BUSD")
+BINANCE_1H_2025H1_SYMBOLS = ("BTC", "ETH", "SOL", "AVAX", "SNX", "PERP", "GMX", "GNS", "USDC", "CRV", "CVX", "FXS",
+                             "ARB", "OP", "AAVE", "COMP", "MKR")
+BINANCE_1H_2024_2026_SYMBOLS = ("BTC", "ETH", "SOL", "AVAX", "SNX", "ARB", "OP", "AAVE")
 COINGECKO_IDS = {"DAI": "dai", "FRAX": "frax", "FXS": "frax-share", "PERP": "perpetual-protocol",
                  "CVX": "convex-finance", "GMX": "gmx"}
 
@@ -64,6 +67,12 @@ SAMPLE_FILES: tuple[SampleFile, ...] = (
                  price_only=True, source=COINGECKO_SOURCE) for s, cid in COINGECKO_IDS.items()),
     SampleFile("usdc_svb_2023/usdc_usd_15m_2023-03-09_2023-03-18.json", "USDC", "15m",
                "USDC/USD 15m through the SVB depeg (high/low repaired)", repair_range=True),
+    *(SampleFile(f"binance_spot_1h_2024-09_2026-02/{s}_USDT-1h.csv.gz", s, "1h", "Binance spot 1h 2024-09..2026-02")
+      for s in BINANCE_1H_2024_2026_SYMBOLS),
+    *(SampleFile(f"binance_spot_1h_2025H1/{s}_USDT-1h.csv.gz", s, "1h", "Binance spot 1h 2025-01..2025-06")
+      for s in BINANCE_1H_2025H1_SYMBOLS),
+    *(SampleFile(f"binance_spot_1m_2024-07-26_2024-08-25/{s}_USDT-1m.csv.gz", s, "1m",
+                 "Binance spot 1m 2024-07-26..2024-08-25 (the 2024-08-05 crash)") for s in ("BTC", "ETH")),
 )
 
 
@@ -103,11 +112,12 @@ def sample_load(
     timeframes: list[str] | None = None,
     progress: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Load the bundled files (all, or those of ``symbols``/``timeframes``) with source 'bundled'.
+    """Load the bundled candle files (all, or those of ``symbols``/``timeframes``) with source 'bundled'.
 
     Returns ``{"files": [...], "received", "inserted", "skipped", "dropped", "repaired"}``, one
     entry per file with its symbol, timeframe, note and counts. ``progress`` is called with each
-    file's entry once it is loaded. Each file is loaded in one transaction.
+    file's entry once it is loaded. Each file is loaded in one transaction. The bundled fundamentals and
+    sentiment are loaded by ``marketdata.sample_fundamentals.fundamentals_load``.
     """
     entries = []
     for sample in sample_files(symbols=symbols, timeframes=timeframes):
