@@ -320,17 +320,23 @@ def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: di
         "holdout_start": lock.holdout_start.isoformat(), "holdout_end": lock.holdout_end.isoformat(),
         "stability": stability(periods, run.objective), "n_trials_final": final["n_trials"],
         "final_parameters": final_params, "final_train_metrics": _metrics_of(final, final_params),
-        "neighbourhood": _neighbourhood(final, data, start, research_end, run.objective), "notes": data.notes,
+        "neighbourhood": _neighbourhood(final, data, start, research_end, run.objective),
         "search": plan["search"], "max_trials": plan["max_trials"], "data_hash": candles_hash(data.market.candles),
         "fan_out": bool((run.settings or {}).get("fan_out")),
     }
+    research = data.evaluate(final_params, start, research_end)
+    summary["research_coverage"] = research.coverage
+    summary["parameter_effects"] = parameter_effects(data, final_params, start, research_end, research)
     outcome = data.evaluate(final_params, lock.holdout_start, lock.holdout_end)
+    summary["holdout_coverage"] = outcome.coverage
+    summary["notes"] = list(dict.fromkeys([*data.notes, *research.notes, *outcome.notes]))
     if outcome.result is not None:
         equity = outcome.result.equity.loc[outcome.result.equity.index >= pd.Timestamp(lock.holdout_start), "equity"]
         summary["deflated_sharpe"] = deflated_sharpe_report(daily_returns(equity).to_numpy(), trial_sharpes)
     with transaction.atomic():
         counted = holdout_count(lock, final_params, outcome.performance)
-        holdout = {**outcome.performance, "evaluations": counted.evaluations, "contaminated": counted.contaminated}
+        holdout = {**outcome.performance, "evaluations": counted.evaluations, "contaminated": counted.contaminated,
+                   "data_coverage": outcome.coverage}
         if outcome.result is not None:
             holdout["config_id"] = _store_holdout_run(run, lock, data, final_params, outcome).pk
         lifecycle.finish(run, attempt, summary=json_safe(summary), final_parameters=json_safe(final_params),
@@ -349,8 +355,45 @@ def _store_holdout_run(run: WalkForwardRun, lock: HoldoutLock, data: ResearchDat
         started_at=timezone.now(), attempts=1, created_by=run.created_by, **costs)
     backtest_store(config, RunOutcome(result=outcome.result, performance=outcome.performance,
                                       data_hash=candles_hash(data.market.candles), notes=data.notes,
-                                      quality_score=data.quality_score), attempt=1)
+                                      quality_score=data.quality_score, coverage=outcome.coverage), attempt=1)
     return config
+
+
+def _fingerprint(outcome: WindowResult) -> tuple | None:
+    """What a parameter change could alter: the trades taken and the final equity."""
+    if outcome.result is None:
+        return None
+    trades = outcome.result.trades
+    keys = [c for c in ("symbol", "entry_time", "exit_time", "entry_price", "exit_price") if c in trades.columns]
+    return (tuple(map(tuple, trades[keys].astype(str).to_numpy())) if len(trades) else (),
+            round(float(outcome.result.equity["equity"].iloc[-1]), 6))
+
+
+def parameter_effects(data: ResearchData, params: dict, start, end, baseline: WindowResult) -> dict:
+    """One-at-a-time check at the chosen parameters on the research range: each parameter is moved to every
+    other value of its search grid (the others held); one whose every move leaves the trades and final
+    equity unchanged "had no effect" (on this data it tunes nothing, e.g. a TVL threshold without TVL).
+
+    Returns ``{"no_effect": [names], "tried": {name: values tried}}``; a move that is invalid (fast >= slow)
+    is skipped.
+    """
+    reference = _fingerprint(baseline)
+    no_effect, tried = [], {}
+    for name, spec in data.strategy_class.parameters.items():
+        values = [value for value in spec.grid() if value != params.get(name)]
+        changed, tried[name] = False, []
+        for value in values:
+            try:
+                moved = data.evaluate({**params, name: value}, start, end)
+            except ValueError:
+                continue
+            tried[name].append(value)
+            if _fingerprint(moved) != reference:
+                changed = True
+                break
+        if tried[name] and not changed:
+            no_effect.append(name)
+    return {"no_effect": no_effect, "tried": tried}
 
 
 def _metrics_of(search_result: dict, params: dict) -> dict:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from marketdata.models import OnchainMetric, SocialMetric
+from marketdata.models import ONCHAIN_FIELDS, OnchainMetric, SentimentIndex, SocialMetric, Source
 from marketdata.pointintime import DEFAULT_PUBLICATION_LAG, align_daily_to_bars
 from marketdata.quality import assess_candles
 from marketdata.selectors import candles_df, candles_resampled
@@ -15,7 +15,8 @@ from marketdata.symbols import TOKENS_BY_SYMBOL
 from marketdata.timeframes import timeframe_delta
 from strategies.base import BaseStrategy, MarketData
 
-ONCHAIN_COLUMNS = ["tvl", "volume", "fees", "revenue", "supply"]
+ONCHAIN_COLUMNS = list(ONCHAIN_FIELDS)
+SENTIMENT_INDEXES = {"fear_greed": "fear_greed"}  # MarketData.sentiment column -> SentimentIndex.index
 SOCIAL_COLUMNS = ["sentiment", "social_volume", "mentions", "galaxy_score", "alt_rank", "social_dominance"]
 
 
@@ -50,17 +51,37 @@ def candles_for(symbol: str, timeframe: str, start, end, notes: list[str]) -> pd
     return built.frame
 
 
-def onchain_daily(symbol: str) -> pd.DataFrame:
-    """Daily on-chain metrics of the protocol behind ``symbol`` (one row per day; sources merged)."""
+def onchain_daily(symbol: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Daily on-chain metrics of the protocol behind ``symbol`` (one row per day) and, per column, the
+    vendor(s) its values came from. Where two vendors report one column for a day, the first in vendor
+    order wins (vendors rarely overlap: each series here comes from one)."""
     token = TOKENS_BY_SYMBOL.get(symbol)
     if token is None or not token.defillama_slug:
-        return pd.DataFrame(columns=ONCHAIN_COLUMNS)
+        return pd.DataFrame(columns=ONCHAIN_COLUMNS), {}
     rows = OnchainMetric.objects.filter(protocol=token.defillama_slug).order_by("date", "source")
-    frame = pd.DataFrame(list(rows.values("date", *ONCHAIN_COLUMNS)))
+    frame = pd.DataFrame(list(rows.values("date", "source", *ONCHAIN_COLUMNS)))
     if frame.empty:
-        return pd.DataFrame(columns=ONCHAIN_COLUMNS)
+        return pd.DataFrame(columns=ONCHAIN_COLUMNS), {}
     frame["date"] = pd.to_datetime(frame["date"], utc=True)
-    return frame.groupby("date")[ONCHAIN_COLUMNS].first().astype("float64")
+    labels = dict(Source.choices)
+    vendors = {column: ", ".join(labels.get(v, v) for v in sorted(frame.loc[frame[column].notna(), "source"].unique()))
+               for column in ONCHAIN_COLUMNS if frame[column].notna().any()}
+    return frame.groupby("date")[ONCHAIN_COLUMNS].first().astype("float64"), vendors
+
+
+def sentiment_daily() -> tuple[pd.DataFrame, dict[str, str]]:
+    """The market-wide sentiment indexes by day (columns of :data:`SENTIMENT_INDEXES`) and their vendors."""
+    rows = SentimentIndex.objects.filter(index__in=list(SENTIMENT_INDEXES.values())).order_by("date", "source")
+    frame = pd.DataFrame(list(rows.values("index", "date", "value", "source")))
+    if frame.empty:
+        return pd.DataFrame(columns=list(SENTIMENT_INDEXES)), {}
+    frame["date"] = pd.to_datetime(frame["date"], utc=True)
+    labels = dict(Source.choices)
+    columns = {index: column for column, index in SENTIMENT_INDEXES.items()}
+    wide = frame.groupby(["date", "index"])["value"].first().unstack("index").rename(columns=columns)
+    vendors = {columns[index]: ", ".join(labels.get(v, v) for v in sorted(group["source"].unique()))
+               for index, group in frame.groupby("index")}
+    return wide.reindex(columns=list(SENTIMENT_INDEXES)).astype("float64"), vendors
 
 
 def social_daily(symbol: str) -> pd.DataFrame:
@@ -99,18 +120,26 @@ def market_data_load(
                                                                        built_notes)
         if not frame.empty:
             regime[symbol] = frame
-    onchain, social = {}, {}
+    onchain, social, sentiment = {}, {}, {}
+    vendors: dict[str, dict[str, str]] = {}
+    market_sentiment, sentiment_vendors = sentiment_daily() if strategy.needs_sentiment else (None, {})
     for symbol, frame in candles.items():
+        vendors[symbol] = {}
         if strategy.needs_onchain:
-            onchain[symbol] = align_daily_to_bars(onchain_daily(symbol), frame.index, bar, publication_lag)
+            daily, vendors[symbol] = onchain_daily(symbol)
+            onchain[symbol] = align_daily_to_bars(daily, frame.index, bar, publication_lag)
         if strategy.needs_social:
             social[symbol] = align_daily_to_bars(social_daily(symbol), frame.index, bar, publication_lag)
+        if market_sentiment is not None:
+            sentiment[symbol] = align_daily_to_bars(market_sentiment, frame.index, bar, publication_lag)
+            vendors[symbol].update(sentiment_vendors)
     notes = [f"{symbol}: no {timeframe} candles between {warmup_start:%Y-%m-%d} and {end:%Y-%m-%d}; not traded"
              for symbol in missing]
     quality = {symbol: assess_candles(frame, timeframe)["score"] for symbol, frame in candles.items()}
     notes += [f"{symbol}: data quality score {score:.2f} is below {QUALITY_WARNING_THRESHOLD}: check the "
               f"data-quality report (gaps, outliers) before trusting this run"
               for symbol, score in quality.items() if score < QUALITY_WARNING_THRESHOLD]
-    market = MarketData(candles=candles, onchain=onchain, social=social, regime=regime, notes=[*built_notes, *notes])
+    market = MarketData(candles=candles, onchain=onchain, social=social, regime=regime, notes=[*built_notes, *notes],
+                        sentiment=sentiment, vendors=vendors)
     return LoadedData(market=market, warmup_start=warmup_start.to_pydatetime(), missing_symbols=missing,
                       quality=quality)

@@ -7,7 +7,7 @@ feeds indicators) and statistics are computed on the equity from ``start`` on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -15,6 +15,7 @@ import pandas as pd
 from backtests.engine import EngineConfig, run_backtest
 from backtests.metrics import performance_summary
 from strategies.base import BaseStrategy, MarketData
+from strategies.disclosure import data_coverage
 
 
 def slice_market(data: MarketData, start: pd.Timestamp, end: pd.Timestamp) -> MarketData:
@@ -29,7 +30,7 @@ def slice_market(data: MarketData, start: pd.Timestamp, end: pd.Timestamp) -> Ma
         return out
 
     return MarketData(candles=cut(data.candles), onchain=cut(data.onchain), social=cut(data.social),
-                      regime=cut(data.regime), notes=[])
+                      regime=cut(data.regime), notes=[], sentiment=cut(data.sentiment), vendors=data.vendors)
 
 
 class StartGate:
@@ -75,6 +76,7 @@ class WindowResult:
     performance: dict
     result: Any  # engine BacktestResult, or None when the window had no data
     notes: list[str]
+    coverage: dict | None = None  # strategies.disclosure.data_coverage of the evaluated bars
 
     @property
     def has_data(self) -> bool:
@@ -95,7 +97,7 @@ def evaluate_window(
     tradable = {s: f for s, f in window.candles.items() if (f.index >= start).any()}
     if not tradable:
         return WindowResult(performance={}, result=None, notes=["no candles in the window"])
-    window = MarketData(candles=tradable, onchain=window.onchain, social=window.social, regime=window.regime)
+    window = replace(window, candles=tradable)
     result = run_backtest(StartGate(strategy, start), window, config)
     equity = result.equity.loc[result.equity.index >= start]
     trades = result.trades
@@ -103,4 +105,5 @@ def evaluate_window(
     earned = yield_contribution(strategy, window, result, start)
     if earned is not None:
         performance["yield"] = earned
-    return WindowResult(performance=performance, result=result, notes=list(window.notes))
+    coverage = data_coverage(strategy, window, result.signals, start)
+    return WindowResult(performance=performance, result=result, notes=list(window.notes), coverage=coverage)

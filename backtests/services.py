@@ -109,6 +109,7 @@ class RunOutcome:
     data_hash: str
     notes: list[str]
     quality_score: float | None = None
+    coverage: dict | None = None
 
 
 def backtest_compute(config: BacktestConfig) -> RunOutcome:
@@ -126,7 +127,7 @@ def backtest_compute(config: BacktestConfig) -> RunOutcome:
                          f"{config.start:%Y-%m-%d} and {config.end:%Y-%m-%d}")
     return RunOutcome(result=window.result, performance=window.performance,
                       data_hash=candles_hash(loaded.market.candles), notes=list(loaded.market.notes),
-                      quality_score=loaded.quality_score)
+                      quality_score=loaded.quality_score, coverage=window.coverage)
 
 
 def backtest_run(config: BacktestConfig, attempt: int) -> dict:
@@ -166,7 +167,8 @@ def backtest_store(config: BacktestConfig, outcome: RunOutcome, attempt: int) ->
     ``attempt`` still holds the run (:class:`core.lifecycle.LostClaim` rolls everything back otherwise)."""
     perf = outcome.performance
     summary = {**outcome.result.summary, "performance": perf,
-               "notes": [*outcome.notes, *outcome.result.summary.get("notes", [])]}
+               "notes": [*outcome.notes, *outcome.result.summary.get("notes", [])],
+               "data_coverage": outcome.coverage}
     with transaction.atomic():
         BacktestTrade.objects.filter(config=config).delete()
         BacktestMetric.objects.filter(config=config).delete()

@@ -121,6 +121,21 @@ def onchain_series(data: MarketData, symbol: str, column: str, index: pd.Index) 
     return align_to(frame[column].astype("float64"), index)
 
 
+def sentiment_at_least(data: MarketData, symbol: str, minimum: float, index: pd.Index,
+                       owner: str) -> tuple[pd.Series, pd.Series]:
+    """(gate, known): ``gate`` is True where the Fear & Greed index (as known at the bar's close) is at
+    least ``minimum``, and on every bar where the index is unknown (no filter there: noted once with the
+    ranges); ``known`` marks the bars where the index decided."""
+    frame = data.sentiment.get(symbol)
+    if frame is None or "fear_greed" not in frame.columns:
+        value = pd.Series(np.nan, index=index, dtype="float64")
+    else:
+        value = align_to(frame["fear_greed"].astype("float64"), index)
+    note_missing(data, owner, symbol, "Fear & Greed sentiment", value, "no sentiment filter")
+    known = value.notna()
+    return (value >= minimum) | ~known, known
+
+
 def first_available(data: MarketData, symbol: str, columns: tuple[str, ...],
                     index: pd.Index) -> tuple[str | None, pd.Series]:
     """The first of ``columns`` that has any value for ``symbol``, and its series (None, NaN if none)."""

@@ -19,6 +19,14 @@ Class attributes (declare them on the subclass)
                      signals inside the warm-up must be ``entry=False``).
 ``needs_onchain``    True if ``generate_signals`` reads ``MarketData.onchain``.
 ``needs_social``     True if it reads ``MarketData.social``.
+``needs_sentiment``  True if it reads ``MarketData.sentiment`` (the market-wide Fear & Greed index).
+``inputs``           tuple of :class:`DataInput`: every non-price input the rules read, what it is for and
+                     what the strategy does on a bar where it is missing (its *fallback*). The platform
+                     reports, per symbol and input, the share of bars on which the input was present and
+                     on which the rule that uses it (not the fallback) decided; a strategy that ran mostly
+                     on the fallback of its *primary* inputs is flagged and cannot be picked for paper
+                     trading. For each input the signal frame may carry a bool column ``uses_<name>``
+                     (True on bars where the input's rule decided); without it, "present" is used.
 ``regime_symbols``   symbols whose candles are passed in ``MarketData.regime`` for regime filters
                      (default ``("BTC", "ETH")``; use ``()`` if none are needed).
 
@@ -96,6 +104,7 @@ fill at their price, or at the open when the bar gaps through them. Full rules: 
 
 Notes
 -----
+``data.vendors`` (symbol -> input column -> vendor names) says where each fundamental came from.
 ``data.notes`` is a list: append short human-readable strings explaining data-driven choices,
 e.g. ``"no on-chain data for SNX 2021-04..2021-06: price-only rule"``. They end up in the run summary.
 
@@ -129,7 +138,7 @@ from __future__ import annotations
 import abc
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -141,6 +150,33 @@ PARAM_KINDS: tuple[str, ...] = ("int", "float", "bool", "choice")
 
 #: The contract version; bump it when a change would break existing strategies.
 INTERFACE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DataInput:
+    """One non-price input a strategy reads (see ``inputs`` in the module docstring).
+
+    ``table`` is the ``MarketData`` attribute holding it (``"onchain"``, ``"sentiment"`` or ``"social"``);
+    ``columns`` the columns that can supply it, in order of preference; ``fallback`` says in words what the
+    strategy does where none is present. A ``primary`` input is the strategy's thesis (TVL growth for a
+    layer-2 strategy); a secondary one only refines it (a sentiment regime filter).
+    """
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    purpose: str
+    fallback: str
+    primary: bool = True
+
+    def __post_init__(self) -> None:
+        if self.table not in ("onchain", "sentiment", "social"):
+            raise ValueError(f"DataInput {self.name!r}: table must be onchain, sentiment or social")
+
+    @property
+    def rule_column(self) -> str:
+        """The optional signal-frame column that marks the bars where this input's rule decided."""
+        return f"uses_{self.name}"
 
 
 @dataclass(frozen=True)
@@ -240,7 +276,10 @@ class MarketData:
     ``onchain``  symbol -> on-chain metrics, already point-in-time aligned to the candle index by the
                  caller (a value at bar t was published at or before t's close).
     ``social``   symbol -> social metrics, aligned the same way.
+    ``sentiment`` symbol -> the market-wide sentiment index (column ``fear_greed``, 0-100) on that symbol's
+                 bars, aligned the same way.
     ``regime``   symbol -> candles of the regime symbols (BTC/ETH) for market-regime filters.
+    ``vendors``  symbol -> column -> the vendor(s) the values came from (for disclosure).
     ``notes``    strategy-appended explanations; copied into the run summary.
     """
 
@@ -249,6 +288,8 @@ class MarketData:
     social: dict[str, pd.DataFrame] = field(default_factory=dict)
     regime: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    sentiment: dict[str, pd.DataFrame] = field(default_factory=dict)
+    vendors: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def cut(self, end: pd.Timestamp) -> MarketData:
         """A copy holding only rows with timestamp <= ``end`` (used by look-ahead tests)."""
@@ -262,7 +303,16 @@ class MarketData:
             social=_cut(self.social),
             regime=_cut(self.regime),
             notes=[],
+            sentiment=_cut(self.sentiment),
+            vendors=self.vendors,
         )
+
+    def without(self, table: str, symbols: tuple[str, ...] | None = None) -> MarketData:
+        """A copy with ``table`` (``"onchain"``, ``"sentiment"`` or ``"social"``) emptied, for all symbols
+        or only ``symbols``: the data a strategy would see if that input did not exist."""
+        frames = {key: frame for key, frame in getattr(self, table).items()
+                  if symbols is not None and key not in symbols}
+        return replace(self, **{table: frames}, notes=[])
 
 
 class BaseStrategy(abc.ABC):
@@ -277,6 +327,8 @@ class BaseStrategy(abc.ABC):
     warmup_bars: ClassVar[int] = 0
     needs_onchain: ClassVar[bool] = False
     needs_social: ClassVar[bool] = False
+    needs_sentiment: ClassVar[bool] = False
+    inputs: ClassVar[tuple[DataInput, ...]] = ()
     regime_symbols: ClassVar[tuple[str, ...]] = ("BTC", "ETH")
 
     def __init__(self, **params: Any) -> None:

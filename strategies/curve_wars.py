@@ -16,6 +16,9 @@ Entry (long only; at the bar where all of these first become true, after the war
       ``tvl_window_days`` days ago. Where that comparison is undefined (no on-chain frame, NaN rows, the
       first ``tvl_window_days`` of data) the **price-only rule** applies: the filter is dropped and the
       band/RSI conditions decide; ``data.notes`` names the missing ranges;
+    * sentiment (a secondary input): the Crypto Fear & Greed index known at the bar's close is at least
+      ``fear_greed_min``: no dip is bought in extreme fear, when sell-offs tend to be structural (LUNA,
+      FTX). Where the index is unknown the filter is dropped (noted);
     * regime (``use_regime_filter``, default on): BTC and ETH both close above their EMA(200).
 
 Exit
@@ -30,11 +33,13 @@ Sizing
 Parameters (default; search range)
     ``bb_std`` 2.0 (1.5..2.5 step 0.5), ``rsi_entry`` 30 (25..35 step 5), ``rsi_exit`` 55 (50..60 step 5),
     ``atr_stop_mult`` 2.0 (1.5..2.5 step 0.5), ``tvl_window_days`` 7 (7..14 step 7),
-    ``use_regime_filter`` True (False/True): 324 combinations.
+    ``fear_greed_min`` 25 (10..25 step 15), ``use_regime_filter`` True (False/True): 648 combinations.
 
 Data
     Candles (OHLCV); BTC/ETH candles in ``data.regime``; optional on-chain frames with ``tvl`` and/or
-    ``fees`` (point-in-time aligned by the caller) in ``data.onchain``.
+    ``fees`` (point-in-time aligned by the caller) in ``data.onchain``; the Fear & Greed index in ``data.sentiment``. No bundled
+    or public on-chain history exists for these protocols' fees/volume/TVL (see the data README), so the
+    on-chain rule is missing everywhere unless ingested: runs disclose it and count the bars as fallback.
 """
 
 from __future__ import annotations
@@ -43,10 +48,13 @@ import pandas as pd
 
 from marketdata import indicators
 from strategies import _common
-from strategies.base import MarketData, Param
+from strategies.base import DataInput, MarketData, Param
 
 BB_WINDOW = 20
 RSI_WINDOW = 14
+ONCHAIN_COLUMNS = ("tvl", "fees")
+ONCHAIN_PURPOSE = "dips bought only while protocol TVL (or fees) is not falling"
+ONCHAIN_FALLBACK = "price-only rule (no TVL filter)"
 
 
 class CurveWarsSpecialist(_common.PerSymbolStrategy):
@@ -58,7 +66,14 @@ class CurveWarsSpecialist(_common.PerSymbolStrategy):
     timeframe = "4h"
     warmup_bars = 200
     needs_onchain = True
+    needs_sentiment = True
+    inputs = (
+        DataInput("onchain", "onchain", ONCHAIN_COLUMNS, ONCHAIN_PURPOSE, ONCHAIN_FALLBACK),
+        DataInput("fear_greed", "sentiment", ("fear_greed",),
+                  "dips bought only outside extreme fear (Fear & Greed >= fear_greed_min), when outflows are structural", "no sentiment filter", primary=False),
+    )
     parameters = {
+        "fear_greed_min": Param(25.0, 10.0, 25.0, step=15.0, kind="float"),
         "bb_std": Param(2.0, 1.5, 2.5, step=0.5, kind="float"),
         "rsi_entry": Param(30.0, 25.0, 35.0, step=5.0, kind="float"),
         "rsi_exit": Param(55.0, 50.0, 60.0, step=5.0, kind="float"),
@@ -75,9 +90,8 @@ class CurveWarsSpecialist(_common.PerSymbolStrategy):
         ]
 
     def _tvl_not_falling(self, symbol: str, data: MarketData, index: pd.Index) -> pd.Series:
-        column, metric = _common.first_available(data, symbol, ("tvl", "fees"), index)
-        _common.note_missing(data, self.name, symbol, f"on-chain {column or 'tvl/fees'}", metric,
-                             "price-only rule (no TVL filter)")
+        column, metric = _common.first_available(data, symbol, ONCHAIN_COLUMNS, index)
+        _common.note_missing(data, self.name, symbol, f"on-chain {column or 'tvl/fees'}", metric, ONCHAIN_FALLBACK)
         return _common.trend_up(metric, _common.days_to_bars(self.params["tvl_window_days"], self.timeframe))
 
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
@@ -89,10 +103,12 @@ class CurveWarsSpecialist(_common.PerSymbolStrategy):
         atr, stop = _common.atr_stop(candles, p["atr_stop_mult"])
         tvl_ok = self._tvl_not_falling(symbol, data, candles.index)
         regime = gate.on(candles.index)
+        mood_ok, mood_known = _common.sentiment_at_least(data, symbol, p["fear_greed_min"], candles.index, self.name)
 
         setup = (
             (close < bands["lower"]) & (rsi < p["rsi_entry"])
             & (tvl_ok.isna() | tvl_ok.eq(1.0))
+            & mood_ok
             & regime
         )
         frame = self.empty_signals(candles.index)
@@ -105,5 +121,7 @@ class CurveWarsSpecialist(_common.PerSymbolStrategy):
         frame["rsi"] = rsi
         frame["atr"] = atr
         frame["tvl_not_falling"] = tvl_ok
+        frame["uses_onchain"] = tvl_ok.notna()
+        frame["uses_fear_greed"] = mood_known
         frame["regime_ok"] = regime
         return frame

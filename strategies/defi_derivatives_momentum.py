@@ -18,6 +18,9 @@ Entry (long only; at the bar where all of these first become true, after the war
       fees) is at or above its value 7 days earlier. Where that series is undefined (no on-chain
       frame, NaN rows, or its first 14 days) the **price-only rule** applies: the confirmation is
       dropped and the four price conditions decide alone; ``data.notes`` names the missing ranges;
+    * sentiment (a secondary input): the Crypto Fear & Greed index known at the bar's close (yesterday's
+      reading, published after its day ends) is at least ``fear_greed_min``: momentum is not bought into
+      a fearful market. Where the index is unknown the filter is dropped (noted);
     * regime (``use_regime_filter``, default on): BTC and ETH both close above their EMA(200).
 
 Exit
@@ -35,11 +38,14 @@ Sizing
 Parameters (default; search range)
     ``ema_fast`` 20 (10..20 step 10), ``ema_slow`` 50 (50..100 step 50), ``rsi_high`` 70 (65..75 step 5),
     ``volume_ratio_min`` 1.2 (1.0..1.4 step 0.2), ``atr_stop_mult`` 2.0 (1.5..2.5 step 0.5),
-    ``tp_atr_mult`` 3.0 (2..3 step 1), ``use_regime_filter`` True (False/True): 432 combinations.
+    ``tp_atr_mult`` 3.0 (2..3 step 1), ``fear_greed_min`` 40 (20..40 step 20), ``use_regime_filter`` True
+    (False/True): 864 combinations.
 
 Data
     Candles (OHLCV) of the universe; BTC/ETH candles in ``data.regime``; optional on-chain frames
-    (``fees`` and/or ``volume`` columns, point-in-time aligned by the caller) in ``data.onchain``.
+    (``fees`` and/or ``volume`` columns, point-in-time aligned by the caller) in ``data.onchain``; the Fear & Greed index in ``data.sentiment``. No bundled
+    or public on-chain history exists for these protocols' fees/volume/TVL (see the data README), so the
+    on-chain rule is missing everywhere unless ingested: runs disclose it and count the bars as fallback.
 """
 
 from __future__ import annotations
@@ -48,11 +54,14 @@ import pandas as pd
 
 from marketdata import indicators
 from strategies import _common
-from strategies.base import MarketData, Param
+from strategies.base import DataInput, MarketData, Param
 
 RSI_LOW = 50.0
 TAKE_PROFIT_FRACTION = 0.5
 ONCHAIN_TREND_DAYS = 7
+ONCHAIN_COLUMNS = ("fees", "volume")
+ONCHAIN_PURPOSE = "entries only while protocol fees (or volume) are not falling"
+ONCHAIN_FALLBACK = "price-only rule (entries without on-chain confirmation)"
 
 
 class DefiDerivativesMomentum(_common.PerSymbolStrategy):
@@ -64,7 +73,14 @@ class DefiDerivativesMomentum(_common.PerSymbolStrategy):
     timeframe = "4h"
     warmup_bars = 200
     needs_onchain = True
+    needs_sentiment = True
+    inputs = (
+        DataInput("onchain", "onchain", ONCHAIN_COLUMNS, ONCHAIN_PURPOSE, ONCHAIN_FALLBACK),
+        DataInput("fear_greed", "sentiment", ("fear_greed",),
+                  "momentum entries only while the market is not fearful (Fear & Greed >= fear_greed_min)", "no sentiment filter", primary=False),
+    )
     parameters = {
+        "fear_greed_min": Param(40.0, 20.0, 40.0, step=20.0, kind="float"),
         "ema_fast": Param(20, 10, 20, step=10),
         "ema_slow": Param(50, 50, 100, step=50),
         "rsi_high": Param(70.0, 65.0, 75.0, step=5.0, kind="float"),
@@ -89,9 +105,9 @@ class DefiDerivativesMomentum(_common.PerSymbolStrategy):
 
     def _onchain_confirmation(self, symbol: str, data: MarketData, index: pd.Index) -> pd.Series:
         """1.0 rising/flat fees, 0.0 falling, NaN where undefined (price-only rule applies there)."""
-        column, metric = _common.first_available(data, symbol, ("fees", "volume"), index)
+        column, metric = _common.first_available(data, symbol, ONCHAIN_COLUMNS, index)
         _common.note_missing(data, self.name, symbol, f"on-chain {column or 'fees/volume'}", metric,
-                             "price-only rule (entries without on-chain confirmation)")
+                             ONCHAIN_FALLBACK)
         window = _common.days_to_bars(ONCHAIN_TREND_DAYS, self.timeframe)
         smoothed = metric.rolling(window, min_periods=window).mean()
         return _common.trend_up(smoothed, window)
@@ -108,6 +124,7 @@ class DefiDerivativesMomentum(_common.PerSymbolStrategy):
         atr, stop = _common.atr_stop(candles, p["atr_stop_mult"])
         confirmation = self._onchain_confirmation(symbol, data, candles.index)
         regime = gate.on(candles.index)
+        mood_ok, mood_known = _common.sentiment_at_least(data, symbol, p["fear_greed_min"], candles.index, self.name)
 
         setup = (
             (close > ema_fast) & (ema_fast > ema_slow)
@@ -115,6 +132,7 @@ class DefiDerivativesMomentum(_common.PerSymbolStrategy):
             & (rsi >= RSI_LOW) & (rsi <= p["rsi_high"])
             & (volume_ratio >= p["volume_ratio_min"])
             & (confirmation.isna() | confirmation.eq(1.0))
+            & mood_ok
             & regime
         )
         frame = self.empty_signals(candles.index)
@@ -131,5 +149,7 @@ class DefiDerivativesMomentum(_common.PerSymbolStrategy):
         frame["volume_ratio"] = volume_ratio
         frame["atr"] = atr
         frame["onchain_rising"] = confirmation
+        frame["uses_onchain"] = confirmation.notna()
+        frame["uses_fear_greed"] = mood_known
         frame["regime_ok"] = regime
         return frame

@@ -32,7 +32,8 @@ Parameters (default; search range)
 
 Data
     Candles (OHLCV); BTC/ETH candles in ``data.regime``; optional on-chain frames with ``tvl``
-    (point-in-time aligned by the caller) in ``data.onchain``.
+    (point-in-time aligned by the caller) in ``data.onchain``: the bundled DefiLlama chain TVL of
+    Arbitrum (from 2021-08-17) and Optimism (from 2021-07-14) to 2025-08-02. Declared in ``inputs``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import pandas as pd
 
 from marketdata import indicators
 from strategies import _common
-from strategies.base import MarketData, Param
+from strategies.base import DataInput, MarketData, Param
 
 
 class Layer2EcosystemGrowth(_common.PerSymbolStrategy):
@@ -53,6 +54,8 @@ class Layer2EcosystemGrowth(_common.PerSymbolStrategy):
     timeframe = "4h"
     warmup_bars = 200
     needs_onchain = True
+    inputs = (DataInput("tvl", "onchain", ("tvl",), "chain TVL growth over tvl_growth_days (DefiLlama chain TVL)",
+                        "price momentum over the same days replaces TVL growth"),)
     parameters = {
         "tvl_growth_days": Param(14, 7, 21, step=7),
         "tvl_growth_min": Param(0.10, 0.05, 0.20, step=0.05, kind="float"),
@@ -98,6 +101,7 @@ class Layer2EcosystemGrowth(_common.PerSymbolStrategy):
         frame["ema_slow"] = ema_slow
         frame["tvl_growth"] = tvl_growth
         frame["growth_used"] = growth
+        frame["uses_tvl"] = tvl_growth.notna()
         frame["atr"] = atr
         frame["regime_ok"] = regime
         return frame

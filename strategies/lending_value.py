@@ -10,13 +10,15 @@ Timeframe and universe
 
 Value condition (per bar)
     * **fee mode** (needs on-chain ``market_cap`` plus ``revenue``, or ``fees`` when revenue is absent):
-      annualised fee yield = 30-day mean daily revenue x 365 / market cap; cheap when it is at least
-      ``fee_yield_min``; value is gone when it falls below half of that.
-    * **price-only proxy**, used on every bar where the fee yield is undefined (the on-chain tables carry
-      no market cap, so this is the usual case; ``data.notes`` says so with the date ranges): the
-      z-score of the close against its own trailing ``zscore_window``-bar mean and standard deviation;
-      cheap when ``z <= -z_entry``, value gone when ``z >= z_exit``. This is a *price* proxy for value
-      (far below its recent mean), not a fundamental one.
+      annualised fee yield = 30-day mean daily revenue x 365 / circulating market cap (the inverse of a
+      price-to-earnings multiple). Protocols differ in level (MakerDAO's revenue yield is several times
+      Compound's), so a protocol is judged against its own history: the z-score of its fee yield against
+      the trailing ``zscore_window``-bar mean and standard deviation; cheap when ``z >= z_entry`` (it earns
+      unusually much for its price), value gone when ``z <= -z_exit``.
+    * **price-only proxy**, used on every bar where the fee-yield z-score is undefined (``data.notes`` says
+      so with the date ranges): the z-score of the close against its own trailing ``zscore_window``-bar mean
+      and standard deviation; cheap when ``z <= -z_entry``, value gone when ``z >= z_exit``. This is a
+      *price* proxy for value (far below its recent mean), not a fundamental one.
 
 Entry (long only, after the warm-up, on the first bar of a run of bars meeting all of these)
     the value condition held on this bar or any of the previous ``VALUE_LOOKBACK`` (10) bars, and the
@@ -34,13 +36,13 @@ Sizing
     to 2-5% of equity (``RiskLimits`` defaults).
 
 Parameters (default; search range)
-    ``zscore_window`` 60 (30..60 step 30), ``z_entry`` 1.5 (1.0..2.0 step 0.5), ``z_exit`` 0.5 (0..1 step 0.5),
-    ``fee_yield_min`` 0.05 (0.03..0.07 step 0.02), ``atr_stop_mult`` 2.5 (2.0..3.0 step 0.5),
-    ``use_regime_filter`` True (False/True): 324 combinations.
+    ``zscore_window`` 60 (30..90 step 30), ``z_entry`` 1.5 (1.0..2.0 step 0.5), ``z_exit`` 0.5 (0..1 step 0.5),
+    ``atr_stop_mult`` 2.5 (2.0..3.0 step 0.5), ``use_regime_filter`` True (False/True): 162 combinations.
 
 Data
     Candles (OHLCV); BTC/ETH candles in ``data.regime``; optional on-chain frames with ``market_cap`` and
-    ``revenue``/``fees`` (point-in-time aligned by the caller) in ``data.onchain``.
+    ``revenue``/``fees`` (point-in-time aligned by the caller) in ``data.onchain``: the bundled Token
+    Terminal series of Aave, Compound and MakerDAO run to 2022-12-30. Declared in ``inputs``.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import pandas as pd
 
 from marketdata import indicators
 from strategies import _common
-from strategies.base import MarketData, Param
+from strategies.base import DataInput, MarketData, Param
 
 EMA_TREND = 20
 VALUE_LOOKBACK = 10
@@ -65,11 +67,16 @@ class LendingProtocolValue(_common.PerSymbolStrategy):
     timeframe = "1d"
     warmup_bars = 200
     needs_onchain = True
+    inputs = (
+        DataInput("earnings", "onchain", ("revenue", "fees"), "fee (revenue) yield on market cap vs its own history",
+                  "price z-score against its rolling mean (a price proxy for value)"),
+        DataInput("market_cap", "onchain", ("market_cap",), "the denominator of the fee yield",
+                  "price z-score against its rolling mean (a price proxy for value)"),
+    )
     parameters = {
-        "zscore_window": Param(60, 30, 60, step=30),
+        "zscore_window": Param(60, 30, 90, step=30),
         "z_entry": Param(1.5, 1.0, 2.0, step=0.5, kind="float"),
         "z_exit": Param(0.5, 0.0, 1.0, step=0.5, kind="float"),
-        "fee_yield_min": Param(0.05, 0.03, 0.07, step=0.02, kind="float"),
         "atr_stop_mult": Param(2.5, 2.0, 3.0, step=0.5, kind="float"),
         "use_regime_filter": _common.regime_param(),
     }
@@ -102,9 +109,11 @@ class LendingProtocolValue(_common.PerSymbolStrategy):
         rolling = close.rolling(p["zscore_window"], min_periods=p["zscore_window"])
         zscore = (close - rolling.mean()) / rolling.std(ddof=0).where(lambda s: s > 0)
         fee_yield = self._fee_yield(symbol, data, candles.index)
-        fee_mode = fee_yield.notna()
-        cheap = (fee_yield >= p["fee_yield_min"]).where(fee_mode, zscore <= -p["z_entry"])
-        value_gone = (fee_yield < 0.5 * p["fee_yield_min"]).where(fee_mode, zscore >= p["z_exit"])
+        fee_rolling = fee_yield.rolling(p["zscore_window"], min_periods=p["zscore_window"])
+        fee_z = (fee_yield - fee_rolling.mean()) / fee_rolling.std(ddof=0).where(lambda s: s > 0)
+        fee_mode = fee_z.notna()
+        cheap = (fee_z >= p["z_entry"]).where(fee_mode, zscore <= -p["z_entry"])
+        value_gone = (fee_z <= -p["z_exit"]).where(fee_mode, zscore >= p["z_exit"])
 
         ema = indicators.ema(close, EMA_TREND)
         hist = indicators.macd(close)["hist"]
@@ -124,6 +133,9 @@ class LendingProtocolValue(_common.PerSymbolStrategy):
         frame.loc[entry, "stop"] = stop[entry]
         frame["zscore"] = zscore
         frame["fee_yield"] = fee_yield
+        frame["fee_yield_z"] = fee_z
+        frame["uses_earnings"] = fee_mode
+        frame["uses_market_cap"] = fee_mode
         frame["ema_trend"] = ema
         frame["macd_hist"] = hist
         frame["atr"] = atr

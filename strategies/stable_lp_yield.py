@@ -9,16 +9,19 @@ Timeframe and universe
     1h candles of USDC, DAI, FRAX (quoted in USD/USDT). A coin without candles is skipped with a note.
     At most one coin is held at a time.
 
-Yield estimate (per coin, per bar)
-    * on-chain: 7-day mean daily ``fees`` x 365 / ``tvl`` (both from ``data.onchain``);
-    * where that is undefined (no frame, NaN rows, first 7 days), the coin's configured APY
-      (:attr:`StableLPYieldOptimizer.DEFAULT_FALLBACK_APY`, or the ``fallback_apy`` constructor argument).
-      These APYs are *assumptions* supplied by the user, not data; ``data.notes`` says where they were used.
+Yield estimate (per coin, per bar; the first that is defined wins)
+    * the lenders' APY of the coin's Aave (Ethereum) reserve, ``supply_apy`` (daily mean of the hourly rate);
+    * 7-day mean daily ``fees`` x 365 / ``tvl`` (both from ``data.onchain``);
+    * the coin's configured APY (:attr:`StableLPYieldOptimizer.DEFAULT_FALLBACK_APY`, or the ``fallback_apy``
+      constructor argument). These APYs are *assumptions* supplied by the user, not data; ``data.notes``
+      says where they were used, and the run's data coverage counts those bars as fallback.
 
 Rules (a forward loop over bars; state = the coin the strategy believes it holds)
-    * healthy coin: ``|close - 1| <= depeg_threshold`` and TVL not down more than ``tvl_drop_pct`` over
-      ``tvl_window_days`` days. Where the TVL change is undefined the **price-only rule** applies: only
-      the peg decides (noted in ``data.notes``);
+    * healthy coin: ``|close - 1| <= depeg_threshold`` and its liquidity not down more than
+      ``liquidity_drop_pct`` over ``liquidity_window_days`` days. Liquidity is the coin's circulating
+      ``supply`` (redemptions drain it before and during a run on the coin), or its ``tvl`` where no supply
+      series exists. Where the change is undefined the **price-only rule** applies: only the peg decides
+      (noted in ``data.notes``);
     * exit (whole position) as soon as the held coin is unhealthy;
     * entry into the healthy coin with the highest yield when nothing is held (ties: universe order);
     * switch (exit the held coin, enter the other on the same bar) when another healthy coin yields more
@@ -43,13 +46,14 @@ Sizing
     to 2-5% of equity (``RiskLimits`` defaults). With a stop ~2.5% away the 5% cap always binds.
 
 Parameters (default; search range)
-    ``depeg_threshold`` 0.02 (0.01..0.03 step 0.01), ``tvl_drop_pct`` 0.10 (0.05..0.20 step 0.05),
-    ``tvl_window_days`` 7 (7..14 step 7), ``min_yield_edge`` 0.005 (0..0.01 step 0.005),
+    ``depeg_threshold`` 0.02 (0.01..0.03 step 0.01), ``liquidity_drop_pct`` 0.10 (0.05..0.20 step 0.05),
+    ``liquidity_window_days`` 7 (7..14 step 7), ``min_yield_edge`` 0.005 (0..0.01 step 0.005),
     ``stop_buffer`` 0.005 (0.005..0.01 step 0.005), ``use_regime_filter`` True (False/True): 288 combinations.
 
 Data
-    Candles of the coins; BTC/ETH candles in ``data.regime``; optional on-chain frames with ``fees`` and
-    ``tvl`` (point-in-time aligned by the caller) in ``data.onchain``.
+    Candles of the coins; BTC/ETH candles in ``data.regime``; optional on-chain frames with ``supply_apy``,
+    ``supply``, ``fees`` and ``tvl`` (point-in-time aligned by the caller) in ``data.onchain``. Declared in
+    ``inputs``: ``yield`` and ``liquidity``, both primary.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ import pandas as pd
 
 from marketdata.timeframes import bars_per_day
 from strategies import _common
-from strategies.base import BaseStrategy, MarketData, Param
+from strategies.base import BaseStrategy, DataInput, MarketData, Param
 
 YIELD_MEAN_DAYS = 7
 PEG = 1.0
@@ -79,12 +83,19 @@ class StableLPYieldOptimizer(BaseStrategy):
     timeframe = "1h"
     warmup_bars = 336
     needs_onchain = True
+    inputs = (
+        DataInput("yield", "onchain", ("supply_apy", "fees"), "which coin earns most (Aave lenders' APY, or fees/TVL)",
+                  "the configured APY (an assumption)"),
+        DataInput("liquidity", "onchain", ("supply", "tvl"),
+                  "exit when the coin's supply (or TVL) drains by more than liquidity_drop_pct",
+                  "peg-only health rule (exit on depeg only)"),
+    )
     #: Assumed APY per coin where no on-chain yield is available (user assumptions, not data).
     DEFAULT_FALLBACK_APY: ClassVar[dict[str, float]] = {"USDC": 0.03, "DAI": 0.04, "FRAX": 0.05}
     parameters = {
         "depeg_threshold": Param(0.02, 0.01, 0.03, step=0.01, kind="float"),
-        "tvl_drop_pct": Param(0.10, 0.05, 0.20, step=0.05, kind="float"),
-        "tvl_window_days": Param(7, 7, 14, step=7),
+        "liquidity_drop_pct": Param(0.10, 0.05, 0.20, step=0.05, kind="float"),
+        "liquidity_window_days": Param(7, 7, 14, step=7),
         "min_yield_edge": Param(0.005, 0.0, 0.01, step=0.005, kind="float"),
         "stop_buffer": Param(0.005, 0.005, 0.01, step=0.005, kind="float"),
         "use_regime_filter": _common.regime_param(),
@@ -108,25 +119,29 @@ class StableLPYieldOptimizer(BaseStrategy):
 
     def _coin_inputs(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      index: pd.DatetimeIndex) -> pd.DataFrame:
-        """close, apy, healthy (1/0/NaN) and tvl_change of one coin on the union ``index``."""
+        """close, apy, healthy (1/0/NaN), liquidity_change and the rule flags of one coin on ``index``."""
         p = self.params
         own = candles.index
         fees = _common.onchain_series(data, symbol, "fees", own)
         tvl = _common.onchain_series(data, symbol, "tvl", own)
         window = _common.days_to_bars(YIELD_MEAN_DAYS, self.timeframe)
-        mean_fees = fees.rolling(window, min_periods=window).mean()
-        onchain_apy = mean_fees * 365.0 / tvl.where(tvl > 0)
-        _common.note_missing(data, self.name, symbol, "on-chain fees/tvl yield", onchain_apy,
+        fee_apy = fees.rolling(window, min_periods=window).mean() * 365.0 / tvl.where(tvl > 0)
+        lending_apy = _common.onchain_series(data, symbol, "supply_apy", own)
+        onchain_apy = lending_apy.where(lending_apy.notna(), fee_apy)
+        _common.note_missing(data, self.name, symbol, "on-chain yield (Aave supply APY, fees/tvl)", onchain_apy,
                              f"configured APY {self.fallback_apy[symbol]:.2%} used (an assumption)")
         apy = onchain_apy.where(onchain_apy.notna(), self.fallback_apy[symbol])
-        tvl_change = _common.pct_change_over(tvl, _common.days_to_bars(p["tvl_window_days"], self.timeframe))
-        _common.note_missing(data, self.name, symbol, "on-chain tvl", tvl,
+        _, liquidity = _common.first_available(data, symbol, ("supply", "tvl"), own)
+        liquidity_change = _common.pct_change_over(
+            liquidity, _common.days_to_bars(p["liquidity_window_days"], self.timeframe))
+        _common.note_missing(data, self.name, symbol, "on-chain supply/tvl", liquidity_change,
                              "price-only rule (exit on depeg only)")
         close = candles["close"].astype("float64")
         peg_ok = ((close - PEG).abs() <= p["depeg_threshold"] + PEG_EPSILON).astype("float64")
-        tvl_ok = tvl_change.isna() | (tvl_change >= -p["tvl_drop_pct"])
-        healthy = (peg_ok.astype(bool) & tvl_ok).astype("float64").where(close.notna())
-        frame = pd.DataFrame({"close": close, "apy": apy, "healthy": healthy, "tvl_change": tvl_change})
+        liquidity_ok = liquidity_change.isna() | (liquidity_change >= -p["liquidity_drop_pct"])
+        healthy = (peg_ok.astype(bool) & liquidity_ok).astype("float64").where(close.notna())
+        frame = pd.DataFrame({"close": close, "apy": apy, "healthy": healthy, "liquidity_change": liquidity_change,
+                              "uses_yield": onchain_apy.notna(), "uses_liquidity": liquidity_change.notna()})
         return frame.reindex(index)
 
     # ------------------------------------------------------------------ signals
@@ -157,7 +172,9 @@ class StableLPYieldOptimizer(BaseStrategy):
             coin = inputs[symbol].reindex(own)
             frame["apy"] = coin["apy"]
             frame["healthy"] = coin["healthy"]
-            frame["tvl_change"] = coin["tvl_change"]
+            frame["liquidity_change"] = coin["liquidity_change"]
+            frame["uses_yield"] = coin["uses_yield"].fillna(False).astype(bool)
+            frame["uses_liquidity"] = coin["uses_liquidity"].fillna(False).astype(bool)
             frame["regime_ok"] = regime.reindex(own).to_numpy()
             out[symbol] = frame
         return out

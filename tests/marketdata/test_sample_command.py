@@ -20,7 +20,7 @@ def test_load_then_report_the_usdc_listing_gap():
     as_json = StringIO()
     call_command("data_quality", "--symbols", "USDC", "--json", stdout=as_json)
 
-    assert "1 files, 19993 rows: inserted 19993" in loaded.getvalue()
+    assert "2 files, 24033 rows: inserted 24033" in loaded.getvalue()
     assert "gap 2022-09-26" in text.getvalue() and "-> 2023-03-11T14:00:00+00:00" in text.getvalue()
     assert "no candles stored for: DAI" in text.getvalue()
     report = json.loads(as_json.getvalue())

@@ -57,19 +57,22 @@ def test_no_discount_no_entry(index):
     assert not signals(MarketData(candles={"AAVE": calm}, regime=regime_frames(index)))["entry"].any()
 
 
-def test_fee_mode_overrides_the_price_proxy(index, candles):
-    # Revenue of 1e5 a day on a 1e9 market cap is a 3.65% yield: below fee_yield_min 5%, so not cheap.
-    expensive = onchain_frame(index, revenue=1e5, market_cap=1e9)
-    data = MarketData(candles={"AAVE": candles}, regime=regime_frames(index), onchain={"AAVE": expensive})
+def test_fee_mode_judges_a_drop_by_earnings_not_by_price(index, candles):
+    market_cap = candles["close"].to_numpy() * 1e7  # price x a constant supply
+    steady = onchain_frame(index, revenue=1e5, market_cap=market_cap)
+    data = MarketData(candles={"AAVE": candles}, regime=regime_frames(index), onchain={"AAVE": steady})
     frame = signals(data)
-    assert frame["fee_yield"].iloc[-1] == pytest.approx(0.0365)
-    assert not frame["entry"].any()
-    # 5e5 a day is an 18% yield: cheap on every bar, so the first trend turn after the warm-up buys.
-    cheap = onchain_frame(index, revenue=5e5, market_cap=1e9)
-    data = MarketData(candles={"AAVE": candles}, regime=regime_frames(index), onchain={"AAVE": cheap})
-    frame = signals(data)
-    assert frame["entry"].iloc[:DROP].any()
+    # Same earnings, lower price: the fee yield jumps against its history, so the drop is a buy.
+    at = int(np.flatnonzero(frame["entry"])[0])
+    assert frame["fee_yield_z"].iloc[at - 10:at + 1].max() >= 1.5 and frame["uses_earnings"].iloc[at]
     assert not any("AAVE" in note for note in data.notes)
+    # Earnings collapsed 80% before the price fell: the yield is at a low, the drop is no bargain, and the
+    # price proxy's buy of the same bar (test above) does not happen.
+    collapsing = onchain_frame(index, revenue=np.where(np.arange(BARS) >= DROP - 20, 2e4, 1e5), market_cap=market_cap)
+    data = MarketData(candles={"AAVE": candles}, regime=regime_frames(index), onchain={"AAVE": collapsing})
+    frame = signals(data)
+    assert not frame["entry"].any()
+    assert frame["fee_yield_z"].iloc[DROP:DROP + 10].max() < 0
 
 
 def test_regime_filter_on_and_off(index, candles):
@@ -78,7 +81,7 @@ def test_regime_filter_on_and_off(index, candles):
     assert signals(bear, use_regime_filter=False)["entry"].sum() == 1
 
 
-@pytest.mark.parametrize("params", [{"z_entry": 3.0}, {"zscore_window": 10}, {"fee_yield_min": -0.1}])
+@pytest.mark.parametrize("params", [{"z_entry": 3.0}, {"zscore_window": 10}, {"z_exit": -0.1}])
 def test_invalid_parameters_raise(params):
     with pytest.raises(ValueError, match=next(iter(params))):
         LendingProtocolValue(**params)

@@ -103,7 +103,7 @@ def test_missing_coin_is_noted_and_the_others_trade(index, stable_candles):
     assert any("FRAX: no candles" in n for n in data.notes)
 
 
-@pytest.mark.parametrize("params", [{"depeg_threshold": 0.1}, {"tvl_drop_pct": 0.0}, {"stop_buffer": 0.05}])
+@pytest.mark.parametrize("params", [{"depeg_threshold": 0.1}, {"liquidity_drop_pct": 0.0}, {"stop_buffer": 0.05}])
 def test_invalid_parameters_raise(params):
     with pytest.raises(ValueError, match=next(iter(params))):
         StableLPYieldOptimizer(**params)
