@@ -13,7 +13,13 @@ Scorecard input, one dict per strategy (keys as produced by the analytics servic
         "profitable_test_share": 0.75,      # walkforward.stability(...)["share_profitable_test"]
         "win_rate": 0.46,
         "holdout_evaluations": 1,           # how many times the holdout has been evaluated
+        "fallback_share": 0.12,             # share of holdout bars on a price-only/assumed fallback (None:
+                                            # the strategy declares no fundamental inputs)
     }
+
+A strategy whose holdout ran mostly (> ``strategies.disclosure.MOSTLY_FALLBACK``) on the fallback of its
+primary fundamental inputs is a verdict about a price-only stand-in, not about the strategy: it is marked
+and, like a contaminated holdout, cannot meet all criteria.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from core.jsonsafe import json_safe
+from strategies.disclosure import MOSTLY_FALLBACK
 
 CORRELATION_LIMIT = 0.7
 
@@ -126,12 +133,15 @@ def scorecard(
     for name, result in results.items():
         checks = _base_criteria(result, criteria)
         evaluations = int(result.get("holdout_evaluations") or 0)
+        fallback = result.get("fallback_share")
         entries.append({
             "name": name,
             "oos_sharpe": checks["oos_sharpe"]["value"],
             "criteria": checks,
             "holdout_evaluations": evaluations,
             "contaminated": evaluations > 1,
+            "fallback_share": fallback,
+            "mostly_fallback": fallback is not None and fallback > MOSTLY_FALLBACK,
             "passed_count": sum(c["passed"] for c in checks.values()),
         })
     entries.sort(key=_rank_key)
@@ -140,10 +150,13 @@ def scorecard(
         entry["criteria"]["correlation"] = _correlation_check(entry["name"], accepted, correlation, criteria)
         entry["passed_count"] = sum(c["passed"] for c in entry["criteria"].values())
         entry["total_criteria"] = len(entry["criteria"])
-        entry["passes_all"] = entry["passed_count"] == entry["total_criteria"] and not entry["contaminated"]
+        entry["passes_all"] = (entry["passed_count"] == entry["total_criteria"] and not entry["contaminated"]
+                               and not entry["mostly_fallback"])
         entry["failed"] = [k for k, c in entry["criteria"].items() if not c["passed"]]
         if entry["contaminated"]:
             entry["failed"].append("holdout contaminated")
+        if entry["mostly_fallback"]:
+            entry["failed"].append(f"holdout ran {entry['fallback_share']:.0%} of its bars on the price-only fallback")
         if entry["passes_all"]:
             accepted.append(entry["name"])
     entries.sort(key=_rank_key)
@@ -207,7 +220,7 @@ def _pick(entry: Mapping, *, meets: bool) -> dict:
         reason = (f"does not meet criteria: failed {', '.join(entry['failed'])}; passed "
                   f"{entry['passed_count']}/{entry['total_criteria']}; OOS Sharpe {_fmt(entry['oos_sharpe'])}")
     return {"name": entry["name"], "rank": entry["rank"], "meets_criteria": meets, "reason": reason,
-            "contaminated": entry["contaminated"]}
+            "contaminated": entry["contaminated"], "mostly_fallback": entry.get("mostly_fallback", False)}
 
 
 def _fmt(value) -> str:

@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from analytics import charts
+from strategies.disclosure import coverage_lines
 
 CONVENTION = "annualised over 365 days from daily-resampled returns, risk-free rate 0"
 
@@ -64,10 +65,19 @@ def _strategy_charts(result: dict) -> dict:
     return {key: mark_safe(value) for key, value in out.items()}
 
 
+def coverage_tables(result: dict) -> list[tuple[str, dict]]:
+    """The data coverage of the holdout and of the research range, where the run recorded them."""
+    summary = result.get("summary") or {}
+    tables = [("Holdout", (result.get("holdout") or {}).get("data_coverage")),
+              ("Research range (walk-forward and optimisation data)", summary.get("research_coverage"))]
+    return [(label, coverage) for label, coverage in tables if coverage]
+
+
 def render_html(report: dict) -> str:
     strategies = []
     for name, result in (report.get("strategies") or {}).items():
-        strategies.append({**result, "name": name, "charts": _strategy_charts(result)})
+        strategies.append({**result, "name": name, "charts": _strategy_charts(result),
+                           "coverage_tables": coverage_tables(result)})
     correlation = report.get("correlation")
     corr_chart = ""
     if correlation:
@@ -76,6 +86,26 @@ def render_html(report: dict) -> str:
     context = {"report": report, "strategies": strategies, "convention": CONVENTION,
                "correlation_chart": mark_safe(corr_chart)}
     return render_to_string("analytics/report.html", context)
+
+
+def _disclosure_lines(result: dict) -> list[str]:
+    lines = ["", "Data this verdict stood on:", ""]
+    tables = coverage_tables(result)
+    if not tables:
+        lines.append("- This strategy declares no fundamental inputs (price-only by design).")
+    for label, coverage in tables:
+        share = coverage.get("fallback_share")
+        lines.append(f"- {label}" + (f": {pct(share, 0)} of bars on a price-only or assumed fallback of a primary "
+                                     "input" if share is not None else ""))
+        lines += [f"  - {line}" for line in coverage_lines(coverage)]
+    effects = (result.get("summary") or {}).get("parameter_effects") or {}
+    if effects.get("no_effect"):
+        lines.append(f"- Parameters that had no effect on the research data: {', '.join(effects['no_effect'])} "
+                     "(their optimised values mean nothing)")
+    notes = (result.get("summary") or {}).get("notes") or []
+    if notes:
+        lines += ["", "Data notes:", ""] + [f"- {note}" for note in notes]
+    return lines
 
 
 def render_markdown(report: dict) -> str:
@@ -87,15 +117,28 @@ def render_markdown(report: dict) -> str:
     for pick in selection.get("candidates_not_meeting_criteria", []):
         lines.append(f"- {pick['name']} (rank {pick['rank']}, NOT meeting criteria): {pick['reason']}")
     lines += ["", "## Scorecard", "",
-              "| rank | strategy | OOS Sharpe | worst max DD | WF profitable periods | win rate | criteria | contaminated |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| rank | strategy | OOS Sharpe | worst max DD | WF profitable periods | win rate | criteria | contaminated "
+              "| holdout bars on price-only fallback |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for entry in (report.get("scorecard") or {}).get("strategies", []):
         crit = entry["criteria"]
+        fallback = ("price-only by design" if entry.get("fallback_share") is None else
+                    pct(entry["fallback_share"], 0) + (" (mostly price-only: not selectable)"
+                                                       if entry.get("mostly_fallback") else ""))
         lines.append(f"| {entry['rank']} | {entry['name']} | {num(entry['oos_sharpe'])} | "
                      f"{pct(crit['max_drawdown']['value'])} | {pct(crit['walk_forward_stability']['value'], 0)} | "
                      f"{pct(crit['win_rate']['value'])} | {entry['passed_count']}/{entry['total_criteria']} | "
-                     f"{'yes' if entry['contaminated'] else 'no'} |")
-    lines += ["", "## Strategies (holdout = last 30% of the data, evaluated once)", ""]
+                     f"{'yes' if entry['contaminated'] else 'no'} | {fallback} |")
+    lines += ["", "## Fundamental and sentiment data stored", ""]
+    inventory = report.get("fundamentals") or []
+    if inventory:
+        lines += ["| series | vendor | rows | from | to | columns |", "|---|---|---|---|---|---|"]
+        lines += [f"| {f['series']} | {f['vendor']} | {f['rows']} | {f['first']} | {f['last']} | "
+                  f"{', '.join(f['columns'])} |" for f in inventory]
+    else:
+        lines.append("No on-chain or sentiment rows are stored: every strategy ran on its price-only fallback.")
+    holdout_share = (report.get("options") or {}).get("holdout_fraction")
+    lines += ["", f"## Strategies (holdout = last {pct(holdout_share, 0)} of the data, evaluated once)", ""]
     for name, result in (report.get("strategies") or {}).items():
         lines.append(f"### {result.get('label') or name} (`{name}`, {result.get('timeframe', '')})")
         if result.get("status") != "succeeded":
@@ -108,7 +151,8 @@ def render_markdown(report: dict) -> str:
                   f"{num(h.get('sortino'))}, Calmar {num(h.get('calmar'))}, max drawdown {pct(h.get('max_drawdown'))}, "
                   f"trades {h.get('n_trades')}, win rate {pct(h.get('win_rate'))}, profit factor "
                   f"{num(h.get('profit_factor'))}, evaluations {h.get('evaluations')}",
-                  f"- Walk-forward: {stab.get('n_periods')} periods, profitable test periods "
+                  f"- Walk-forward: {stab.get('n_periods')} periods ({stab.get('n_periods_no_data', 0)} with no candles "
+                  "in the test window, left out), profitable test periods "
                   f"{pct(stab.get('share_profitable_test'), 0)}, mean test Sharpe {num(stab.get('test_sharpe_mean'))}, "
                   f"mean degradation {num(stab.get('mean_degradation'))}",
                   f"- Final parameters: `{result.get('final_parameters')}`"]
@@ -133,6 +177,7 @@ def render_markdown(report: dict) -> str:
                 lines.append(f"- Stress {event['name']}: {event.get('status')} ({event.get('message', '')})")
         for warning in h.get("warnings") or []:
             lines.append(f"- Warning: {warning}")
+        lines += _disclosure_lines(result)
         lines.append("")
     lines += ["## Data quality", ""]
     for timeframe, quality in (report.get("data_quality") or {}).items():

@@ -33,6 +33,7 @@ from core import lifecycle
 from core.jobs import register_job
 from core.jsonsafe import json_safe
 from marketdata.models import Candle, OnchainMetric, SentimentIndex
+from marketdata.selectors import fundamentals_inventory
 from marketdata.timeframes import timeframe_delta
 from strategies.registry import RESEARCH_STRATEGIES, get_strategy
 
@@ -81,6 +82,7 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
     step = _timer(report, progress)
     with step("data"):
         report["data"] = ensure_data(options)
+        report["fundamentals"] = fundamentals_inventory()
     with step("data quality"):
         report["data_quality"] = data_quality(options)
         report["reconciliation"] = reconciliation()
@@ -301,13 +303,14 @@ def judge(strategies: dict[str, dict]) -> dict:
         if result.get("status") != RunStatus.SUCCEEDED:
             continue
         holdout = result.get("holdout") or {}
-        drawdowns = [p["test_metrics"].get("max_drawdown") for p in result.get("periods", [])]
+        drawdowns = [p["test_metrics"].get("max_drawdown") for p in result.get("periods", []) if p["test_metrics"]]
         results[name] = {
             "oos_sharpe": holdout.get("sharpe"),
             "max_drawdowns": [*drawdowns, holdout.get("max_drawdown")],
             "profitable_test_share": (result.get("summary") or {}).get("stability", {}).get("share_profitable_test"),
             "win_rate": holdout.get("win_rate"),
             "holdout_evaluations": result.get("holdout_evaluations", 0),
+            "fallback_share": (holdout.get("data_coverage") or {}).get("fallback_share"),
         }
     card = scorecard(results, correlation=corr)
     return {"correlation": correlation_to_dict(corr) if corr is not None else None,

@@ -136,7 +136,12 @@ def stability(period_metrics: Sequence[Mapping], objective: str = "sharpe") -> d
     Returns the share of periods with a positive test objective, the share of profitable test periods
     (``total_return > 0``), mean/std (ddof=1) of the test Sharpe, mean degradation over the periods where
     it is defined, and the worst test objective. Undefined values are ``None``.
+
+    A period whose test window had no candles at all (empty ``test_metrics``: a gap in the data) is no
+    evidence either way: it is counted in ``n_periods_no_data`` and left out of the shares.
     """
+    all_periods = list(period_metrics)
+    period_metrics = [p for p in all_periods if p.get("test_metrics")]
     tests = [p.get("test_metrics") or {} for p in period_metrics]
     test_objective = _defined(t.get(objective) for t in tests)
     test_sharpe = _defined(t.get("sharpe") for t in tests)
@@ -149,7 +154,9 @@ def stability(period_metrics: Sequence[Mapping], objective: str = "sharpe") -> d
     n = len(period_metrics)
     return {
         "objective": objective,
-        "n_periods": n,
+        "n_periods": len(all_periods),
+        "n_periods_with_data": n,
+        "n_periods_no_data": len(all_periods) - n,
         "share_positive_test_objective": (sum(v > 0 for v in test_objective) / n) if n else None,
         "share_profitable_test": (sum(v > 0 for v in test_return) / n) if n else None,
         "test_sharpe_mean": float(np.mean(test_sharpe)) if test_sharpe else None,

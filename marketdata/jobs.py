@@ -54,6 +54,13 @@ def social_ingest_job(*, tokens: list[str], start: str, end: str) -> dict:
     return _with_outcome(summary, {key: entry.get("error") for key, entry in summary["tokens"].items()})
 
 
+def sentiment_ingest_job() -> dict:
+    from marketdata.onchain_services import sentiment_ingest
+
+    summary = json_safe(sentiment_ingest())
+    return {**summary, "ok": not summary["failed"]}
+
+
 def indicators_compute_job(*, symbols: list[str], timeframe: str, indicators: list[str] | None = None) -> dict:
     from marketdata.indicator_cache import indicators_refresh
 
@@ -81,5 +88,6 @@ def register_jobs() -> None:
     register_job("ingest_ohlcv", "Candle ingestion", ohlcv_ingest_job)
     register_job("ingest_onchain", "On-chain ingestion", onchain_ingest_job)
     register_job("ingest_social", "Social ingestion", social_ingest_job)
+    register_job("ingest_sentiment", "Fear & Greed ingestion", sentiment_ingest_job)
     register_job("compute_indicators", "Indicator computation", indicators_compute_job)
     register_job("data_quality", "Data-quality report", data_quality_job)

@@ -8,9 +8,13 @@ one whose visibility time is at or before that bar's close. Nothing later can le
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 DEFAULT_PUBLICATION_LAG = pd.Timedelta(hours=1)
+#: How long a daily value stands in for the missing next ones: beyond this age (from its visibility time)
+#: a series that stopped (a vendor export ending in 2022, a delisted protocol) is *missing*, not frozen.
+DEFAULT_MAX_AGE = pd.Timedelta(days=3)
 
 
 def available_at(days: pd.Index, publication_lag: pd.Timedelta = DEFAULT_PUBLICATION_LAG) -> pd.DatetimeIndex:
@@ -24,11 +28,13 @@ def align_daily_to_bars(
     bar_index: pd.DatetimeIndex,
     bar_length: pd.Timedelta,
     publication_lag: pd.Timedelta = DEFAULT_PUBLICATION_LAG,
+    max_age: pd.Timedelta = DEFAULT_MAX_AGE,
 ) -> pd.DataFrame:
     """Join ``daily`` (indexed by day) onto bars (indexed by open time), as known at each bar's close.
 
     Returns a frame on ``bar_index`` with the daily columns plus ``as_of`` (the day whose value is shown);
-    bars before any value is visible get NaN (never a back-filled value).
+    bars before any value is visible get NaN (never a back-filled value), and so do bars whose latest
+    visible value is older than ``max_age`` (the series stopped: never a frozen last value).
     """
     columns = list(daily.columns)
     if daily.empty or len(bar_index) == 0:
@@ -42,5 +48,7 @@ def align_daily_to_bars(
     known["visible_at"] = known["visible_at"].astype("datetime64[ns, UTC]")
     bars = pd.DataFrame({"bar_close": (pd.DatetimeIndex(bar_index) + bar_length).astype("datetime64[ns, UTC]")})
     joined = pd.merge_asof(bars, known, left_on="bar_close", right_on="visible_at", direction="backward")
+    stale = (joined["bar_close"] - joined["visible_at"]) > max_age
+    joined.loc[stale, [*columns, "as_of"]] = np.nan
     joined.index = bar_index
     return joined[[*columns, "as_of"]]

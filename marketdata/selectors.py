@@ -74,3 +74,27 @@ def candles_resampled(*, symbol: str, source_timeframe: str, timeframe: str, sta
     """``timeframe`` candles built in memory from stored ``source_timeframe`` ones (complete buckets only)."""
     stored = candles_df(symbol=symbol, timeframe=source_timeframe, start=start, end=end)
     return resample_candles(stored, source_timeframe, timeframe)
+
+
+def fundamentals_inventory() -> list[dict]:
+    """What fundamentals and sentiment are stored: one row per series and vendor with its row count, first
+    and last date and the columns that have values (for reports: what a verdict could have stood on)."""
+    from django.db.models import Count, Max, Min, Q
+
+    from marketdata.models import ONCHAIN_FIELDS, OnchainMetric, SentimentIndex, Source
+
+    labels = dict(Source.choices)
+    aggregates = {f"has_{field}": Count("pk", filter=Q(**{f"{field}__isnull": False})) for field in ONCHAIN_FIELDS}
+    rows = []
+    for group in (OnchainMetric.objects.values("protocol", "source")
+                  .annotate(rows=Count("pk"), first=Min("date"), last=Max("date"), **aggregates)
+                  .order_by("protocol", "source")):
+        rows.append({"series": group["protocol"], "vendor": labels.get(group["source"], group["source"]),
+                     "rows": group["rows"], "first": str(group["first"]), "last": str(group["last"]),
+                     "columns": [field for field in ONCHAIN_FIELDS if group[f"has_{field}"]]})
+    for group in (SentimentIndex.objects.values("index", "source")
+                  .annotate(rows=Count("pk"), first=Min("date"), last=Max("date")).order_by("index", "source")):
+        rows.append({"series": group["index"], "vendor": labels.get(group["source"], group["source"]),
+                     "rows": group["rows"], "first": str(group["first"]), "last": str(group["last"]),
+                     "columns": ["value"]})
+    return rows

@@ -26,6 +26,7 @@ from marketdata.sources.base import HTTPSource, MalformedPayloadError, RateLimit
 
 INDEX_NAME = "fear_greed"
 COLUMNS: tuple[str, ...] = ("date", "value", "classification")
+FIRST_PLAUSIBLE, LAST_PLAUSIBLE = 1_230_768_000, 4_102_444_800  # 2009-01-01 .. 2100-01-01, Unix seconds
 
 
 class FearGreedSource(HTTPSource):
@@ -68,11 +69,16 @@ def parse_fng(payload: Any) -> pd.DataFrame:
         if point.get("time_until_update") not in (None, ""):
             continue  # today's reading, still changing
         try:
-            stamp = pd.Timestamp(int(point["timestamp"]), unit="s", tz="UTC")
+            seconds = int(point["timestamp"])
             value = float(point["value"])
         except (TypeError, ValueError) as exc:
             raise MalformedPayloadError(
                 f"alternative.me fng: point {position} has a non-numeric timestamp or value: {exc}") from exc
+        if not FIRST_PLAUSIBLE <= seconds <= LAST_PLAUSIBLE:
+            raise MalformedPayloadError(
+                f"alternative.me fng: point {position} timestamp {seconds} is not Unix seconds between 2009 and "
+                "2100 (milliseconds?)")
+        stamp = pd.Timestamp(seconds, unit="s", tz="UTC")
         if stamp != stamp.normalize():
             raise MalformedPayloadError(
                 f"alternative.me fng: point {position} is stamped {stamp}, not at a UTC midnight "

@@ -55,3 +55,15 @@ def test_empty_inputs_give_nan_not_invented_values():
     bars = _hourly_bars(1)
     joined = align_daily_to_bars(pd.DataFrame({"tvl": []}, index=pd.DatetimeIndex([], tz="UTC")), bars, HOUR)
     assert joined["tvl"].isna().all() and len(joined) == len(bars)
+
+
+def test_a_series_that_stopped_becomes_missing_not_frozen():
+    days = pd.date_range("2022-12-28", "2022-12-30", freq="D", tz="UTC")  # a vendor export ending 2022-12-30
+    daily = pd.DataFrame({"revenue": [1.0, 2.0, 3.0]}, index=days)
+    bars = pd.date_range("2022-12-28", "2023-01-10", freq="1D", tz="UTC")
+    aligned = align_daily_to_bars(daily, bars, pd.Timedelta(days=1), max_age=pd.Timedelta(days=3))
+    revenue = aligned["revenue"]
+    # The 30th's value is visible from the bar closing 2022-12-31 01:00 (the bar of the 31st closes on 1 Jan)
+    assert revenue.loc["2022-12-31"] == 3.0 and revenue.loc["2023-01-02"] == 3.0
+    # ... and three days after it became visible it is no longer a stand-in for the missing days.
+    assert revenue.loc["2023-01-04":].isna().all() and aligned["as_of"].loc["2023-01-04":].isna().all()
