@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade
-from marketdata.models import Candle, IndicatorValue, OnchainMetric, SocialMetric
+from marketdata.models import Candle, IndicatorValue, OnchainMetric, SentimentIndex, SocialMetric
 
 T0 = datetime(2022, 1, 1, tzinfo=UTC)
 
@@ -37,6 +37,13 @@ def social_metric(**overrides: Any) -> SocialMetric:
                   galaxy_score=60.0, source="lunarcrush")
     values.update(overrides)
     return SocialMetric.objects.create(**values)
+
+
+def sentiment_index(**overrides: Any) -> SentimentIndex:
+    values = dict(index="fear_greed", date=T0.date(), value=23.0, classification="Extreme Fear",
+                  source="alternative_me")
+    values.update(overrides)
+    return SentimentIndex.objects.create(**values)
 
 
 def backtest_config(**overrides: Any) -> BacktestConfig:

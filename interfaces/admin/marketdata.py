@@ -3,7 +3,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from interfaces.admin.mixins import ReadOnlyAdminMixin
-from marketdata.models import Candle, IndicatorValue, OnchainMetric, SocialMetric
+from marketdata.models import Candle, IndicatorValue, OnchainMetric, SentimentIndex, SocialMetric
 
 
 @admin.register(Candle)
@@ -50,7 +50,8 @@ class IndicatorValueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(OnchainMetric)
 class OnchainMetricAdmin(admin.ModelAdmin):
-    list_display = ("protocol", "date", "tvl", "volume", "fees", "revenue", "supply", "source")
+    list_display = ("protocol", "date", "tvl", "fees", "revenue", "supply", "market_cap", "supply_apy", "borrow_apy",
+                    "source")
     list_filter = ("source", "protocol")
     search_fields = ("protocol",)
     date_hierarchy = "date"
@@ -62,3 +63,10 @@ class SocialMetricAdmin(admin.ModelAdmin):
     list_filter = ("source", "token")
     search_fields = ("token",)
     date_hierarchy = "timestamp"
+
+
+@admin.register(SentimentIndex)
+class SentimentIndexAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("index", "date", "value", "classification", "source")
+    list_filter = ("index", "source", "classification")
+    date_hierarchy = "date"

@@ -36,6 +36,7 @@ def test_changelist_opens(admin_client, model):
     f.indicator_value()
     f.onchain_metric()
     f.social_metric()
+    f.sentiment_index()
     ResearchJob.objects.create(kind="data_quality")
     run = WalkForwardRun.objects.create(strategy="sma_crossover", start=f.T0, end=f.T0 + timedelta(days=400))
     WalkForwardPeriod.objects.create(run=run, index=0, train_start=f.T0, train_end=f.T0 + timedelta(days=180),
