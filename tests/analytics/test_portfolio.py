@@ -110,3 +110,19 @@ def test_selection_says_so_when_fewer_than_three_pass():
     assert [s["name"] for s in flagged] == ["near", "far"]
     assert all(not s["meets_criteria"] and s["reason"].startswith("does not meet") for s in flagged)
     assert "win_rate" in flagged[0]["reason"]
+
+
+def test_a_holdout_mostly_on_the_price_only_fallback_cannot_meet_the_criteria():
+    good = {"oos_sharpe": 2.0, "max_drawdowns": [0.05, 0.06], "profitable_test_share": 0.8, "win_rate": 0.5,
+            "holdout_evaluations": 1}
+    card = pf.scorecard({"real": {**good, "fallback_share": 0.1}, "stand_in": {**good, "fallback_share": 0.51},
+                      "price_only_by_design": {**good, "fallback_share": None}},
+                     correlation=pd.DataFrame(0.0, index=["real", "stand_in", "price_only_by_design"],
+                                              columns=["real", "stand_in", "price_only_by_design"]))
+    by_name = {e["name"]: e for e in card["strategies"]}
+    assert by_name["real"]["passes_all"] and by_name["price_only_by_design"]["passes_all"]
+    stand_in = by_name["stand_in"]
+    assert stand_in["mostly_fallback"] and not stand_in["passes_all"]
+    assert "holdout ran 51% of its bars on the price-only fallback" in stand_in["failed"]
+    selection = pf.select_for_paper_trading(card, min_n=1)
+    assert [pick["name"] for pick in selection["selected"]] == ["price_only_by_design", "real"]

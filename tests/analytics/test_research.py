@@ -53,6 +53,19 @@ def test_pipeline_writes_reports_with_every_section(lending_data, tmp_path):
         assert section in html, section
     markdown = Path(report["paths"]["markdown"]).read_text()
     assert "## Selection for paper trading" in markdown and "lending_value" in markdown
+    # What the verdict stood on: the bundled Token Terminal data ends 2022-12-30, the holdout starts later,
+    # so the holdout ran on the price proxy; the scorecard says so and the strategy cannot be selected.
+    assert report["data"]["onchain_rows"] > 15_000 and report["data"]["sentiment_rows"] > 2_800
+    coverage = result["holdout"]["data_coverage"]
+    assert coverage["fallback_share"] == 1.0 and coverage["mostly_fallback"]
+    assert result["summary"]["research_coverage"]["fallback_share"] < 0.5  # 2021-2022 had the fundamentals
+    entry = report["scorecard"]["strategies"][0]
+    assert entry["mostly_fallback"] and not entry["passes_all"]
+    assert any("price-only fallback" in reason for reason in entry["failed"])
+    for text in (html, markdown):
+        assert "Data this verdict stood on" in text and "Token Terminal" in text
+    for note in result["summary"]["notes"]:
+        assert note in markdown and note.replace("&", "&amp;") in html
     assert json.loads(Path(report["paths"]["json"]).read_text())["strategies"]["lending_value"]["status"] == "succeeded"
 
 
