@@ -35,10 +35,27 @@ def utc_index(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
 
 
+#: No crypto market data exists before the first Bitcoin block; nothing is scheduled after 2100. Dates
+#: outside this range are input mistakes (0001-01-01, 9999-12-31), refused before any work.
+EARLIEST = pd.Timestamp("2009-01-03", tz="UTC")
+LATEST = pd.Timestamp("2100-01-01", tz="UTC")
+
+
+def market_timestamp(value: Any, what: str = "date") -> pd.Timestamp:
+    """``value`` as a UTC timestamp within :data:`EARLIEST` .. :data:`LATEST`; ``ValueError`` naming ``what``."""
+    stamp = utc_timestamp(value)
+    if not EARLIEST <= stamp <= LATEST:
+        raise ValueError(f"{what} {stamp:%Y-%m-%d} is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d}")
+    return stamp
+
+
 PERIOD_ORDER_MESSAGE = "end must be after start."
 
 
 def check_period(start: Any, end: Any) -> None:
-    """``ValueError`` unless ``end`` is after ``start`` (either may be ``None``: nothing to compare)."""
-    if start is not None and end is not None and utc_timestamp(end) <= utc_timestamp(start):
+    """``ValueError`` unless both ends lie in :data:`EARLIEST` .. :data:`LATEST` and ``end`` is after ``start``
+    (either may be ``None``: nothing to check)."""
+    start = market_timestamp(start, "start") if start is not None else None
+    end = market_timestamp(end, "end") if end is not None else None
+    if start is not None and end is not None and end <= start:
         raise ValueError(PERIOD_ORDER_MESSAGE)

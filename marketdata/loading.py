@@ -161,13 +161,21 @@ def _pg_load(rows: pd.DataFrame, *, symbol: str, timeframe: str, source: str) ->
         columns = ", ".join(DB_COLUMNS)
         try:
             # savepoint: a racing writer's key only undoes this COPY
-            with transaction.atomic(), cursor.copy(f"COPY {TABLE} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            with transaction.atomic(), psycopg_cursor(cursor).copy(
+                    f"COPY {TABLE} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(payload)
             return len(rows)
         except (IntegrityError, psycopg.Error) as error:
             if not _is_unique_violation(error):
                 raise
             return _pg_staged_insert(cursor, payload, columns)
+
+
+def psycopg_cursor(cursor):
+    """The psycopg cursor under Django's wrapper. With ``DEBUG`` on, Django wraps cursors in a debug wrapper
+    whose ``copy()`` takes no parameters (it breaks ``COPY (query with %s) TO STDOUT``); COPY goes to psycopg
+    directly (and is not logged as a query)."""
+    return getattr(cursor, "cursor", cursor)
 
 
 def _is_unique_violation(error: Exception) -> bool:
@@ -182,7 +190,7 @@ def pg_copy_out_records(cursor, sql: str, params: list, fields: list[tuple[str, 
     big-endian numpy types, e.g. ``>i8`` for timestamptz, ``>f8`` for float8): every record then
     has the same size and numpy reads them in one go.
     """
-    with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
+    with psycopg_cursor(cursor).copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
         data = b"".join(bytes(block) for block in copy)
     record = [("count", ">i2")]
     for name, kind in fields:
@@ -203,7 +211,7 @@ def _pg_staged_insert(cursor, payload: bytes, columns: str) -> int:
     cursor.execute(
         f"CREATE TEMP TABLE candle_staging ON COMMIT DROP AS SELECT {columns} FROM {TABLE} WITH NO DATA"
     )
-    with cursor.copy(f"COPY candle_staging ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+    with psycopg_cursor(cursor).copy(f"COPY candle_staging ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(payload)
     cursor.execute(
         f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM candle_staging ORDER BY open_time "

@@ -10,7 +10,7 @@ from pathlib import Path
 PURE_MODULES = ["analytics.montecarlo", "analytics.overfitting", "analytics.walkforward", "analytics.optimization",
                 "analytics.portfolio", "analytics.stress", "analytics.lookahead", "backtests.metrics",
                 "backtests.evaluation", "strategies.base", "strategies.examples", "strategies.registry",
-                "core.jsonsafe", "core.timeutil"]
+                "strategies.disclosure", "marketdata.pointintime", "core.jsonsafe", "core.timeutil"]
 
 
 def test_pure_analytics_modules_do_not_import_django():

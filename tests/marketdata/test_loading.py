@@ -171,3 +171,24 @@ def test_normalize_fills_optional_columns():
     assert out["quote_volume"].isna().all()
     assert out["trade_count"].isna().all()
     assert not out["quote_volume_derived"].any()
+
+
+def test_copy_paths_work_with_django_debug_cursors_on_postgres(requires_postgres, db):
+    """With DEBUG on, Django wraps cursors in a debug wrapper whose copy() takes no parameters: every candle
+    write and read through COPY used to fail with a TypeError under the README's DJANGO_DEBUG=1."""
+    from django.db import connection
+
+    from marketdata.loading import candles_upsert
+    from marketdata.selectors import candles_df
+    from tests.conftest import real_candles
+
+    frame = real_candles("2022-01-01", "2022-01-03")
+    connection.force_debug_cursor = True
+    try:
+        first = candles_upsert(frame, symbol="BTC", timeframe="1h", source="bundled")
+        again = candles_upsert(frame, symbol="BTC", timeframe="1h", source="bundled")
+        stored = candles_df(symbol="BTC", timeframe="1h")
+    finally:
+        connection.force_debug_cursor = False
+    assert (first.inserted, again.inserted, again.skipped) == (len(frame), 0, len(frame))
+    assert stored["close"].tolist() == frame["close"].tolist()

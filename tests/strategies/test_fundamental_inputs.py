@@ -41,8 +41,8 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def bundled(django_db_setup, django_db_blocker):
-    from marketdata.models import Candle, OnchainMetric, SentimentIndex
     from marketdata.csv_import import load_candle_table
+    from marketdata.models import Candle, OnchainMetric, SentimentIndex
     from marketdata.sample import read_sample_file, sample_files
     from marketdata.sample_fundamentals import fundamentals_load
 

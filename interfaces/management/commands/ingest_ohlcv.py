@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import sys
 
-import pandas as pd
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from core.timeutil import utc_timestamp
+from interfaces.cli import parse_when, split_list
 from marketdata.ingestion import ohlcv_ingest
-
-
-def parse_utc(value: str, option: str) -> pd.Timestamp:
-    """A date or ISO time; without a zone it is UTC."""
-    try:
-        return utc_timestamp(value)
-    except ValueError:
-        raise CommandError(f"{option}: {value!r} is not a date (expected YYYY-MM-DD or an ISO time)") from None
-
-
-def split_list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class Command(BaseCommand):
@@ -50,7 +37,7 @@ class Command(BaseCommand):
         try:
             result = ohlcv_ingest(
                 symbols=split_list(options["symbols"]), timeframe=options["timeframe"],
-                start=parse_utc(options["start"], "--start"), end=parse_utc(options["end"], "--end"),
+                start=parse_when(options["start"], "--start"), end=parse_when(options["end"], "--end"),
                 source=options["source"], progress=progress,
             )
         except ValueError as error:

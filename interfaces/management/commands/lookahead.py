@@ -7,6 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from analytics.services import lookahead_job
+from interfaces.cli import parse_json_object, parse_when
 from strategies.registry import STRATEGIES
 
 
@@ -28,15 +29,12 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         if opts["strategy"] not in STRATEGIES:
             raise CommandError(f"unknown strategy {opts['strategy']!r}; known: {', '.join(sorted(STRATEGIES))}")
-        try:
-            parameters = json.loads(opts["parameters"])
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--parameters is not valid JSON: {exc}") from None
+        parameters = parse_json_object(opts["parameters"], "--parameters")
+        start, end = parse_when(opts["start"], "--start"), parse_when(opts["end"], "--end")
         cls = STRATEGIES[opts["strategy"]]
         symbols = [s.strip().upper() for s in opts["symbols"].split(",")] if opts["symbols"] else None
         try:
-            report = lookahead_job(strategy=opts["strategy"], start=f"{opts['start']}T00:00:00+00:00",
-                                   end=f"{opts['end']}T00:00:00+00:00", symbols=symbols,
+            report = lookahead_job(strategy=opts["strategy"], start=start.isoformat(), end=end.isoformat(), symbols=symbols,
                                    timeframe=opts["timeframe"] or cls.timeframe, parameters=parameters,
                                    sample=opts["sample"], seed=opts["seed"])
         except ValueError as exc:

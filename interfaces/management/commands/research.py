@@ -5,20 +5,11 @@ from __future__ import annotations
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_datetime
 
 from analytics.report import num, pct
 from analytics.research import ResearchOptions, research_run
+from interfaces.cli import parse_when, require_positive
 from strategies.registry import STRATEGIES
-
-
-def _when(value: str | None):
-    if not value:
-        return None
-    parsed = parse_datetime(value if "T" in value or " " in value else f"{value}T00:00:00Z")
-    if parsed is None:
-        raise CommandError(f"not a date: {value!r} (use YYYY-MM-DD)")
-    return parsed
 
 
 class Command(BaseCommand):
@@ -48,10 +39,14 @@ class Command(BaseCommand):
         unknown = sorted(set(names or []) - set(STRATEGIES))
         if unknown:
             raise CommandError(f"unknown strategies {unknown}; known: {', '.join(sorted(STRATEGIES))}")
-        if not 0 <= opts["holdout"] < 1 or opts["trials"] < 1 or opts["mc_iterations"] < 1:
-            raise CommandError("--holdout must be in [0, 1); --trials and --mc-iterations must be positive")
+        if not 0 <= opts["holdout"] < 1:
+            raise CommandError(f"--holdout must be in [0, 1), got {opts['holdout']}")
+        require_positive(opts, "trials", "mc_iterations", "train_months", "test_months")
+        start, end = parse_when(opts["start"], "--start"), parse_when(opts["end"], "--end")
+        if start is not None and end is not None and end <= start:
+            raise CommandError("--end must be after --start")
         options = ResearchOptions(
-            start=_when(opts["start"]), end=_when(opts["end"]), train_months=opts["train_months"],
+            start=start, end=end, train_months=opts["train_months"],
             test_months=opts["test_months"], holdout_fraction=opts["holdout"], search=opts["search"],
             max_trials=opts["trials"], mc_iterations=opts["mc_iterations"], seed=opts["seed"],
             cache_indicators=not opts["no_indicator_cache"], report_dir=opts["report_dir"])
