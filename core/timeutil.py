@@ -45,7 +45,8 @@ def market_timestamp(value: Any, what: str = "date") -> pd.Timestamp:
     """``value`` as a UTC timestamp within :data:`EARLIEST` .. :data:`LATEST`; ``ValueError`` naming ``what``."""
     stamp = utc_timestamp(value)
     if not EARLIEST <= stamp <= LATEST:
-        raise ValueError(f"{what} {stamp:%Y-%m-%d} is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d}")
+        day = f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}"
+        raise ValueError(f"{what} {day} is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d}")
     return stamp
 
 

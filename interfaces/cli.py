@@ -19,8 +19,9 @@ def parse_when(value: str | None, option: str) -> pd.Timestamp | None:
     try:
         return market_timestamp(value, option)
     except ValueError as error:
-        detail = str(error) if str(error).startswith(option) else f"{value!r} is not a date"
-        raise CommandError(f"{option}: {detail} (expected YYYY-MM-DD or an ISO time)") from None
+        if str(error).startswith(option):  # parsed, but out of range
+            raise CommandError(str(error)) from None
+        raise CommandError(f"{option}: {value!r} is not a date (expected YYYY-MM-DD or an ISO time)") from None
 
 
 def split_list(value: str) -> list[str]:

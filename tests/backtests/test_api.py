@@ -155,7 +155,7 @@ def test_openapi_schema_is_served(reader_client):
     response = reader_client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     schema = json.loads(response.content)
-    assert "/api/v1/backtesting/run" in schema["paths"]
+    assert "/api/v1/backtesting/run/" in schema["paths"]
 
 
 def test_date_filters_accept_any_offset_and_refuse_unrepresentable_values(reader_client):
