@@ -140,7 +140,10 @@ CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust X-Forwarded-Proto only behind a proxy that sets it (and strips it from clients): otherwise any client
+# could claim https.
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1 * 1024 * 1024  # 1 MiB: the API takes small JSON bodies only.
@@ -157,7 +160,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"write": os.environ.get("API_WRITE_THROTTLE", "60/min")},
+    # Reads are throttled per user (or per address when anonymous); starting work has its own, lower rate.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle",
+                                 "rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"write": os.environ.get("API_WRITE_THROTTLE", "60/min"),
+                               "user": os.environ.get("API_READ_THROTTLE", "600/min"),
+                               "anon": os.environ.get("API_ANON_THROTTLE", "60/min")},
 }
 
 SPECTACULAR_SETTINGS = {
@@ -165,10 +173,21 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ingest market data, run backtests and research analyses.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs describe the whole API: signed-in users only unless API_DOCS_PUBLIC=1.
+    "SERVE_PERMISSIONS": (["rest_framework.permissions.AllowAny"] if env_bool("API_DOCS_PUBLIC", False)
+                          else ["rest_framework.permissions.IsAuthenticated"]),
 }
 
 # django-q2: the ORM broker by default, Redis when REDIS_URL is set.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# One cache shared by every process (throttle counters must hold across gunicorn workers and queue workers):
+# Redis when REDIS_URL is set, else a database table (created by the core migrations), never per-process memory.
+CACHES = {
+    "default": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+                if REDIS_URL else
+                {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "platform_cache"}),
+}
 Q_CLUSTER: dict = {
     "name": os.environ.get("Q_CLUSTER_NAME", "research"),
     "workers": int(os.environ.get("Q_WORKERS", "2")),

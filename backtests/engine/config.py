@@ -14,6 +14,13 @@ def _require(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+#: Upper bounds of the risk limits: a position (or the portfolio heat) of at most 10x equity, windows and
+#: cool-downs of at most a million bars. Larger finite values are input mistakes (``1e308``), refused;
+#: ``inf`` is the explicit "no cap" (JSON cannot carry it, so API input never does).
+MAX_LEVERAGE = 10.0
+MAX_BARS = 1_000_000
+
+
 @dataclass(frozen=True)
 class RiskLimits:
     """Portfolio risk limits. Field names match ``backtests.models.default_risk_limits()``.
@@ -47,22 +54,27 @@ class RiskLimits:
             _require(isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value),
                      f"RiskLimits.{name} must be a number, got {value!r}")
         _require(self.min_position_pct >= 0, f"min_position_pct must be >= 0, got {self.min_position_pct}")
-        _require(self.max_position_pct > 0, f"max_position_pct must be > 0, got {self.max_position_pct}")
+        _require(0 < self.max_position_pct <= MAX_LEVERAGE or self.max_position_pct == math.inf,
+                 f"max_position_pct must be in (0, {MAX_LEVERAGE:g}] (at most {MAX_LEVERAGE:g}x equity; inf: no cap), "
+                 f"got {self.max_position_pct}")
         _require(self.min_position_pct <= self.max_position_pct,
                  f"min_position_pct ({self.min_position_pct}) must not exceed "
                  f"max_position_pct ({self.max_position_pct})")
         _require(0 < self.risk_per_trade_pct <= 1,
                  f"risk_per_trade_pct must be in (0, 1], got {self.risk_per_trade_pct}")
-        _require(self.max_portfolio_heat_pct > 0,
-                 f"max_portfolio_heat_pct must be > 0, got {self.max_portfolio_heat_pct}")
+        _require(0 < self.max_portfolio_heat_pct <= MAX_LEVERAGE or self.max_portfolio_heat_pct == math.inf,
+                 f"max_portfolio_heat_pct must be in (0, {MAX_LEVERAGE:g}], got {self.max_portfolio_heat_pct}")
         _require(0 < self.max_drawdown_pct <= 1,
                  f"max_drawdown_pct must be in (0, 1], got {self.max_drawdown_pct}")
         _require(self.drawdown_cooldown_bars is None
                  or (isinstance(self.drawdown_cooldown_bars, int) and self.drawdown_cooldown_bars >= 0),
                  f"drawdown_cooldown_bars must be None (halt) or an int >= 0, got {self.drawdown_cooldown_bars!r}")
-        _require(self.correlation_limit > 0, f"correlation_limit must be > 0, got {self.correlation_limit}")
-        _require(isinstance(self.correlation_window, int) and self.correlation_window >= 3,
-                 f"correlation_window must be an int >= 3, got {self.correlation_window!r}")
+        _require(self.drawdown_cooldown_bars is None or self.drawdown_cooldown_bars <= MAX_BARS,
+                 f"drawdown_cooldown_bars must be at most {MAX_BARS}, got {self.drawdown_cooldown_bars!r}")
+        _require(0 < self.correlation_limit <= 1 or self.correlation_limit == math.inf,
+                 f"correlation_limit must be in (0, 1] (inf: off), got {self.correlation_limit}")
+        _require(isinstance(self.correlation_window, int) and 3 <= self.correlation_window <= MAX_BARS,
+                 f"correlation_window must be an int in 3..{MAX_BARS}, got {self.correlation_window!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> RiskLimits:

@@ -26,7 +26,7 @@ from interfaces.api.analytics_serializers import (
 from interfaces.api.backtest_serializers import ResearchJobSerializer, WalkForwardRequestSerializer
 from interfaces.api.backtests import AcceptedSerializer, JobStartView, WriteView, accepted
 from interfaces.api.filters import UtcDateTimeFilter
-from interfaces.api.permissions import CanStartWork
+from interfaces.api.permissions import CanStartWork, OwnedQuerysetMixin, visible_to
 
 
 class WalkForwardFilter(django_filters.FilterSet):
@@ -55,7 +55,7 @@ class WalkForwardStartView(WriteView):
         return accepted(request, pk=run.pk, state=run.status, view_name="walkforward-run-detail")
 
 
-class WalkForwardRunViewSet(viewsets.ReadOnlyModelViewSet):
+class WalkForwardRunViewSet(OwnedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     queryset = WalkForwardRun.objects.all()
     filterset_class = WalkForwardFilter
     permission_classes = [CanStartWork]
@@ -72,7 +72,7 @@ class JobListMixin:
     """GET lists the jobs of this endpoint's kind (newest first); POST queues a new one."""
 
     def get(self, request):
-        queryset = ResearchJob.objects.filter(kind=self.kind)
+        queryset = visible_to(ResearchJob.objects.filter(kind=self.kind), request.user)
         status_filter = request.query_params.get("status")
         if status_filter:
             queryset = queryset.filter(status=status_filter)

@@ -6,7 +6,8 @@ from rest_framework import serializers
 
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
 from backtests.models import BacktestConfig, RunStatus
-from interfaces.api.backtest_serializers import PeriodMixin, SymbolListField
+from interfaces.api.backtest_serializers import ErrorMessageField, PeriodMixin, SymbolListField
+from interfaces.api.permissions import visible_to
 from marketdata.timeframes import TIMEFRAMES
 from strategies.registry import validated_parameters
 
@@ -35,7 +36,9 @@ class MonteCarloRequestSerializer(serializers.Serializer):
     drawdown_threshold = serializers.FloatField(min_value=0.01, max_value=1.0, default=0.20)
 
     def validate_config_id(self, value: int) -> int:
-        config = BacktestConfig.objects.filter(pk=value).only("status").first()
+        request = self.context.get("request")
+        runs = visible_to(BacktestConfig.objects.all(), request.user) if request else BacktestConfig.objects.all()
+        config = runs.filter(pk=value).only("status").first()
         if config is None:
             raise serializers.ValidationError("no such backtest run")
         if config.status != RunStatus.SUCCEEDED:
@@ -99,6 +102,7 @@ class WalkForwardPeriodSerializer(serializers.ModelSerializer):
 
 class WalkForwardRunSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="walkforward-run-detail")
+    error = ErrorMessageField()
 
     class Meta:
         model = WalkForwardRun

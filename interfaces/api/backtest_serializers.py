@@ -106,7 +106,15 @@ class WalkForwardRequestSerializer(BacktestRequestSerializer):
     fan_out = serializers.BooleanField(default=False, help_text="Run each period as its own task (many workers).")
 
 
+class ErrorMessageField(serializers.ReadOnlyField):
+    """A run's or job's ``error`` as API clients see it: the message only; the traceback stays in the admin."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="error_message", help_text="Why it failed (empty unless failed).", **kwargs)
+
+
 class BacktestConfigSerializer(serializers.ModelSerializer):
+    error = ErrorMessageField()
     url = serializers.HyperlinkedIdentityField(view_name="backtest-config-detail")
     trades_url = serializers.HyperlinkedIdentityField(view_name="backtest-config-trades")
     metrics_url = serializers.HyperlinkedIdentityField(view_name="backtest-config-metrics")
@@ -142,6 +150,7 @@ class BacktestMetricSerializer(serializers.ModelSerializer):
 
 class ResearchJobSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="research-job-detail")
+    error = ErrorMessageField()
 
     class Meta:
         model = ResearchJob

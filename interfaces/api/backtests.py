@@ -24,7 +24,7 @@ from interfaces.api.backtest_serializers import (
     ResearchJobSerializer,
 )
 from interfaces.api.filters import BacktestConfigFilter, BacktestTradeFilter, ResearchJobFilter
-from interfaces.api.permissions import CanStartWork
+from interfaces.api.permissions import CanStartWork, OwnedQuerysetMixin, visible_to
 
 
 class AcceptedSerializer(serializers.Serializer):
@@ -52,7 +52,7 @@ class JobStartView(WriteView):
     request_serializer: type[serializers.Serializer] = serializers.Serializer
 
     def post(self, request):
-        serializer = self.request_serializer(data=request.data)
+        serializer = self.request_serializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
             job = jobs.job_create(kind=self.kind, params=json_safe(serializer.validated_data), user=request.user)
@@ -79,7 +79,7 @@ class BacktestRunView(WriteView):
         return accepted(request, pk=config.pk, state=config.status, view_name="backtest-config-detail")
 
 
-class BacktestConfigViewSet(viewsets.ReadOnlyModelViewSet):
+class BacktestConfigViewSet(OwnedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     """Backtest runs with their status and headline results; trades and metric snapshots per run."""
 
     queryset = BacktestConfig.objects.all()
@@ -100,7 +100,7 @@ class ConfigTradesView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return BacktestTrade.objects.none()
-        config = get_object_or_404(BacktestConfig, pk=self.kwargs["pk"])
+        config = get_object_or_404(visible_to(BacktestConfig.objects.all(), self.request.user), pk=self.kwargs["pk"])
         return config.trades.all()
 
 
@@ -114,11 +114,12 @@ class ConfigMetricsView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return BacktestMetric.objects.none()
-        config = get_object_or_404(BacktestConfig, pk=self.kwargs["pk"])
+        config = get_object_or_404(visible_to(BacktestConfig.objects.all(), self.request.user), pk=self.kwargs["pk"])
         return config.metrics.all()
 
 
-class ResearchJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ResearchJobViewSet(OwnedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        viewsets.GenericViewSet):
     """Status of any queued job: pending -> running -> succeeded | failed (with the error)."""
 
     queryset = ResearchJob.objects.all()

@@ -136,19 +136,19 @@ def test_ingest_data_validates(staff_client, change, field):
     assert ResearchJob.objects.count() == 0
 
 
-def test_configs_are_filterable(reader_client):
+def test_configs_are_filterable(staff_client):
     f.backtest_config(strategy="a", symbols=["BTC", "ETH"], status=RunStatus.SUCCEEDED)
     f.backtest_config(strategy="b", symbols=["OP"], status=RunStatus.FAILED)
     f.backtest_config(strategy="b", symbols=["OPX"], status=RunStatus.FAILED)
 
     def ids(query):
-        return sorted(r["strategy"] + ":" + r["status"] for r in reader_client.get(CONFIGS_URL + query).json()["results"])
+        return sorted(r["strategy"] + ":" + r["status"] for r in staff_client.get(CONFIGS_URL + query).json()["results"])
 
     assert ids("?strategy=a") == ["a:succeeded"]
     assert ids("?status=failed") == ["b:failed", "b:failed"]
     assert ids("?symbol=eth") == ["a:succeeded"]
     assert len(ids("?symbol=OP")) == 1
-    assert reader_client.get(CONFIGS_URL + "?created_after=not-a-date").status_code == 400
+    assert staff_client.get(CONFIGS_URL + "?created_after=not-a-date").status_code == 400
 
 
 def test_openapi_schema_is_served(reader_client):
@@ -158,10 +158,10 @@ def test_openapi_schema_is_served(reader_client):
     assert "/api/v1/backtesting/run/" in schema["paths"]
 
 
-def test_date_filters_accept_any_offset_and_refuse_unrepresentable_values(reader_client):
+def test_date_filters_accept_any_offset_and_refuse_unrepresentable_values(staff_client):
     """Found by the schemathesis fuzz on PostgreSQL: an offset beyond +/-15:59 was a 500."""
     f.backtest_config()
-    ok = reader_client.get(CONFIGS_URL, {"created_after": "2000-01-01T00:00:00+18:23"})
+    ok = staff_client.get(CONFIGS_URL, {"created_after": "2000-01-01T00:00:00+18:23"})
     assert ok.status_code == 200 and ok.json()["count"] == 1
-    overflow = reader_client.get(CONFIGS_URL, {"created_after": "9999-12-31T23:59:59-23:59"})
+    overflow = staff_client.get(CONFIGS_URL, {"created_after": "9999-12-31T23:59:59-23:59"})
     assert overflow.status_code == 400 and "created_after" in overflow.json()

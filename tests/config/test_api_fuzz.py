@@ -14,7 +14,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 
 from config.wsgi import application
 from tests import factories as f
@@ -34,13 +34,14 @@ def keep_test_connection():
 
 
 def test_no_operation_answers_with_a_server_error(monkeypatch, keep_test_connection):
-    monkeypatch.setattr(ScopedRateThrottle, "allow_request", lambda self, request, view: True)
+    for throttle in (ScopedRateThrottle, UserRateThrottle):
+        monkeypatch.setattr(throttle, "allow_request", lambda self, request, view: True)
     user = User.objects.create_user("fuzzer", is_staff=True)
     headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
     config = f.backtest_config(status="succeeded")
     f.backtest_trade(config)
     f.backtest_metric(config)
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application, headers=headers)
     server_errors: list[str] = []
     statuses: list[int] = []
     operations = 0
