@@ -36,6 +36,7 @@ class SymbolIngest:
     pages: int = 0
     resumed_from: str | None = None  # ISO time fetching started at when a previous run is resumed
     error: str | None = None
+    repairs: list[str] = field(default_factory=list)  # what the provider's data needed (sorted, dropped...)
 
 
 @dataclass
@@ -116,6 +117,11 @@ def resume_point(*, symbol: str, timeframe: str, first_bar: pd.Timestamp, end: p
 
 def _ingest_symbol(item: SymbolIngest, *, timeframe: str, start: pd.Timestamp, end: pd.Timestamp,
                    progress: ProgressCallback | None) -> None:
+    """One symbol's pages; any failure is this symbol's error (named with provider, symbol and window) and the
+    other symbols go on. A provider that answers with no candles at all for the window is an error too: an
+    empty success would hide a broken or misconfigured source."""
+    window = f"{item.source} {item.symbol} {timeframe} {start.isoformat()}..{end.isoformat()}"
+    client = None
     try:
         client = get_source(item.source)
         for page in client.fetch_ohlcv(item.symbol, timeframe, start.to_pydatetime(), end.to_pydatetime()):
@@ -127,8 +133,12 @@ def _ingest_symbol(item: SymbolIngest, *, timeframe: str, start: pd.Timestamp, e
             last = page["open_time"].max() if len(page) else None
             _emit(progress, event="page", symbol=item.symbol, rows=loaded.received, inserted=loaded.inserted,
                   last=None if last is None else last.isoformat())
-    except (SourceError, CandleValidationError) as error:
-        item.error = f"{type(error).__name__}: {error}"
+        if getattr(client, "raw_rows", None) == 0:
+            item.error = f"NoData: {window}: the provider returned no candles"
+    except (SourceError, CandleValidationError, ValueError) as error:
+        item.error = f"{type(error).__name__}: {window}: {error}"
+    finally:
+        item.repairs = list(getattr(client, "issues", []) or [])
 
 
 def _emit(progress: ProgressCallback | None, **event) -> None:

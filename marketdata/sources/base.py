@@ -5,19 +5,24 @@ Pure module: no Django. Sources *return* data; services in ``marketdata`` persis
 
 Retry policy of :meth:`HTTPSource.get_json` (one policy for every provider):
 
-- ``429`` (rate limited) and ``418`` (Binance IP ban after ignoring 429s): wait ``Retry-After`` seconds
-  (or the exponential backoff when the header is missing), then retry; :class:`RateLimitedError` once the
-  retries are spent.
-- ``5xx``, timeouts and connection errors: exponential backoff (``backoff_base * 2**attempt``), retry;
-  :class:`SourceError` once the retries are spent.
+- ``429`` (rate limited) and ``418`` (Binance IP ban after ignoring 429s): wait ``Retry-After`` seconds, at
+  most ``max_retry_after`` (or the exponential backoff when the header is missing), then retry;
+  :class:`RateLimitedError` once the retries are spent.
+- ``5xx``, timeouts and transport errors (refused or dropped connections, a body cut off mid-stream,
+  undecodable compression): exponential backoff (``backoff_base * 2**attempt``), retry; :class:`SourceError`
+  once the retries are spent.
 - any other ``4xx``: :class:`SourceError` at once (retrying a bad request cannot help).
-- a body that is not JSON: :class:`MalformedPayloadError` at once.
+- a body that is not JSON, or larger than ``max_body_bytes``: :class:`MalformedPayloadError` at once.
+
+Every call has an overall ``deadline`` (seconds, retries and waits included): ``timeout`` bounds each socket
+read only, so a server trickling a byte every few seconds would otherwise hold a request forever.
 
 ``sleep`` and ``clock`` are injectable so tests run without real waiting.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -29,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import requests
+import urllib3
 
 from core.timeutil import utc_timestamp
 
@@ -141,8 +147,16 @@ class HTTPSource:
         rate_limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        deadline: float = 300.0,
+        max_retry_after: float = 120.0,
+        max_body_bytes: int = 64 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.deadline = deadline
+        self.max_retry_after = max_retry_after
+        self.max_body_bytes = max_body_bytes
+        self.clock = clock
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -161,20 +175,24 @@ class HTTPSource:
     def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, weight: int = 1) -> Any:
         is_absolute = path.startswith(("http://", "https://"))
         url = path if is_absolute else f"{self.base_url}/{path.lstrip('/')}"
+        give_up_at = self.clock() + self.deadline
         for attempt in range(self.max_retries + 1):
             last_try = attempt == self.max_retries
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire(weight)
             self.request_count += 1
             try:
-                response = self.session.get(url, params=params, timeout=self.timeout)
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                if last_try:
+                response, body = self._fetch(url, params, give_up_at)
+            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as exc:
+                if last_try or self.clock() >= give_up_at:
                     raise SourceError(
                         f"{self.name}: {path} failed after {attempt + 1} attempts: {exc.__class__.__name__}"
                     ) from exc
-                self.sleep(self._backoff(attempt))
+                self._wait(self._backoff(attempt), give_up_at, path)
                 continue
+            except requests.RequestException as exc:  # an invalid URL, too many redirects, ...
+                raise SourceError(f"{self.name}: {path} failed: {exc.__class__.__name__}: {exc}") from exc
             self._after_response(response)
             status = response.status_code
             if status in (429, 418):
@@ -184,22 +202,72 @@ class HTTPSource:
                         f"{self.name}: {path} still rate limited (HTTP {status}) after {attempt + 1} attempts",
                         retry_after,
                     )
-                self.sleep(retry_after if retry_after is not None else self._backoff(attempt))
+                wait = self._backoff(attempt) if retry_after is None else min(retry_after, self.max_retry_after)
+                self._wait(wait, give_up_at, path, f"rate limited (HTTP {status}, Retry-After {retry_after})")
                 continue
             if status >= 500:
                 if last_try:
                     raise SourceError(f"{self.name}: {path} HTTP {status} after {attempt + 1} attempts", status)
-                self.sleep(self._backoff(attempt))
+                self._wait(self._backoff(attempt), give_up_at, path, f"HTTP {status}")
                 continue
+            text = body.decode(response.encoding or "utf-8", errors="replace")
             if status >= 400:
-                raise SourceError(f"{self.name}: {path} HTTP {status}: {response.text[:200]}", status)
+                raise SourceError(f"{self.name}: {path} HTTP {status}: {text[:200]}", status)
             try:
-                return response.json()
+                return json.loads(text)
             except ValueError as exc:
                 raise MalformedPayloadError(
-                    f"{self.name}: {path} returned a body that is not JSON: {response.text[:80]!r}"
+                    f"{self.name}: {path} returned a body that is not JSON: {text[:80]!r}"
                 ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fetch(self, url: str, params: Mapping[str, Any] | None, give_up_at: float) -> tuple[requests.Response, bytes]:
+        """GET ``url`` and read its body in chunks, within the overall deadline and the body size limit."""
+        with self.session.get(url, params=params, timeout=self.timeout, stream=True) as response:
+            chunks, size = [], 0
+            while True:
+                try:
+                    # read1 returns as soon as some bytes arrived (read(n) would wait for all n of them)
+                    chunk = response.raw.read1(65536, decode_content=True)
+                except urllib3.exceptions.ReadTimeoutError as exc:
+                    raise requests.Timeout(str(exc)) from exc
+                except urllib3.exceptions.DecodeError as exc:
+                    raise requests.exceptions.ContentDecodingError(str(exc)) from exc
+                except (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError) as exc:
+                    raise requests.exceptions.ChunkedEncodingError(str(exc)) from exc
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise MalformedPayloadError(
+                        f"{self.name}: {url} sent more than {self.max_body_bytes} bytes: refused")
+                if self.clock() >= give_up_at:
+                    raise SourceError(f"{self.name}: {url} still sending after the {self.deadline:g} s deadline")
+            return response, b"".join(chunks)
+
+    def _wait(self, seconds: float, give_up_at: float, path: str, why: str = "transport error") -> None:
+        if self.clock() + seconds > give_up_at:
+            raise SourceError(f"{self.name}: {path} {why}: giving up, a retry would pass the {self.deadline:g} s "
+                              "deadline")
+        self.sleep(seconds)
+
+
+#: Unix milliseconds of 2009-01-03 and 2100-01-01: a provider's candle time outside them is in another unit.
+PLAUSIBLE_MS = (1_230_940_800_000, 4_102_444_800_000)
+
+
+def check_epoch_ms(values: Any, label: str) -> None:
+    """``MalformedPayloadError`` unless every value is a Unix time in milliseconds (2009..2100)."""
+    array = np.asarray(values, dtype="float64")
+    if array.size == 0:
+        return
+    bad = ~((array >= PLAUSIBLE_MS[0]) & (array <= PLAUSIBLE_MS[1]))
+    if bad.any():
+        first = array[bad][0]
+        unit = "microseconds" if first > PLAUSIBLE_MS[1] else "seconds" if first > 1e9 * 0.5 else "another unit"
+        raise MalformedPayloadError(
+            f"{label}: timestamp {first:.0f} is not Unix milliseconds between 2009 and 2100 (looks like {unit})")
 
 
 def _retry_after_seconds(response: requests.Response) -> float | None:

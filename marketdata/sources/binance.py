@@ -9,6 +9,12 @@ Rate limiting: Binance limits each IP by request weight per minute (``REQUEST_WE
 safe under either, charge each klines request the documented weight (2 since the 2023 weight change,
 whatever the ``limit``; before it the weight grew with ``limit``: 1/2/5/10), and adopt the server's own
 count from the ``X-MBX-USED-WEIGHT-1M`` header. ``429``/``418`` are honoured with ``Retry-After``.
+
+Paging: each request asks for candles from ``startTime`` (the bar after the last one received) to the end of
+the window. A page shorter than ``limit`` is not taken as the end (a server may cap pages below the limit);
+only an empty page, or reaching the end of the window, ends the walk. A page that does not move past the
+cursor, or that starts before the requested ``startTime`` (a server ignoring it), is an error, as are open
+times that are not milliseconds (microsecond timestamps, as in Binance's 2025 spot data dumps).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from marketdata.sources.base import (
     MalformedPayloadError,
     OHLCVSource,
     RateLimiter,
+    SourceError,
+    check_epoch_ms,
     clean_page,
     to_millis,
     utc_timestamp,
@@ -77,13 +85,14 @@ class BinanceSource(HTTPSource, OHLCVSource):
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
         session: requests.Session | None = None,
+        **http_options: Any,
     ) -> None:
         if not 1 <= page_limit <= MAX_KLINES_LIMIT:
             raise ValueError(f"page_limit must be within 1..{MAX_KLINES_LIMIT}")
         super().__init__(
             base_url, timeout=timeout, max_retries=max_retries, backoff_base=backoff_base,
             rate_limiter=RateLimiter(weight_limit, 60.0, clock=clock, sleep=sleep), sleep=sleep,
-            session=session,
+            session=session, **http_options,
         )
         self.page_limit = page_limit
         self.now = now
@@ -108,6 +117,8 @@ class BinanceSource(HTTPSource, OHLCVSource):
         length = timeframe_delta(timeframe)
         start_ts, end_ts = utc_timestamp(start), utc_timestamp(end)
         cursor = start_ts
+        self.raw_rows = 0
+        label = f"binance {pair} {timeframe}"
         while cursor < end_ts:
             rows = self.get_json(
                 "/api/v3/klines",
@@ -115,35 +126,39 @@ class BinanceSource(HTTPSource, OHLCVSource):
                  "endTime": to_millis(end_ts) - 1, "limit": self.page_limit},
                 weight=klines_weight(self.page_limit),
             )
-            raw = parse_klines(rows)
+            raw = parse_klines(rows, label)
             if raw.empty:
                 return
-            last_open = raw["open_time"].max()
+            self.raw_rows += len(raw)
+            first_open, last_open = raw["open_time"].min(), raw["open_time"].max()
+            if first_open < cursor - length:  # a bar of slack: the candle containing startTime is fine
+                raise SourceError(f"{label}: asked for candles from {cursor.isoformat()}, got a page starting "
+                                  f"{first_open.isoformat()}: the server ignored startTime")
+            if last_open + length <= cursor:
+                raise SourceError(f"{label}: the page for {cursor.isoformat()} did not advance (last candle "
+                                  f"{last_open.isoformat()})")
             page = clean_page(raw, start=start_ts, end=end_ts, candle_length=length, now=self.now(),
-                              issues=self.issues, label=f"binance {pair} {timeframe}")
+                              issues=self.issues, label=label)
             if not page.empty:
                 yield page
-            if len(rows) < self.page_limit or last_open + length <= cursor:
-                return
             cursor = last_open + length
 
 
-def parse_klines(rows: Any) -> pd.DataFrame:
+def parse_klines(rows: Any, label: str = "binance klines") -> pd.DataFrame:
     """Wire-format klines -> a frame of :data:`~marketdata.sources.base.OHLCV_COLUMNS` (not yet cleaned)."""
     if not isinstance(rows, list):
-        raise MalformedPayloadError(f"binance klines: expected a JSON array, got {type(rows).__name__}")
+        raise MalformedPayloadError(f"{label}: expected a JSON array, got {type(rows).__name__}")
     for index, row in enumerate(rows):
         if not isinstance(row, list) or len(row) < 9:
-            raise MalformedPayloadError(
-                f"binance klines: row {index} is not a {KLINES_FIELDS}-field array: {str(row)[:80]}"
-            )
+            raise MalformedPayloadError(f"{label}: row {index} is not a {KLINES_FIELDS}-field array: {str(row)[:80]}")
     if not rows:
         return pd.DataFrame(columns=["open_time"])
     try:
         open_ms = np.array([row[0] for row in rows], dtype="int64")
         numbers = np.array([[*row[1:6], row[7], row[8]] for row in rows], dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise MalformedPayloadError(f"binance klines: a field is not a number: {exc}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MalformedPayloadError(f"{label}: a field is not a number: {exc}") from exc
+    check_epoch_ms(open_ms, label)
     return pd.DataFrame({
         "open_time": pd.to_datetime(open_ms, unit="ms", utc=True),
         "open": numbers[:, 0], "high": numbers[:, 1], "low": numbers[:, 2], "close": numbers[:, 3],

@@ -24,6 +24,11 @@ Volume units: ``total_volumes`` is already quoted in ``vs_currency`` (USD), aggr
 It is stored as ``quote_volume`` (given, so ``quote_volume_derived=False``) and the base ``volume`` is
 ``quote_volume / close``. (Where a source gives base volume only, ``base.derive_quote_volume`` computes
 quote volume as volume x typical price and sets ``quote_volume_derived=True``.) ``trade_count`` is NaN.
+
+Hostile payloads: times that are not milliseconds, or a value that is not a number, are a
+:class:`MalformedPayloadError` naming the coin and the request. A point with a null or NaN price is dropped and
+counted in ``issues`` (a reported repair). A volume point is matched to the price point nearest in time within
+:data:`VOLUME_MATCH_TOLERANCE` (the two series' stamps can differ by a second or so).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import requests
 
@@ -42,6 +48,7 @@ from marketdata.sources.base import (
     MalformedPayloadError,
     OHLCVSource,
     RateLimiter,
+    check_epoch_ms,
     clean_page,
     utc_timestamp,
 )
@@ -54,6 +61,7 @@ CALLS_PER_MINUTE = 500
 CHUNK_DAYS = 365
 MIN_DAILY_RANGE_DAYS = 91
 DAY = pd.Timedelta(days=1)
+VOLUME_MATCH_TOLERANCE_MS = 5 * 60 * 1000
 
 
 def coingecko_id(symbol: str) -> str | None:
@@ -87,12 +95,13 @@ class CoinGeckoSource(HTTPSource, OHLCVSource):
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
         session: requests.Session | None = None,
+        **http_options: Any,
     ) -> None:
         super().__init__(
             base_url, headers={API_KEY_HEADER: api_key} if api_key else None, timeout=timeout,
             max_retries=max_retries, backoff_base=backoff_base,
             rate_limiter=RateLimiter(CALLS_PER_MINUTE, 60.0, clock=clock, sleep=sleep), sleep=sleep,
-            session=session,
+            session=session, **http_options,
         )
         self.vs_currency = vs_currency
         self.now = now
@@ -106,7 +115,7 @@ class CoinGeckoSource(HTTPSource, OHLCVSource):
             f"/coins/{coin_id}/market_chart/range",
             {"vs_currency": self.vs_currency, "from": int(start.timestamp()), "to": int(end.timestamp())},
         )
-        return check_market_chart(payload)
+        return check_market_chart(payload, f"coingecko {coin_id} market_chart/range {start:%Y-%m-%d}..{end:%Y-%m-%d}")
 
     def fetch_ohlcv(
         self, symbol: str, timeframe: str, start: datetime, end: datetime
@@ -117,6 +126,7 @@ class CoinGeckoSource(HTTPSource, OHLCVSource):
         start_ts = utc_timestamp(start).floor("D")
         end_ts = utc_timestamp(end)
         chunk_start = start_ts
+        self.raw_rows = 0
         while chunk_start < end_ts:
             chunk_end = min(chunk_start + CHUNK_DAYS * DAY, end_ts)
             # Candle D closes at D+1 00:00: ask for points up to the chunk's last close, and at least
@@ -124,7 +134,8 @@ class CoinGeckoSource(HTTPSource, OHLCVSource):
             request_to = chunk_end.ceil("D")
             request_from = min(chunk_start + pd.Timedelta(seconds=1), request_to - MIN_DAILY_RANGE_DAYS * DAY)
             payload = self.market_chart_range(coin, request_from, request_to)
-            raw = daily_candles_from_market_chart(payload)
+            raw = daily_candles_from_market_chart(payload, self.issues, f"coingecko {coin} 1d")
+            self.raw_rows += len(raw)
             page = clean_page(raw, start=max(chunk_start, utc_timestamp(start)), end=chunk_end,
                               candle_length=DAY, now=self.now(), issues=self.issues,
                               label=f"coingecko {coin} 1d")
@@ -138,28 +149,49 @@ class CoinGeckoSource(HTTPSource, OHLCVSource):
         return parse_ohlc(rows, ohlc_candle_size(days))
 
 
-def check_market_chart(payload: Any) -> dict[str, Any]:
+def check_market_chart(payload: Any, label: str = "coingecko market_chart") -> dict[str, Any]:
+    """The payload with its ``[ms, value]`` pairs checked: numeric (or null) values, millisecond times."""
     if not isinstance(payload, dict) or not isinstance(payload.get("prices"), list):
-        raise MalformedPayloadError("coingecko market_chart: expected an object with a 'prices' array")
+        raise MalformedPayloadError(f"{label}: expected an object with a 'prices' array")
     for key in ("prices", "total_volumes"):
-        for index, point in enumerate(payload.get(key, [])):
+        points = payload.get(key, [])
+        for index, point in enumerate(points):
             if not (isinstance(point, list) and len(point) == 2):
-                raise MalformedPayloadError(f"coingecko market_chart: {key}[{index}] is not a [ms, value] pair")
+                raise MalformedPayloadError(f"{label}: {key}[{index}] is not a [ms, value] pair")
+            stamp, value = point
+            if not isinstance(stamp, int | float) or isinstance(stamp, bool) or not (
+                    value is None or (isinstance(value, int | float) and not isinstance(value, bool))):
+                raise MalformedPayloadError(f"{label}: {key}[{index}] = {str(point)[:60]} is not a number pair")
+        check_epoch_ms([point[0] for point in points], f"{label} {key}")
     return payload
 
 
-def daily_candles_from_market_chart(payload: dict[str, Any]) -> pd.DataFrame:
+def daily_candles_from_market_chart(payload: dict[str, Any], issues: list[str] | None = None,
+                                    label: str = "coingecko") -> pd.DataFrame:
     """Daily candles (see the module docstring) from a ``market_chart/range`` payload."""
-    prices = pd.DataFrame(payload["prices"], columns=["ms", "close"])
+    prices = pd.DataFrame(payload["prices"], columns=["ms", "close"]).astype({"ms": "int64", "close": "float64"})
     volumes = pd.DataFrame(payload.get("total_volumes", []), columns=["ms", "quote_volume"])
-    points = prices.merge(volumes, on="ms", how="left")
-    points = points.dropna(subset=["close"])
-    closes_at = pd.to_datetime(points["ms"].astype("int64"), unit="ms", utc=True)
+    volumes = volumes.astype({"ms": "int64", "quote_volume": "float64"}).sort_values("ms")
+    unusable = ~np.isfinite(prices["close"]) | (prices["close"] <= 0)
+    if unusable.any():
+        days = pd.to_datetime(prices.loc[unusable, "ms"], unit="ms", utc=True).dt.strftime("%Y-%m-%d")
+        message = (f"{label}: {int(unusable.sum())} point(s) without a usable price dropped "
+                   f"({', '.join(days.head(5))}{'...' if unusable.sum() > 5 else ''})")
+        if issues is not None:
+            issues.append(message)
+    prices = prices[~unusable].sort_values("ms")
+    points = pd.merge_asof(prices, volumes, on="ms", direction="nearest", tolerance=VOLUME_MATCH_TOLERANCE_MS)
+    no_volume = ~np.isfinite(points["quote_volume"])
+    if no_volume.any() and issues is not None:
+        issues.append(f"{label}: {int(no_volume.sum())} point(s) without a volume within "
+                      f"{VOLUME_MATCH_TOLERANCE_MS // 60000} minutes dropped")
+    points = points[~no_volume]
+    closes_at = pd.to_datetime(points["ms"], unit="ms", utc=True)
     # The day ending at (or containing the instant just before) each point.
     points["open_time"] = (closes_at - pd.Timedelta(milliseconds=1)).dt.floor("D")
-    points = points.sort_values("ms").drop_duplicates("open_time", keep="last")
-    close = points["close"].astype(float).to_numpy()
-    quote = points["quote_volume"].astype(float).to_numpy()
+    points = points.drop_duplicates("open_time", keep="last")
+    close = points["close"].to_numpy()
+    quote = points["quote_volume"].to_numpy()
     return pd.DataFrame({
         "open_time": points["open_time"].to_numpy(), "open": close, "high": close, "low": close,
         "close": close, "volume": quote / close, "quote_volume": quote, "quote_volume_derived": False,

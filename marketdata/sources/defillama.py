@@ -101,11 +101,12 @@ class DefiLlamaSource(HTTPSource):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
+        **http_options: Any,
     ) -> None:
         super().__init__(
             base_url, timeout=timeout, max_retries=max_retries, backoff_base=backoff_base,
             rate_limiter=RateLimiter(calls_per_minute, 60.0, clock=clock, sleep=sleep), sleep=sleep,
-            session=session,
+            session=session, **http_options,
         )
         self.stablecoins_base_url = stablecoins_base_url.rstrip("/")
 

@@ -55,13 +55,14 @@ class LunarCrushSource(HTTPSource):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
+        **http_options: Any,
     ) -> None:
         if not api_key:
             raise ValueError("LunarCrush needs an API key (set LUNARCRUSH_API_KEY)")
         super().__init__(
             base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout, max_retries=max_retries,
             backoff_base=backoff_base, rate_limiter=RateLimiter(calls_per_minute, 60.0, clock=clock, sleep=sleep),
-            sleep=sleep, session=session,
+            sleep=sleep, session=session, **http_options,
         )
 
     def time_series(

@@ -56,4 +56,4 @@ def test_provider_failure_is_reported_after_the_summary(fake):
     with pytest.raises(CommandError, match="ingestion failed for BTC"):
         call_command("ingest_ohlcv", "--symbols", "BTC", "--timeframe", "1h", "--start", "2022-01-01",
                      "--end", "2022-01-02", stdout=out)
-    assert "ERROR SourceError: connection reset by peer" in out.getvalue()
+    assert "ERROR SourceError: binance BTC 1h 2022-01-01T00:00:00+00:00..2022-01-02T00:00:00+00:00: connection reset by peer" in out.getvalue()

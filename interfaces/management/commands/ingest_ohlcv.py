@@ -47,6 +47,8 @@ class Command(BaseCommand):
             status = f"  ERROR {item.error}" if item.error else ""
             self.stdout.write(f"{item.symbol:6} {item.source:10} fetched {item.fetched:>8}  inserted "
                               f"{item.inserted:>8}  skipped {item.skipped:>8}{resumed}{status}")
+            for repair in item.repairs:
+                self.stdout.write(f"       repaired: {repair}")
         totals = result.totals()
         self.stdout.write(f"total: fetched {totals['fetched']}, inserted {totals['inserted']}, "
                           f"skipped {totals['skipped']}")
