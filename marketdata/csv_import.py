@@ -17,8 +17,15 @@ row's line in its file, so that errors can name it. Formats recognised by their 
   ``attrs["price_only"] = True``.
 - JSON ``{"data": [{"dt", "o", "h", "l", "c", "v"}, ...]}`` (the bundled USDC/USD 15m file).
 
-Files may be plain, ``.gz`` or ``.zip`` (every CSV member is a table of its own).
-``ohlcv_csv_import`` loads them through :func:`marketdata.loading.candles_upsert`.
+Files may be plain, ``.gz`` or ``.zip`` (every CSV member is a table of its own). Decompressed input is
+capped at :data:`MAX_TABLE_BYTES` per table (a zip member's size claim is checked first, then the bytes
+actually read), so a decompression bomb is refused before it fills memory; a corrupt zip member or a
+truncated gzip is a :class:`CandleFileError` naming the file.
+
+``ohlcv_csv_import`` reads and checks every table of every file first, then loads them all in one
+transaction through :func:`marketdata.loading.candles_upsert`: a bad row anywhere imports nothing. A file
+name in Binance's dump convention (``BTCUSDT-1h-2024-01.zip``) and a ``ticker``/``symbol`` column must name
+the ``--symbol`` and timeframe asked for, unless forced.
 """
 
 from __future__ import annotations
@@ -26,13 +33,16 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from django.db import transaction
 
 from marketdata.loading import CandleValidationError, LoadResult, candles_upsert
 from marketdata.symbols import get_token
@@ -48,6 +58,13 @@ COLUMN_ALIASES = {
     "quote_volume": ("quote_volume", "quote_asset_volume", "quote asset volume", "quote_av"),
     "trade_count": ("trade_count", "number_of_trades", "number of trades", "trades", "count"),
 }
+
+
+#: Largest decompressed table accepted (a month of 1s candles is ~170 MB; a year of 1m candles ~40 MB).
+MAX_TABLE_BYTES = 256 * 1024 * 1024
+#: ``BTCUSDT-1h-2024-01.zip``, ``ETHUSDT-1m-2024-08-05.csv``: Binance's dump names (pair, interval, date).
+DUMP_NAME = re.compile(r"^(?P<pair>[A-Z0-9]+)-(?P<interval>\d+[smhdwM])-\d{4}-\d{2}(?:-\d{2})?")
+_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB")
 
 
 class CandleFileError(ValueError):
@@ -78,25 +95,79 @@ class CsvImportResult:
 # --- Reading -----------------------------------------------------------------------------------
 
 
-def iter_candle_tables(path: str | Path) -> Iterator[tuple[str, pd.DataFrame]]:
+def iter_candle_tables(path: str | Path, max_bytes: int = MAX_TABLE_BYTES) -> Iterator[tuple[str, pd.DataFrame]]:
     """``(name, frame)`` for each table in ``path``: one for a CSV/JSON file, one per zip member."""
     path = Path(path)
     if not path.exists():
         raise CandleFileError(f"{path}: no such file")
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.namelist() if not m.endswith("/")]
-            if not members:
-                raise CandleFileError(f"{path}: empty zip archive")
-            for member in members:
-                name = f"{path}:{member}"
-                yield name, parse_candle_bytes(archive.read(member), name=name)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir()]
+                if not members:
+                    raise CandleFileError(f"{path}: empty zip archive")
+                for member in members:
+                    name = f"{path}:{member.filename}"
+                    if member.file_size > max_bytes:
+                        raise CandleFileError(f"{name}: claims {member.file_size} bytes uncompressed, more than "
+                                              f"the {max_bytes} allowed")
+                    with archive.open(member) as handle:
+                        raw = _read_capped(handle, max_bytes, name)
+                    yield name, parse_candle_bytes(raw, name=name)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as error:
+            raise CandleFileError(f"{path}: corrupt zip archive: {error.__class__.__name__}: {error}") from None
         return
     with open(path, "rb") as handle:
-        raw = handle.read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        magic = handle.read(2)
+        handle.seek(0)
+        if magic == b"\x1f\x8b":
+            try:
+                with gzip.GzipFile(fileobj=handle) as unzipped:
+                    raw = _read_capped(unzipped, max_bytes, str(path))
+            except (EOFError, OSError, zlib.error) as error:
+                raise CandleFileError(f"{path}: corrupt or truncated gzip: {error.__class__.__name__}: {error}") \
+                    from None
+        else:
+            raw = _read_capped(handle, max_bytes, str(path))
     yield str(path), parse_candle_bytes(raw, name=str(path))
+
+
+def _read_capped(handle, max_bytes: int, name: str) -> bytes:
+    raw = handle.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise CandleFileError(f"{name}: more than {max_bytes} bytes uncompressed: refused (a decompression bomb?)")
+    return raw
+
+
+def check_names_the_request(name: str, frame: pd.DataFrame, *, symbol: str, timeframe: str) -> None:
+    """``CandleFileError`` when a table's file (or zip member) name in Binance's dump convention, or its
+    ``ticker``/``symbol`` column, names another symbol or timeframe than the import asks for (BTC prices
+    stored as ETH would poison every later run)."""
+    for part in dict.fromkeys(Path(piece).name for piece in name.split(":")):
+        match = DUMP_NAME.match(part)
+        if not match:
+            continue
+        base = _base_of(match["pair"])
+        if base and base != symbol:
+            raise CandleFileError(f"{name}: the file name says {match['pair']} ({base}), not {symbol}; "
+                                  f"use --force to import it as {symbol} anyway")
+        if match["interval"] != timeframe:
+            raise CandleFileError(f"{name}: the file name says {match['interval']} candles, not {timeframe}; "
+                                  "use --force to import it anyway")
+    for column, values in frame.attrs.get("named_symbols", {}).items():
+        if column == "coinid":
+            continue  # CoinGecko ids are not tickers; the registry maps them
+        bases = {_base_of(v.upper().replace("/", "").replace("-", "")) or v.upper() for v in values}
+        if bases - {symbol}:
+            raise CandleFileError(f"{name}: its {column} column names {', '.join(sorted(bases))}, not {symbol}; "
+                                  "use --force to import it anyway")
+
+
+def _base_of(pair: str) -> str | None:
+    for quote in _QUOTES:
+        if pair.endswith(quote) and len(pair) > len(quote):
+            return pair[: -len(quote)]
+    return None
 
 
 def read_candle_file(path: str | Path) -> pd.DataFrame:
@@ -161,8 +232,12 @@ def _from_named_columns(table: pd.DataFrame, *, name: str, first_data_line: int)
     missing = [c for c in ("open", "high", "low", "close", "volume") if c not in renamed.values()]
     if missing:
         raise CandleFileError(f"{name}: missing column(s) {', '.join(missing)} in the header")
+    named = {column: sorted({str(v) for v in table[lowered[column]].dropna().unique()})
+             for column in ("ticker", "symbol", "coinid") if column in lowered}
     table = table[list(renamed)].rename(columns=renamed)
-    return _candle_frame(table, name=name, first_data_line=first_data_line)
+    frame = _candle_frame(table, name=name, first_data_line=first_data_line)
+    frame.attrs["named_symbols"] = named
+    return frame
 
 
 def _from_price_snapshots(table: pd.DataFrame, lowered: dict, *, name: str, first_data_line: int) -> pd.DataFrame:
@@ -277,28 +352,38 @@ def ohlcv_csv_import(
     symbol: str,
     timeframe: str,
     source: str = "binance_csv",
+    force: bool = False,
     progress: Callable[[FileImportResult], None] | None = None,
 ) -> CsvImportResult:
-    """Load candle files for one registered symbol and timeframe; each table is all-or-nothing.
+    """Load candle files for one registered symbol and timeframe: all of them or nothing.
 
-    Price-only snapshots (CoinGecko) not on the ``timeframe`` grid are dropped and counted in
-    ``dropped_off_grid``; every other bad row stops the import with a ``CandleFileError``.
+    Every table of every file is read and checked first (format, size, symbol and timeframe named by the
+    file, unless ``force``); then all are loaded in one transaction, so a bad row in the last member of the
+    last file leaves the database as it was. Price-only snapshots (CoinGecko) not on the ``timeframe`` grid
+    are dropped and counted in ``dropped_off_grid``.
     """
     token = get_token(symbol)
     timeframe_delta(timeframe)
     result = CsvImportResult(symbol=token.symbol, timeframe=timeframe)
+    tables: list[tuple[FileImportResult, str, pd.DataFrame]] = []
     for path in paths:
         file_result = FileImportResult(path=str(path))
+        result.files.append(file_result)
         for name, frame in iter_candle_tables(path):
+            if not force:
+                check_names_the_request(name, frame, symbol=token.symbol, timeframe=timeframe)
             if frame.attrs.get("price_only"):
                 on_grid = drop_off_grid(frame, timeframe)
                 file_result.dropped_off_grid += len(frame) - len(on_grid)
                 frame = on_grid
+            tables.append((file_result, name, frame))
+    with transaction.atomic():
+        for file_result, name, frame in tables:
             loaded = load_candle_table(frame, name=name, symbol=token.symbol, timeframe=timeframe, source=source)
             file_result.received += loaded.received
             file_result.inserted += loaded.inserted
             file_result.skipped += loaded.skipped
-        result.files.append(file_result)
+    for file_result in result.files:
         if progress is not None:
             progress(file_result)
     return result

@@ -16,6 +16,7 @@ from datetime import datetime
 import pandas as pd
 from django.db.models import Max
 
+from core.timeutil import check_period
 from core.timeutil import utc_timestamp as _utc
 from marketdata.loading import CandleValidationError, candles_upsert
 from marketdata.models import Candle
@@ -24,6 +25,9 @@ from marketdata.symbols import get_token
 from marketdata.timeframes import timeframe_delta
 
 ProgressCallback = Callable[[dict], None]
+#: Most candles one request may ask for per symbol (eight years of 1m candles): a larger range is a mistake
+#: (1m candles from 1900 to 2100) or belongs in several runs.
+MAX_BARS_PER_SYMBOL = 5_000_000
 
 
 @dataclass
@@ -78,8 +82,11 @@ def ohlcv_ingest(
     """
     delta = timeframe_delta(timeframe)
     start_ts, end_ts = _utc(start), _utc(end)
-    if start_ts >= end_ts:
-        raise ValueError(f"start ({start_ts}) must be before end ({end_ts})")
+    check_period(start_ts, end_ts)
+    bars = int((end_ts - start_ts) / delta)
+    if bars > MAX_BARS_PER_SYMBOL:
+        raise ValueError(f"{start_ts:%Y-%m-%d}..{end_ts:%Y-%m-%d} is {bars} {timeframe} candles per symbol, more than "
+                         f"the {MAX_BARS_PER_SYMBOL} one ingestion may fetch: split the range")
     if not symbols:
         raise ValueError("no symbols given")
     plan = []

@@ -47,6 +47,18 @@ class IngestRequestSerializer(PeriodMixin, serializers.Serializer):
     end = serializers.DateTimeField()
     source = serializers.ChoiceField(choices=["binance", "coingecko"], required=False, allow_null=True)
 
+    def validate(self, attrs):
+        from marketdata.ingestion import MAX_BARS_PER_SYMBOL
+        from marketdata.timeframes import timeframe_delta
+
+        attrs = super().validate(attrs)
+        bars = (attrs["end"] - attrs["start"]) / timeframe_delta(attrs["timeframe"])
+        if bars > MAX_BARS_PER_SYMBOL:
+            raise serializers.ValidationError(
+                {"end": f"{int(bars)} {attrs['timeframe']} candles per symbol, more than the {MAX_BARS_PER_SYMBOL} "
+                        "one ingestion may fetch: split the range"})
+        return attrs
+
 
 class RiskLimitsField(serializers.DictField):
     def to_internal_value(self, data):

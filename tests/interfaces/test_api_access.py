@@ -130,3 +130,11 @@ def test_absurd_numbers_are_refused(people):
     ingest = {"symbols": ["BTC"], "timeframe": "1m", "start": "1900-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"}
     response = client_for(staff).post(f"{BASE}/ingest-data", ingest, format="json")
     assert response.status_code == 400
+
+
+def test_an_ingestion_range_too_large_for_its_timeframe_is_refused(people):
+    _, _, staff = people
+    body = {"symbols": ["BTC"], "timeframe": "1m", "start": "2010-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}
+    response = client_for(staff).post(f"{BASE}/ingest-data", body, format="json")
+    assert response.status_code == 400 and "more than the 5000000" in str(response.json())
+    assert client_for(staff).post(f"{BASE}/ingest-data", {**body, "timeframe": "1d"}, format="json").status_code == 202

@@ -116,7 +116,7 @@ def test_source_failure_of_one_symbol_does_not_stop_the_others(fake):
     [
         ({"symbols": ["DOGE"]}, "unknown symbol 'DOGE'"),
         ({"timeframe": "7m"}, "unknown timeframe '7m'"),
-        ({"start": END, "end": START}, "must be before end"),
+        ({"start": END, "end": START}, "end must be after start"),
         ({"symbols": ["DAI"], "source": "binance"}, "cannot serve DAI"),
         ({"symbols": []}, "no symbols"),
     ],

@@ -38,7 +38,7 @@ def test_summary_lists_fetched_inserted_skipped(fake):
         (["--symbols", "DOGE"], "unknown symbol 'DOGE'"),
         (["--timeframe", "2h"], "unknown timeframe '2h'"),
         (["--start", "yesterday-ish"], "--start: 'yesterday-ish' is not a date"),
-        (["--end", "2021-01-01"], "must be before end"),
+        (["--end", "2021-01-01"], "end must be after start"),
     ],
 )
 def test_bad_input_is_a_command_error(fake, arguments, message):

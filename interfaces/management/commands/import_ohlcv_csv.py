@@ -16,6 +16,8 @@ class Command(BaseCommand):
         parser.add_argument("--symbol", required=True)
         parser.add_argument("--timeframe", required=True)
         parser.add_argument("--source", default="binance_csv")
+        parser.add_argument("--force", action="store_true",
+                            help="import even when the file name or its ticker column names another symbol/timeframe")
 
     def handle(self, *args, **options) -> None:
         def progress(file_result) -> None:
@@ -25,8 +27,9 @@ class Command(BaseCommand):
 
         try:
             result = ohlcv_csv_import(paths=options["paths"], symbol=options["symbol"],
-                                      timeframe=options["timeframe"], source=options["source"], progress=progress)
+                                      timeframe=options["timeframe"], source=options["source"], force=options["force"],
+                                      progress=progress)
         except (CandleFileError, ValueError) as error:
-            raise CommandError(str(error)) from None
+            raise CommandError(f"{error} (nothing was imported)") from None
         totals = result.totals
         self.stdout.write(f"total: {totals.received} rows, inserted {totals.inserted}, skipped {totals.skipped}")
