@@ -69,7 +69,7 @@ def _with_limit(request, limit):
 def test_a_server_ignoring_start_time_is_an_error(httpserver):
     rows = to_wire(btc_daily_klines().head(10))
     httpserver.expect_request(KLINES).respond_with_json(rows)  # the same first page, whatever startTime
-    with pytest.raises(SourceError, match="the server ignored startTime|did not advance"):
+    with pytest.raises(SourceError, match="the server ignored startTime"):
         fetch(binance(httpserver, page_limit=10), start=JAN_1 + pd.Timedelta(days=20), days=30)
 
 
@@ -149,7 +149,7 @@ def test_coingecko_timestamps_in_seconds_are_refused(httpserver):
     for key in ("prices", "total_volumes", "market_caps"):
         chart[key] = [[ms // 1000, value] for ms, value in chart[key]]
     httpserver.expect_request(CHART_PATH).respond_with_json(chart)
-    with pytest.raises(MalformedPayloadError, match="coingecko bitcoin market_chart/range .*looks like seconds"):
+    with pytest.raises(MalformedPayloadError, match=r"coingecko bitcoin market_chart/range .*looks like seconds"):
         cg_fetch(coingecko(httpserver))
 
 
