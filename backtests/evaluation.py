@@ -8,6 +8,7 @@ feeds indicators) and statistics are computed on the equity from ``start`` on.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -76,7 +77,17 @@ class WindowResult:
     performance: dict
     result: Any  # engine BacktestResult, or None when the window had no data
     notes: list[str]
-    coverage: dict | None = None  # strategies.disclosure.data_coverage of the evaluated bars
+    strategy: BaseStrategy | None = None
+    window: MarketData | None = None
+    start: pd.Timestamp | None = None
+
+    @cached_property
+    def coverage(self) -> dict | None:
+        """``strategies.disclosure.data_coverage`` of the evaluated bars, computed when first asked for (an
+        optimiser's trials never ask)."""
+        if self.result is None or self.strategy is None or self.window is None:
+            return None
+        return data_coverage(self.strategy, self.window, self.result.signals, self.start)
 
     @property
     def has_data(self) -> bool:
@@ -105,5 +116,5 @@ def evaluate_window(
     earned = yield_contribution(strategy, window, result, start)
     if earned is not None:
         performance["yield"] = earned
-    coverage = data_coverage(strategy, window, result.signals, start)
-    return WindowResult(performance=performance, result=result, notes=list(window.notes), coverage=coverage)
+    return WindowResult(performance=performance, result=result, notes=list(window.notes), strategy=strategy,
+                        window=window, start=start)
