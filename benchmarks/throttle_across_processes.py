@@ -31,14 +31,14 @@ if os.environ["CACHE_MODE"] == "memory":
 def run():
     client = APIClient()
     client.force_authenticate(get_user_model().objects.get(username="bench"))
-    codes = [client.post("/api/v1/backtesting/data-quality", {}, format="json").status_code for _ in range(%d)]
+    codes = [client.post("/api/v1/backtesting/data-quality", {}, format="json").status_code for _ in range(POSTS)]
     print(sum(code == 202 for code in codes))
 if caches:
     with override_settings(CACHES=caches):
         run()
 else:
     run()
-""" % POSTS_PER_WORKER
+""".replace("POSTS", str(POSTS_PER_WORKER))
 
 
 def main() -> None:
