@@ -48,10 +48,39 @@ class IndicatorValueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
 
 
+def _usd(value: float | None) -> str:
+    """$2.88B, $431.2M, $20.1k: money at a glance (the exact value is on the row's page)."""
+    if value is None:
+        return "-"
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"${value / size:,.2f}{suffix}"
+    return f"${value:,.2f}"
+
+
+def _money(field: str, label: str):
+    def show(obj) -> str:
+        return _usd(getattr(obj, field))
+    show.short_description = label
+    show.admin_order_field = field
+    return show
+
+
+def _rate(field: str, label: str):
+    def show(obj) -> str:
+        value = getattr(obj, field)
+        return "-" if value is None else f"{value:.2%}"
+    show.short_description = label
+    show.admin_order_field = field
+    return show
+
+
 @admin.register(OnchainMetric)
 class OnchainMetricAdmin(admin.ModelAdmin):
-    list_display = ("protocol", "date", "tvl", "fees", "revenue", "supply", "market_cap", "supply_apy", "borrow_apy",
-                    "source")
+    # The columns that fit at 1400 px; revenue, borrows and the borrow APY are on each row's page.
+    list_display = ("protocol", "date", "source", _money("tvl", "TVL"), _money("fees", "fees/day"),
+                    _money("supply", "supply"), _money("market_cap", "market cap"), _rate("supply_apy", "supply APY"))
+    ordering = ("protocol", "-date")
     list_filter = ("source", "protocol")
     search_fields = ("protocol",)
     date_hierarchy = "date"
@@ -68,5 +97,6 @@ class SocialMetricAdmin(admin.ModelAdmin):
 @admin.register(SentimentIndex)
 class SentimentIndexAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("index", "date", "value", "classification", "source")
+    ordering = ("index", "-date")
     list_filter = ("index", "source", "classification")
     date_hierarchy = "date"
