@@ -17,7 +17,9 @@ class CanStartWork(BasePermission):
 
 def visible_to(queryset, user, owner_field: str = "created_by"):
     """Runs and jobs belong to the user who made them: staff see everything, others only their own."""
-    if user is not None and user.is_staff:
+    if user is None or not user.is_authenticated:
+        return queryset.none()
+    if user.is_staff:
         return queryset
     return queryset.filter(**{owner_field: user})
 
