@@ -50,6 +50,17 @@ def market_timestamp(value: Any, what: str = "date") -> pd.Timestamp:
     return stamp
 
 
+def epoch_unit(magnitude: float) -> str:
+    """Unit of epoch timestamps of this size: 's', 'ms', 'us' (Binance 2025+ dumps) or 'ns'."""
+    if magnitude < 1e11:
+        return "s"
+    if magnitude < 1e14:
+        return "ms"
+    if magnitude < 1e17:
+        return "us"
+    return "ns"
+
+
 PERIOD_ORDER_MESSAGE = "end must be after start."
 
 

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
+from core.timeutil import epoch_unit
 from marketdata.loading import CandleValidationError, LoadResult, candles_upsert
 from marketdata.symbols import get_token
 from marketdata.timeframes import timeframe_delta
@@ -314,17 +315,6 @@ def _times(values: pd.Series, *, name: str, first_data_line: int) -> pd.Series:
             f"{name}, line {first_data_line + position}: open time {values.iloc[position]!r} is not a timestamp"
         )
     return pd.Series(parsed).dt.as_unit("ns").reset_index(drop=True)
-
-
-def epoch_unit(magnitude: float) -> str:
-    """Unit of epoch timestamps of this size: 's', 'ms', 'us' (Binance 2025+ dumps) or 'ns'."""
-    if magnitude < 1e11:
-        return "s"
-    if magnitude < 1e14:
-        return "ms"
-    if magnitude < 1e17:
-        return "us"
-    return "ns"
 
 
 def drop_off_grid(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:

@@ -20,13 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-import requests
 
-from marketdata.sources.base import HTTPSource, MalformedPayloadError, RateLimiter, SourceError
+from marketdata.sources.base import PLAUSIBLE_MS, HTTPSource, MalformedPayloadError, RateLimiter, SourceError
 
 INDEX_NAME = "fear_greed"
 COLUMNS: tuple[str, ...] = ("date", "value", "classification")
-FIRST_PLAUSIBLE, LAST_PLAUSIBLE = 1_230_768_000, 4_102_444_800  # 2009-01-01 .. 2100-01-01, Unix seconds
 
 
 class FearGreedSource(HTTPSource):
@@ -37,19 +35,13 @@ class FearGreedSource(HTTPSource):
         base_url: str = "https://api.alternative.me",
         *,
         calls_per_minute: int = 60,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        backoff_base: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        session: requests.Session | None = None,
         **http_options: Any,
     ) -> None:
-        super().__init__(
-            base_url, timeout=timeout, max_retries=max_retries, backoff_base=backoff_base,
-            rate_limiter=RateLimiter(calls_per_minute, 60.0, clock=clock, sleep=sleep), sleep=sleep,
-            session=session, **http_options,
-        )
+        """``http_options``: :class:`HTTPSource`'s (timeout, retries, backoff, session, deadline...)."""
+        super().__init__(base_url, rate_limiter=RateLimiter(calls_per_minute, 60.0, clock=clock, sleep=sleep),
+                         sleep=sleep, **http_options)
 
     def history(self) -> pd.DataFrame:
         """Every completed daily reading: columns :data:`COLUMNS`, one row per UTC date, oldest first."""
@@ -75,7 +67,7 @@ def parse_fng(payload: Any) -> pd.DataFrame:
         except (TypeError, ValueError) as exc:
             raise MalformedPayloadError(
                 f"alternative.me fng: point {position} has a non-numeric timestamp or value: {exc}") from exc
-        if not FIRST_PLAUSIBLE <= seconds <= LAST_PLAUSIBLE:
+        if not PLAUSIBLE_MS[0] <= seconds * 1000 <= PLAUSIBLE_MS[1]:
             raise MalformedPayloadError(
                 f"alternative.me fng: point {position} timestamp {seconds} is not Unix seconds between 2009 and "
                 "2100 (milliseconds?)")

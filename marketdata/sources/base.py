@@ -36,7 +36,7 @@ import pandas as pd
 import requests
 import urllib3
 
-from core.timeutil import utc_timestamp
+from core.timeutil import EARLIEST, LATEST, epoch_unit, utc_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -253,8 +253,10 @@ class HTTPSource:
         self.sleep(seconds)
 
 
-#: Unix milliseconds of 2009-01-03 and 2100-01-01: a provider's candle time outside them is in another unit.
-PLAUSIBLE_MS = (1_230_940_800_000, 4_102_444_800_000)
+#: Unix milliseconds of ``core.timeutil.EARLIEST`` and ``LATEST``: a provider's time outside them is in another
+#: unit (or a mistake).
+PLAUSIBLE_MS = (EARLIEST.value // 1_000_000, LATEST.value // 1_000_000)
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds outside that range", "us": "microseconds", "ns": "nanoseconds"}
 
 
 def check_epoch_ms(values: Any, label: str) -> None:
@@ -265,9 +267,8 @@ def check_epoch_ms(values: Any, label: str) -> None:
     bad = ~((array >= PLAUSIBLE_MS[0]) & (array <= PLAUSIBLE_MS[1]))
     if bad.any():
         first = array[bad][0]
-        unit = "microseconds" if first > PLAUSIBLE_MS[1] else "seconds" if first > 1e9 * 0.5 else "another unit"
-        raise MalformedPayloadError(
-            f"{label}: timestamp {first:.0f} is not Unix milliseconds between 2009 and 2100 (looks like {unit})")
+        raise MalformedPayloadError(f"{label}: timestamp {first:.0f} is not Unix milliseconds between 2009 and 2100 "
+                                    f"(looks like {_UNIT_NAMES[epoch_unit(abs(first))]})")
 
 
 def _retry_after_seconds(response: requests.Response) -> float | None:

@@ -28,7 +28,7 @@ quote volume as volume x typical price and sets ``quote_volume_derived=True``.) 
 Hostile payloads: times that are not milliseconds, or a value that is not a number, are a
 :class:`MalformedPayloadError` naming the coin and the request. A point with a null or NaN price is dropped and
 counted in ``issues`` (a reported repair). A volume point is matched to the price point nearest in time within
-:data:`VOLUME_MATCH_TOLERANCE` (the two series' stamps can differ by a second or so).
+:data:`VOLUME_MATCH_TOLERANCE_MS` (the two series' stamps can differ by a second or so).
 """
 
 from __future__ import annotations
