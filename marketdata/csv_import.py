@@ -46,7 +46,7 @@ from django.db import transaction
 
 from core.timeutil import epoch_unit
 from marketdata.loading import CandleValidationError, LoadResult, candles_upsert
-from marketdata.symbols import get_token
+from marketdata.symbols import get_token, pair_base
 from marketdata.timeframes import timeframe_delta
 
 BINANCE_KLINE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "close_time",
@@ -65,7 +65,6 @@ COLUMN_ALIASES = {
 MAX_TABLE_BYTES = 256 * 1024 * 1024
 #: ``BTCUSDT-1h-2024-01.zip``, ``ETHUSDT-1m-2024-08-05.csv``: Binance's dump names (pair, interval, date).
 DUMP_NAME = re.compile(r"^(?P<pair>[A-Z0-9]+)-(?P<interval>\d+[smhdwM])-\d{4}-\d{2}(?:-\d{2})?")
-_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB")
 
 
 class CandleFileError(ValueError):
@@ -148,7 +147,7 @@ def check_names_the_request(name: str, frame: pd.DataFrame, *, symbol: str, time
         match = DUMP_NAME.match(part)
         if not match:
             continue
-        base = _base_of(match["pair"])
+        base = pair_base(match["pair"])
         if base and base != symbol:
             raise CandleFileError(f"{name}: the file name says {match['pair']} ({base}), not {symbol}; "
                                   f"use --force to import it as {symbol} anyway")
@@ -156,19 +155,10 @@ def check_names_the_request(name: str, frame: pd.DataFrame, *, symbol: str, time
             raise CandleFileError(f"{name}: the file name says {match['interval']} candles, not {timeframe}; "
                                   "use --force to import it anyway")
     for column, values in frame.attrs.get("named_symbols", {}).items():
-        if column == "coinid":
-            continue  # CoinGecko ids are not tickers; the registry maps them
-        bases = {_base_of(v.upper().replace("/", "").replace("-", "")) or v.upper() for v in values}
+        bases = {pair_base(v.upper().replace("/", "").replace("-", "")) or v.upper() for v in values}
         if bases - {symbol}:
             raise CandleFileError(f"{name}: its {column} column names {', '.join(sorted(bases))}, not {symbol}; "
                                   "use --force to import it anyway")
-
-
-def _base_of(pair: str) -> str | None:
-    for quote in _QUOTES:
-        if pair.endswith(quote) and len(pair) > len(quote):
-            return pair[: -len(quote)]
-    return None
 
 
 def read_candle_file(path: str | Path) -> pd.DataFrame:
@@ -234,7 +224,7 @@ def _from_named_columns(table: pd.DataFrame, *, name: str, first_data_line: int)
     if missing:
         raise CandleFileError(f"{name}: missing column(s) {', '.join(missing)} in the header")
     named = {column: sorted({str(v) for v in table[lowered[column]].dropna().unique()})
-             for column in ("ticker", "symbol", "coinid") if column in lowered}
+             for column in ("ticker", "symbol") if column in lowered}
     table = table[list(renamed)].rename(columns=renamed)
     frame = _candle_frame(table, name=name, first_data_line=first_data_line)
     frame.attrs["named_symbols"] = named

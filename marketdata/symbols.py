@@ -47,6 +47,19 @@ SYMBOLS: tuple[str, ...] = tuple(TOKENS_BY_SYMBOL)
 SYMBOL_CHOICES: list[tuple[str, str]] = [(t.symbol, f"{t.symbol} ({t.name})") for t in TOKENS]
 
 
+#: Quote assets of the exchange pairs the platform meets (Binance spot pairs and dump file names).
+QUOTE_ASSETS: tuple[str, ...] = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB")
+
+
+def pair_base(pair: str) -> str | None:
+    """The base asset of an exchange pair (``BTCUSDT`` -> ``BTC``), or ``None`` when no known quote ends it."""
+    key = pair.strip().upper()
+    for quote in QUOTE_ASSETS:
+        if key.endswith(quote) and len(key) > len(quote):
+            return key[: -len(quote)]
+    return None
+
+
 def get_token(symbol: str) -> Token:
     """The registered token for ``symbol`` (case-insensitive); ``ValueError`` otherwise."""
     token = TOKENS_BY_SYMBOL.get(symbol.strip().upper())

@@ -39,7 +39,7 @@ from marketdata.sources.base import (
     to_millis,
     utc_timestamp,
 )
-from marketdata.symbols import TOKENS_BY_SYMBOL
+from marketdata.symbols import TOKENS_BY_SYMBOL, pair_base
 from marketdata.timeframes import timeframe_delta
 
 #: Platform timeframe -> Binance ``interval`` parameter.
@@ -48,7 +48,6 @@ BINANCE_INTERVALS: dict[str, str] = {"1m": "1m", "5m": "5m", "15m": "15m", "1h":
 MAX_KLINES_LIMIT = 1000
 DEFAULT_WEIGHT_LIMIT = 1200
 KLINES_FIELDS = 12
-_QUOTES = ("USDT", "USDC", "BUSD", "TUSD", "FDUSD", "BTC", "ETH", "BNB")
 
 
 def klines_weight(limit: int) -> int:
@@ -63,7 +62,7 @@ def binance_pair(symbol: str) -> str | None:
     token = TOKENS_BY_SYMBOL.get(key)
     if token is not None:
         return token.binance_pair
-    if any(key.endswith(quote) and len(key) > len(quote) for quote in _QUOTES):
+    if pair_base(key) is not None:
         return key
     return None
 
