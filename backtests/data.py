@@ -63,10 +63,15 @@ def onchain_daily(symbol: str) -> tuple[pd.DataFrame, dict[str, str]]:
     if frame.empty:
         return pd.DataFrame(columns=ONCHAIN_COLUMNS), {}
     frame["date"] = pd.to_datetime(frame["date"], utc=True)
-    labels = dict(Source.choices)
-    vendors = {column: ", ".join(labels.get(v, v) for v in sorted(frame.loc[frame[column].notna(), "source"].unique()))
+    vendors = {column: _vendor_names(frame.loc[frame[column].notna(), "source"])
                for column in ONCHAIN_COLUMNS if frame[column].notna().any()}
     return frame.groupby("date")[ONCHAIN_COLUMNS].first().astype("float64"), vendors
+
+
+def _vendor_names(sources: pd.Series) -> str:
+    """The display names of the vendors in ``sources`` (``Source`` values), sorted and joined."""
+    labels = dict(Source.choices)
+    return ", ".join(labels.get(value, value) for value in sorted(sources.unique()))
 
 
 def sentiment_daily() -> tuple[pd.DataFrame, dict[str, str]]:
@@ -76,11 +81,9 @@ def sentiment_daily() -> tuple[pd.DataFrame, dict[str, str]]:
     if frame.empty:
         return pd.DataFrame(columns=list(SENTIMENT_INDEXES)), {}
     frame["date"] = pd.to_datetime(frame["date"], utc=True)
-    labels = dict(Source.choices)
     columns = {index: column for column, index in SENTIMENT_INDEXES.items()}
     wide = frame.groupby(["date", "index"])["value"].first().unstack("index").rename(columns=columns)
-    vendors = {columns[index]: ", ".join(labels.get(v, v) for v in sorted(group["source"].unique()))
-               for index, group in frame.groupby("index")}
+    vendors = {columns[index]: _vendor_names(group["source"]) for index, group in frame.groupby("index")}
     return wide.reindex(columns=list(SENTIMENT_INDEXES)).astype("float64"), vendors
 
 

@@ -140,8 +140,8 @@ class OnchainMetric(models.Model):
                     condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": 0}),
                     name=f"onchain_{field}_non_negative",
                 )
-                for field in ("tvl", "volume", "fees", "supply", "borrowed", "market_cap", "supply_apy",
-                              "borrow_apy")
+                for field in ONCHAIN_FIELDS
+                if field != "revenue"  # revenue (fees minus what is paid out) can be negative
             ],
         ]
 

@@ -46,6 +46,7 @@ import pandas as pd
 from marketdata.models import Source
 from marketdata.onchain_services import onchain_upsert, sentiment_upsert
 from marketdata.sources.alternative_me import INDEX_NAME as FEAR_GREED
+from marketdata.symbols import TOKENS_BY_SYMBOL
 
 DATA_DIR = Path(__file__).resolve().parent / "sample_data"
 MIN_HOURS_PER_DAY = 20
@@ -57,14 +58,22 @@ TOKEN_TERMINAL_DIR = "onchain/tokenterminal_lending"
 AAVE_DIR = "onchain/aave_reserves_hourly"
 FEAR_GREED_FILE = "sentiment/fear_greed_index/alternative_me_fng_2018-02-01_2025-12-03.json"
 
-#: chain column of the TVL file -> stored protocol key (the keys of ``defillama.PROTOCOLS``)
-CHAINS = {"arbitrum": "arbitrum", "optimism": "optimism"}
+def _protocol(symbol: str) -> str:
+    """The stored protocol key of a token: its DefiLlama slug, which is what the strategies' loader reads."""
+    slug = TOKENS_BY_SYMBOL[symbol].defillama_slug
+    if slug is None:
+        raise ValueError(f"{symbol} has no protocol slug in marketdata.symbols")
+    return slug
+
+
+#: chain column of the TVL file -> stored protocol key
+CHAINS = {"arbitrum": _protocol("ARB"), "optimism": _protocol("OP")}
 #: stablecoin column -> stored protocol key
-STABLECOINS = {"USDC": "usd-coin", "DAI": "dai", "FRAX": "frax"}
+STABLECOINS = {symbol: _protocol(symbol) for symbol in ("USDC", "DAI", "FRAX")}
 #: Token Terminal file prefix -> stored protocol key
-TOKEN_TERMINAL = {"aave": "aave", "compound": "compound-finance", "makerdao": "makerdao"}
+TOKEN_TERMINAL = {"aave": _protocol("AAVE"), "compound": _protocol("COMP"), "makerdao": _protocol("MKR")}
 #: Aave reserve asset -> stored protocol key
-AAVE_RESERVES = {"usdc": "usd-coin", "dai": "dai"}
+AAVE_RESERVES = {"usdc": _protocol("USDC"), "dai": _protocol("DAI")}
 
 
 @dataclass(frozen=True)
