@@ -487,11 +487,14 @@ def stress_test_job(*, strategy: str, parameters: dict | None = None, events: li
 # --------------------------------------------------------------------------- look-ahead
 def lookahead_job(*, strategy: str, start: str | datetime, end: str | datetime, symbols: list[str] | None = None,
                   timeframe: str | None = None, parameters: dict | None = None, sample: int = 20,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, **check_options: Any) -> dict:
+    """Load the strategy's data and run ``analytics.lookahead.lookahead_check`` on it (``check_options``,
+    e.g. ``mode``, pass through)."""
     timeframe = timeframe or get_strategy(strategy).timeframe
     data = research_data_load(strategy=strategy, symbols=symbols, timeframe=timeframe, start=pd.Timestamp(start),
                               end=pd.Timestamp(end))
-    report = lookahead_check(build_strategy(data.strategy_class, parameters), data.market, sample=sample, seed=seed)
+    report = lookahead_check(build_strategy(data.strategy_class, parameters), data.market, sample=sample, seed=seed,
+                             **check_options)
     return report.to_dict()
 
 
