@@ -76,10 +76,12 @@ def probabilistic_sharpe_ratio(
     return _NORMAL.cdf(z)
 
 
-def expected_maximum_sharpe(n_trials: int, trials_sharpe_variance: float) -> float:
+def expected_maximum_sharpe(n_trials: float, trials_sharpe_variance: float) -> float:
     """Expected maximum Sharpe of ``n_trials`` unskilled trials (true Sharpe 0) with the given variance.
 
-    One trial has no selection bias: the result is 0.
+    One trial has no selection bias: the result is 0. ``n_trials`` may be a non-integer effective number
+    of trials (``analytics.edge.effective_number_of_trials``); for 1 < N < ~1.28 the approximation turns
+    negative and is clipped to 0 (no integer N >= 2 is affected).
     """
     if n_trials < 1:
         raise ValueError("n_trials must be at least 1")
@@ -91,14 +93,14 @@ def expected_maximum_sharpe(n_trials: int, trials_sharpe_variance: float) -> flo
     quantiles = (1.0 - g) * _NORMAL.inv_cdf(1.0 - 1.0 / n_trials) + g * _NORMAL.inv_cdf(
         1.0 - 1.0 / (n_trials * math.e)
     )
-    return math.sqrt(trials_sharpe_variance) * quantiles
+    return math.sqrt(trials_sharpe_variance) * max(quantiles, 0.0)
 
 
 def deflated_sharpe_ratio(
     sharpe: float,
     n_observations: int,
     *,
-    n_trials: int,
+    n_trials: float,
     trials_sharpe_variance: float,
     skewness: float = 0.0,
     kurtosis: float = 3.0,

@@ -77,3 +77,16 @@ def test_undefined_inputs_give_none():
     assert of.deflated_sharpe_report([0.01, 0.01, 0.01, 0.01], [0.1])["dsr"] is None
     with pytest.raises(ValueError):
         of.expected_maximum_sharpe(0, 0.1)
+
+
+def test_expected_max_sharpe_accepts_a_non_integer_effective_number_of_trials():
+    # An effective N (analytics.edge.effective_number_of_trials) is not an integer: the formula is
+    # evaluated as is between integers, and clipped at 0 where it turns negative (1 < N < ~1.28).
+    v = 0.004
+    assert of.expected_maximum_sharpe(10, v) < of.expected_maximum_sharpe(10.5, v) < of.expected_maximum_sharpe(11, v)
+    g = 0.5772156649015329
+    n = 6.5
+    expected = math.sqrt(v) * ((1 - g) * stats.norm.ppf(1 - 1 / n) + g * stats.norm.ppf(1 - 1 / (n * math.e)))
+    assert of.expected_maximum_sharpe(n, v) == pytest.approx(expected, rel=1e-12)
+    assert of.expected_maximum_sharpe(1.1, v) == 0.0
+    assert of.expected_maximum_sharpe(1.3, v) > 0.0
