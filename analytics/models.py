@@ -96,32 +96,43 @@ class StressEvent(models.Model):
 
 
 class HoldoutLock(models.Model):
-    """The locked out-of-sample holdback of one strategy on one dataset (symbols + timeframe).
+    """The locked out-of-sample holdback of one strategy, whatever its timeframe or symbols
+    (rules: ``analytics.holdout``).
 
-    Optimisation and walk-forward refuse any window overlapping ``[holdout_start, holdout_end)``; every
-    evaluation on it is counted, and a second one marks the strategy's holdout result as contaminated.
+    Optimisation and walk-forward refuse any window overlapping ``[holdout_start, holdout_end)``; every other
+    evaluation touching it is counted in ``evaluations`` and ``history``; results of a second configuration
+    on it mark the strategy's holdout result as contaminated.
     """
 
-    strategy = models.CharField(max_length=64)
-    dataset_key = models.CharField(max_length=255, help_text="Sorted symbols and timeframe, e.g. 'AAVE,COMP|1h'.")
+    strategy = models.CharField(max_length=64, unique=True)
+    dataset_key = models.CharField(max_length=255, help_text="The dataset of the walk-forward that set the lock: "
+                                                             "sorted symbols and timeframe, e.g. 'AAVE,COMP|1h'.")
     holdout_start = models.DateTimeField()
     holdout_end = models.DateTimeField()
+    fraction = models.FloatField(default=WALKFORWARD_DEFAULTS.holdout_fraction,
+                                 help_text="Share of the setting walk-forward's range held out (every later one "
+                                           "must ask for the same).")
     evaluations = models.PositiveIntegerField(default=0)
-    history = models.JSONField(default=list, blank=True, help_text="One entry per evaluation: when, params, result.")
+    history = models.JSONField(default=list, blank=True,
+                               help_text="One entry per evaluation: when, what, configuration, parameters, result.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "holdout_locks"
-        ordering = ["strategy", "dataset_key"]
+        ordering = ["strategy"]
         constraints = [
-            models.UniqueConstraint(fields=["strategy", "dataset_key"], name="holdout_unique_strategy_dataset"),
             models.CheckConstraint(condition=Q(holdout_end__gt=F("holdout_start")), name="holdout_end_after_start"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.strategy} on {self.dataset_key}: holdout from {self.holdout_start:%Y-%m-%d}"
+        return f"{self.strategy}: holdout from {self.holdout_start:%Y-%m-%d}"
+
+    @property
+    def configuration_count(self) -> int:
+        """Distinct configurations whose results have been seen on the holdout."""
+        return len({entry.get("configuration") for entry in self.history})
 
     @property
     def contaminated(self) -> bool:
-        return self.evaluations > 1
+        return self.configuration_count > 1

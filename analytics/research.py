@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from analytics import services
-from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
+from analytics import holdout, services
+from analytics.models import StressEvent, WalkForwardPeriod, WalkForwardRun
 from analytics.montecarlo import monte_carlo_report, simulate_paths
 from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
 from analytics.report import points_series, render_html, render_markdown
@@ -75,6 +75,9 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
     (their holdouts are not evaluated again) and resumes the one it was killed in.
     """
     options = options or ResearchOptions()
+    holdout.check_fraction(options.holdout_fraction)
+    for name in options.strategies:  # refused before any work, naming the lock
+        holdout.refuse_fraction_change(name, options.holdout_fraction)
     report_folder = prepare_report_folder(options)
     started = time.perf_counter()
     report: dict[str, Any] = {"generated_at": timezone.now().isoformat(), "options": json_safe(asdict(options)),
@@ -261,11 +264,21 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
         result.update(montecarlo_section(config_id, options))
     progress(f"  {name}: stress tests")
     result["stress"] = services.stress_test(name, run.final_parameters, stress_events(),
-                                            timeframe=cls.timeframe)
-    lock = HoldoutLock.objects.filter(strategy=name, dataset_key=services.dataset_key(list(cls.universe),
-                                                                                       cls.timeframe)).first()
-    result["holdout_evaluations"] = lock.evaluations if lock else 0
+                                            timeframe=cls.timeframe, source=f"research, walk-forward #{run.pk}")
+    result["holdout_lock"] = lock_summary(name)
     return result
+
+
+def lock_summary(name: str) -> dict:
+    """The strategy's lock as the scorecard and report show it (after every evaluation of this run)."""
+    lock = holdout.lock_of(name)
+    if lock is None:
+        return {"evaluations": 0, "configurations": 0, "contaminated": False}
+    return {"holdout_start": lock.holdout_start.isoformat(), "holdout_end": lock.holdout_end.isoformat(),
+            "fraction": lock.fraction, "evaluations": lock.evaluations, "configurations": lock.configuration_count,
+            "contaminated": lock.contaminated, "set_by": lock.dataset_key,
+            "history": [{key: entry.get(key) for key in ("at", "kind", "source", "configuration")}
+                        for entry in lock.history]}
 
 
 def stress_events() -> list[StressEvent]:
@@ -274,9 +287,11 @@ def stress_events() -> list[StressEvent]:
 
 def montecarlo_section(config_id: int, options: ResearchOptions) -> dict:
     """Monte Carlo summaries of the holdout trades, plus bootstrap samples for the report's histograms."""
-    returns = config_trade_returns(BacktestConfig.objects.get(pk=config_id))
+    config = BacktestConfig.objects.get(pk=config_id)
+    returns = config_trade_returns(config)
     if returns.size == 0:
         return {"montecarlo": {"message": "no holdout trades: nothing to resample"}}
+    holdout.touch_stored_run(config, kind="monte carlo", source=f"research Monte Carlo of backtest #{config_id}")
     report = monte_carlo_report(returns, n_iterations=options.mc_iterations, seed=options.seed)
     paths = simulate_paths(returns, n_iterations=options.mc_iterations, method="bootstrap", seed=options.seed)
     return {"montecarlo": {"config_id": config_id, **report},

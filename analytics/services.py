@@ -15,7 +15,7 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
-from analytics import optimization
+from analytics import holdout, optimization
 from analytics.lookahead import lookahead_check
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
 from analytics.montecarlo import monte_carlo_report
@@ -45,10 +45,6 @@ from strategies.base import BaseStrategy, MarketData
 from strategies.registry import build_strategy, get_strategy, validated_parameters
 
 logger = logging.getLogger(__name__)
-
-def dataset_key(symbols: list[str], timeframe: str) -> str:
-    return f"{','.join(sorted(symbols))}|{timeframe}"
-
 
 @dataclass
 class ResearchData:
@@ -113,40 +109,6 @@ def optimise(data: ResearchData, start, end, *, objective: str, search: str, max
     return optimization.random_search(space, evaluate, n_iter=max_trials, objective=objective, seed=seed)
 
 
-# --------------------------------------------------------------------------- holdout lock
-def holdout_lock_for(*, strategy: str, symbols: list[str], timeframe: str, holdout_start, holdout_end) -> HoldoutLock:
-    """The lock of this strategy and dataset, created on first use (its dates then never move)."""
-    lock, _ = HoldoutLock.objects.get_or_create(
-        strategy=strategy, dataset_key=dataset_key(symbols, timeframe),
-        defaults={"holdout_start": holdout_start, "holdout_end": holdout_end})
-    return lock
-
-
-def refuse_holdout_overlap(lock: HoldoutLock, start, end) -> None:
-    """Optimisation may never see the locked holdout."""
-    if pd.Timestamp(start) < pd.Timestamp(lock.holdout_end) and pd.Timestamp(end) > pd.Timestamp(lock.holdout_start):
-        raise ValueError(
-            f"refused: the window {pd.Timestamp(start):%Y-%m-%d}..{pd.Timestamp(end):%Y-%m-%d} overlaps the locked "
-            f"holdout of {lock.strategy} on {lock.dataset_key} ({lock.holdout_start:%Y-%m-%d}.."
-            f"{lock.holdout_end:%Y-%m-%d})")
-
-
-def holdout_count(lock: HoldoutLock, params: dict, performance: dict) -> HoldoutLock:
-    """Count one evaluation on the holdout (the second flags contamination).
-
-    Call it inside the transaction that stores the evaluation's result: the count and the result land
-    together or not at all, so a worker killed in between leaves the holdout as it was.
-    """
-    lock = HoldoutLock.objects.select_for_update().get(pk=lock.pk)
-    lock.evaluations += 1
-    lock.last_evaluated_at = timezone.now()
-    lock.history = [*lock.history, {"at": lock.last_evaluated_at.isoformat(), "parameters": params,
-                                     "sharpe": performance.get("sharpe"),
-                                     "total_return": performance.get("total_return")}]
-    lock.save(update_fields=["evaluations", "last_evaluated_at", "history"])
-    return lock
-
-
 # --------------------------------------------------------------------------- walk-forward
 def walkforward_create(*, strategy: str, start: datetime, end: datetime, symbols: list[str] | None = None,
                        timeframe: str | None = None, train_months: int = WALKFORWARD_DEFAULTS.train_months,
@@ -157,6 +119,8 @@ def walkforward_create(*, strategy: str, start: datetime, end: datetime, symbols
                        seed: int = WALKFORWARD_DEFAULTS.seed, queue: bool = True, user: Any = None,
                        research_job: Any = None, **settings: Any) -> WalkForwardRun:
     strategy_class = get_strategy(strategy)
+    holdout_fraction = holdout.check_fraction(holdout_fraction)
+    holdout.refuse_fraction_change(strategy, holdout_fraction)
     run = WalkForwardRun.objects.create(
         strategy=strategy, symbols=list(symbols or strategy_class.universe),
         timeframe=timeframe or strategy_class.timeframe, start=start,
@@ -266,13 +230,15 @@ def walkforward_plan(run: WalkForwardRun, data: ResearchData) -> dict:
     start = max(pd.Timestamp(run.start), span[0])
     end = min(pd.Timestamp(run.end), span[1])
     research_end, holdout_start = holdout_split(start, end, run.holdout_fraction)
-    lock = holdout_lock_for(strategy=run.strategy, symbols=run.symbols, timeframe=run.timeframe,
-                            holdout_start=holdout_start, holdout_end=end)
+    lock = holdout.lock_for_walkforward(strategy=run.strategy, symbols=run.symbols, timeframe=run.timeframe,
+                                        start=start, end=end, holdout_start=holdout_start,
+                                        fraction=run.holdout_fraction)
     research_end = min(research_end, pd.Timestamp(lock.holdout_start))
     windows = walk_forward_windows(start, research_end, run.train_months, run.test_months)
     check_no_holdout_overlap(windows, lock.holdout_start)
     settings = run.settings or {}
     return {"start": start, "research_end": research_end, "lock": lock, "windows": windows,
+            "holdout_end": min(end, pd.Timestamp(lock.holdout_end)),
             "search": settings.get("search", WALKFORWARD_DEFAULTS.search),
             "max_trials": int(settings.get("max_trials", WALKFORWARD_DEFAULTS.max_trials))}
 
@@ -281,7 +247,7 @@ def walkforward_period_store(run: WalkForwardRun, data: ResearchData, plan: dict
                              attempt: int) -> WalkForwardPeriod:
     """Optimise on the window's train part, evaluate the choice on its test part, store the period
     (only while ``attempt`` holds the run)."""
-    refuse_holdout_overlap(plan["lock"], window.train_start, window.test_end)
+    holdout.refuse_overlap(plan["lock"], window.train_start, window.test_end)
     best = optimise(data, window.train_start, window.train_end, objective=run.objective,
                     search=plan["search"], max_trials=plan["max_trials"], seed=run.seed + window.index)
     params = best["best_params"] or data.strategy_class().params
@@ -306,10 +272,10 @@ def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: di
     run with its trades and marks the walk-forward succeeded. A worker killed before the commit leaves
     none of it, so a retry evaluates the holdout once in total.
     """
-    start, research_end, lock = plan["start"], plan["research_end"], plan["lock"]
+    start, research_end, lock, holdout_end = plan["start"], plan["research_end"], plan["lock"], plan["holdout_end"]
     periods = list(WalkForwardPeriod.objects.filter(run=run).order_by("index").values(
         "train_metrics", "test_metrics", "degradation"))
-    refuse_holdout_overlap(lock, start, research_end)
+    holdout.refuse_overlap(lock, start, research_end)
     final = optimise(data, start, research_end, objective=run.objective, search=plan["search"],
                      max_trials=plan["max_trials"], seed=run.seed)
     final_params = final["best_params"] or data.strategy_class().params
@@ -317,7 +283,9 @@ def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: di
                      if (t.get("metrics") or {}).get("sharpe") is not None]
     summary = {
         "research_start": start.isoformat(), "research_end": research_end.isoformat(),
-        "holdout_start": lock.holdout_start.isoformat(), "holdout_end": lock.holdout_end.isoformat(),
+        "holdout_start": lock.holdout_start.isoformat(), "holdout_end": holdout_end.isoformat(),
+        "holdout_fraction": lock.fraction,
+        "holdout_share_of_range": (holdout_end - pd.Timestamp(lock.holdout_start)) / (holdout_end - start),
         "stability": stability(periods, run.objective), "n_trials_final": final["n_trials"],
         "final_parameters": final_params, "final_train_metrics": _metrics_of(final, final_params),
         "neighbourhood": _neighbourhood(final, data, start, research_end, run.objective),
@@ -327,30 +295,33 @@ def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: di
     research = data.evaluate(final_params, start, research_end)
     summary["research_coverage"] = research.coverage
     summary["parameter_effects"] = parameter_effects(data, final_params, start, research_end, research)
-    outcome = data.evaluate(final_params, lock.holdout_start, lock.holdout_end)
+    outcome = data.evaluate(final_params, lock.holdout_start, holdout_end)
     summary["holdout_coverage"] = outcome.coverage
     summary["notes"] = list(dict.fromkeys([*data.notes, *research.notes, *outcome.notes]))
     if outcome.result is not None:
         equity = outcome.result.equity.loc[outcome.result.equity.index >= pd.Timestamp(lock.holdout_start), "equity"]
         summary["deflated_sharpe"] = deflated_sharpe_report(daily_returns(equity).to_numpy(), trial_sharpes)
     with transaction.atomic():
-        counted = holdout_count(lock, final_params, outcome.performance)
-        holdout = {**outcome.performance, "evaluations": counted.evaluations, "contaminated": counted.contaminated,
-                   "data_coverage": outcome.coverage}
+        counted = holdout.record_touch(lock, kind="walk-forward holdout", source=f"walk-forward #{run.pk}",
+                                       parameters=final_params, symbols=run.symbols, timeframe=run.timeframe,
+                                       start=lock.holdout_start, end=holdout_end, performance=outcome.performance)
+        result = {**outcome.performance, "evaluations": counted.evaluations,
+                  "configurations": counted.configuration_count, "contaminated": counted.contaminated,
+                  "fraction": counted.fraction, "data_coverage": outcome.coverage}
         if outcome.result is not None:
-            holdout["config_id"] = _store_holdout_run(run, lock, data, final_params, outcome).pk
+            result["config_id"] = _store_holdout_run(run, lock, holdout_end, data, final_params, outcome).pk
         lifecycle.finish(run, attempt, summary=json_safe(summary), final_parameters=json_safe(final_params),
-                         holdout_metrics=json_safe(holdout))
+                         holdout_metrics=json_safe(result))
     return summary
 
 
-def _store_holdout_run(run: WalkForwardRun, lock: HoldoutLock, data: ResearchData, params: dict,
-                       outcome: WindowResult) -> BacktestConfig:
+def _store_holdout_run(run: WalkForwardRun, lock: HoldoutLock, holdout_end: pd.Timestamp, data: ResearchData,
+                       params: dict, outcome: WindowResult) -> BacktestConfig:
     """Keep the holdout evaluation as a backtest run (purpose ``holdout``) so its trades can be inspected."""
     costs = {key: getattr(data.config, key) for key in COST_FIELDS}
     config = BacktestConfig.objects.create(
         name=f"Holdout of walk-forward #{run.pk}", strategy=run.strategy, symbols=run.symbols,
-        timeframe=run.timeframe, start=lock.holdout_start, end=lock.holdout_end, parameters=params,
+        timeframe=run.timeframe, start=lock.holdout_start, end=holdout_end, parameters=params,
         risk_limits=data.config.risk.to_dict(), seed=run.seed, purpose="holdout", status=RunStatus.RUNNING,
         started_at=timezone.now(), attempts=1, created_by=run.created_by, **costs)
     backtest_store(config, RunOutcome(result=outcome.result, performance=outcome.performance,
@@ -441,13 +412,18 @@ def montecarlo_job(*, config_id: int, iterations: int = 1000, seed: int = 42,
         raise ValueError(f"backtest #{config_id} has status {config.status}: Monte Carlo needs a succeeded run")
     report = monte_carlo_report(config_trade_returns(config), n_iterations=iterations, seed=seed,
                                 drawdown_threshold=drawdown_threshold)
-    return {"config_id": config_id, **report}
+    touched = holdout.touch_stored_run(config, kind="monte carlo", source=f"Monte Carlo of backtest #{config_id}")
+    return {"config_id": config_id, **report, **({"holdout_touch": touched} if touched else {})}
 
 
 # --------------------------------------------------------------------------- stress tests
 def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbols: list[str] | None = None,
-                timeframe: str = "1h", settings: dict | None = None) -> list[dict]:
-    """Run ``strategy`` through each event window (with warm-up before it) and report how it fared."""
+                timeframe: str = "1h", settings: dict | None = None, source: str = "stress test") -> list[dict]:
+    """Run ``strategy`` through each event window (with warm-up before it) and report how it fared.
+
+    A window inside the strategy's locked holdout is counted on the lock (``source`` names who asked) and
+    its report carries the lock's state under ``holdout_touch``.
+    """
     reports = []
     for event in events:
         warmup_start = event.start - pd.Timedelta(days=event.warmup_days)
@@ -462,6 +438,13 @@ def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbo
                             "message": f"no {timeframe} candles for {', '.join(data.symbols)} in this window"})
             continue
         outcome = data.evaluate(params, event.start, event.end)
+        with transaction.atomic():
+            touched = holdout.touch_if_locked(strategy=strategy, kind="stress window",
+                                              source=f"{source}: {event.slug}", parameters=params,
+                                              symbols=data.symbols, timeframe=timeframe, start=event.start,
+                                              end=event.end, performance=outcome.performance)
+        if touched:
+            base["holdout_touch"] = touched
         equity = outcome.result.equity
         window = stress_window_report(equity, event.start, event.end)
         summary = outcome.result.summary

@@ -10,7 +10,7 @@ retried run replaces, never duplicates, its trades.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -162,6 +162,19 @@ def _metric_rows(config: BacktestConfig, equity: pd.DataFrame) -> list[BacktestM
     ]
 
 
+ResultObserver = Callable[[BacktestConfig, "RunOutcome"], "dict | None"]
+
+#: Called inside the transaction that stores a run's results; what one returns is added to the run's
+#: summary. Higher layers register here without this layer knowing them (analytics counts the runs that
+#: touch a locked holdout: ``analytics.holdout.count_plain_backtest``).
+RESULT_OBSERVERS: list[ResultObserver] = []
+
+
+def observe_results(observer: ResultObserver) -> None:
+    if observer not in RESULT_OBSERVERS:
+        RESULT_OBSERVERS.append(observer)
+
+
 def backtest_store(config: BacktestConfig, outcome: RunOutcome, attempt: int) -> None:
     """Replace the run's trades and metric snapshots and set its results, in one transaction, while
     ``attempt`` still holds the run (:class:`core.lifecycle.LostClaim` rolls everything back otherwise)."""
@@ -170,6 +183,8 @@ def backtest_store(config: BacktestConfig, outcome: RunOutcome, attempt: int) ->
                "notes": [*outcome.notes, *outcome.result.summary.get("notes", [])],
                "data_coverage": outcome.coverage}
     with transaction.atomic():
+        for observer in RESULT_OBSERVERS:
+            summary.update(observer(config, outcome) or {})
         BacktestTrade.objects.filter(config=config).delete()
         BacktestMetric.objects.filter(config=config).delete()
         BacktestTrade.objects.bulk_create(_trade_rows(config, outcome.result.trades), batch_size=1000)

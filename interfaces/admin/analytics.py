@@ -60,8 +60,8 @@ class WalkForwardPeriodAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class HoldoutLockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Locked holdouts are read-only: an evaluation count cannot be reset by hand."""
 
-    list_display = ("strategy", "dataset_key", "holdout_start", "holdout_end", "evaluations", "contaminated",
-                    "last_evaluated_at")
+    list_display = ("strategy", "holdout_start", "holdout_end", "fraction_held_out", "evaluations",
+                    "configurations", "contaminated", "dataset_key", "last_evaluated_at")
     list_filter = ("strategy",)
     search_fields = ("strategy", "dataset_key")
     date_hierarchy = "created_at"
@@ -72,6 +72,14 @@ class HoldoutLockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(boolean=True)
     def contaminated(self, obj):
         return obj.contaminated
+
+    @admin.display(description="configurations seen")
+    def configurations(self, obj):
+        return obj.configuration_count
+
+    @admin.display(description="fraction", ordering="fraction")
+    def fraction_held_out(self, obj):
+        return f"{obj.fraction:.0%}"
 
 
 @admin.register(StressEvent)

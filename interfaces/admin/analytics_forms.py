@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from analytics import holdout
 from analytics.models import WalkForwardRun
 from interfaces.admin.backtest_forms import clean_period, strategy_choices
 from marketdata.symbols import SYMBOL_CHOICES
@@ -29,7 +30,10 @@ class WalkForwardRunForm(forms.ModelForm):
         if strategy_class is not None and not cleaned.get("symbols"):
             cleaned["symbols"] = list(strategy_class.universe)
         fraction = cleaned.get("holdout_fraction")
-        if fraction is not None and not 0 <= fraction < 1:
-            self.add_error("holdout_fraction", "the holdout fraction must be in [0, 1).")
+        if fraction is not None:
+            try:
+                holdout.refuse_fraction_change(cleaned.get("strategy") or "", holdout.check_fraction(fraction))
+            except ValueError as exc:
+                self.add_error("holdout_fraction", str(exc))
         cleaned["settings"] = cleaned.get("settings") or {}
         return cleaned

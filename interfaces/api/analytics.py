@@ -147,7 +147,7 @@ class StressEventViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class HoldoutLockViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Locked holdouts with their evaluation counts (a count above 1 means contaminated)."""
+    """Locked holdouts (one per strategy) with their evaluation counts and the configurations seen on them."""
 
     queryset = HoldoutLock.objects.all()
     serializer_class = HoldoutLockSerializer

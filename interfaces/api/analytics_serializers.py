@@ -125,9 +125,11 @@ class StressEventSerializer(serializers.ModelSerializer):
 
 
 class HoldoutLockSerializer(serializers.ModelSerializer):
-    contaminated = serializers.BooleanField(read_only=True)
+    contaminated = serializers.BooleanField(read_only=True,
+                                            help_text="Results of more than one configuration were seen on it.")
+    configurations = serializers.IntegerField(source="configuration_count", read_only=True)
 
     class Meta:
         model = HoldoutLock
-        fields = ["strategy", "dataset_key", "holdout_start", "holdout_end", "evaluations", "contaminated",
-                  "last_evaluated_at", "history"]
+        fields = ["strategy", "dataset_key", "holdout_start", "holdout_end", "fraction", "evaluations",
+                  "configurations", "contaminated", "last_evaluated_at", "history"]

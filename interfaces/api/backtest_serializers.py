@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from analytics import holdout
 from analytics.walkforward import WALKFORWARD_DEFAULTS
 from backtests.models import ENGINE_DEFAULTS, BacktestConfig, BacktestMetric, BacktestTrade, ResearchJob
 from core.timeutil import check_period
@@ -111,11 +112,20 @@ class WalkForwardRequestSerializer(BacktestRequestSerializer):
     test_months = serializers.IntegerField(min_value=1, max_value=24, default=WALKFORWARD_DEFAULTS.test_months)
     objective = serializers.ChoiceField(choices=["sharpe", "sortino", "calmar", "total_return"],
                                         default=WALKFORWARD_DEFAULTS.objective)
-    holdout_fraction = serializers.FloatField(min_value=0.0, max_value=0.9,
-                                              default=WALKFORWARD_DEFAULTS.holdout_fraction)
+    holdout_fraction = serializers.FloatField(
+        min_value=holdout.MIN_FRACTION, max_value=holdout.MAX_FRACTION, default=WALKFORWARD_DEFAULTS.holdout_fraction,
+        help_text="Share of the range held out; once a strategy is locked, only its lock's fraction is accepted.")
     search = serializers.ChoiceField(choices=["grid", "random"], default="random")
     max_trials = serializers.IntegerField(min_value=1, max_value=500, default=WALKFORWARD_DEFAULTS.max_trials)
     fan_out = serializers.BooleanField(default=False, help_text="Run each period as its own task (many workers).")
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        try:
+            holdout.refuse_fraction_change(attrs["strategy"], attrs["holdout_fraction"])
+        except ValueError as exc:
+            raise serializers.ValidationError({"holdout_fraction": str(exc)}) from exc
+        return attrs
 
 
 class ErrorMessageField(serializers.ReadOnlyField):

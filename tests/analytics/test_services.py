@@ -31,7 +31,8 @@ def test_walkforward_stores_periods_that_never_touch_the_holdout(btc_candles_in_
     assert run.status == RunStatus.SUCCEEDED, run.error
     periods = list(WalkForwardPeriod.objects.filter(run=run).order_by("index"))
     assert len(periods) >= 2
-    lock = HoldoutLock.objects.get(strategy="sma_crossover", dataset_key="BTC|1h")
+    lock = HoldoutLock.objects.get(strategy="sma_crossover")
+    assert lock.dataset_key == "BTC|1h" and lock.fraction == 0.3
     for period in periods:
         assert period.train_end <= period.test_start < period.test_end <= lock.holdout_start
         assert set(period.parameters) == {"fast", "slow", "stop_pct"}
@@ -48,19 +49,25 @@ def test_walkforward_stores_periods_that_never_touch_the_holdout(btc_candles_in_
     assert heat["best_value"] is not None and heat["extra_evaluations"] > 0
 
 
-def test_second_holdout_evaluation_is_counted_and_flagged(btc_candles_in_db):
-    _walkforward()
-    second = _walkforward()
-    assert second.holdout_metrics["evaluations"] == 2 and second.holdout_metrics["contaminated"] is True
+def test_a_second_walkforward_is_counted_and_flagged_when_it_shows_another_configuration(btc_candles_in_db):
+    first = _walkforward()
+    again = _walkforward()  # the same search on the same data chooses the same configuration
+    assert again.final_parameters == first.final_parameters
+    assert again.holdout_metrics["evaluations"] == 2 and again.holdout_metrics["configurations"] == 1
+    assert again.holdout_metrics["contaminated"] is False
+    other = _walkforward(max_trials=2, seed=99)  # another search lands elsewhere: a second configuration seen
+    assert other.final_parameters != first.final_parameters
+    assert other.holdout_metrics["evaluations"] == 3 and other.holdout_metrics["contaminated"] is True
     assert HoldoutLock.objects.get().contaminated
 
 
 def test_optimisation_window_overlapping_the_locked_holdout_is_refused(btc_candles_in_db):
+    from analytics import holdout
+
     first = _walkforward()
     lock = HoldoutLock.objects.get()
-    # A later walk-forward on a longer range that would train inside the old holdout is refused.
-    with pytest.raises(ValueError, match="overlaps the locked holdout"):
-        services.refuse_holdout_overlap(lock, lock.holdout_start.replace(day=1), lock.holdout_end)
+    with pytest.raises(ValueError, match="overlaps the holdout of sma_crossover"):
+        holdout.refuse_overlap(lock, lock.holdout_start.replace(day=1), lock.holdout_end)
     assert first.status == RunStatus.SUCCEEDED
 
 

@@ -6,6 +6,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from analytics import holdout
 from analytics.report import num, pct
 from analytics.research import ResearchOptions, research_run
 from interfaces.cli import parse_when, require_positive
@@ -25,7 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--train-months", type=int, default=defaults.train_months)
         parser.add_argument("--test-months", type=int, default=defaults.test_months)
         parser.add_argument("--holdout", type=float, default=defaults.holdout_fraction,
-                            help=f"holdout fraction (default {defaults.holdout_fraction})")
+                            help=f"holdout fraction, {holdout.MIN_FRACTION}..{holdout.MAX_FRACTION} (default "
+                                 f"{defaults.holdout_fraction}); a strategy already locked accepts only its lock's")
         parser.add_argument("--trials", type=int, default=defaults.max_trials,
                             help="parameter sets tried per optimisation")
         parser.add_argument("--search", choices=["random", "grid"], default=defaults.search)
@@ -39,8 +41,10 @@ class Command(BaseCommand):
         unknown = sorted(set(names or []) - set(STRATEGIES))
         if unknown:
             raise CommandError(f"unknown strategies {unknown}; known: {', '.join(sorted(STRATEGIES))}")
-        if not 0 <= opts["holdout"] < 1:
-            raise CommandError(f"--holdout must be in [0, 1), got {opts['holdout']}")
+        try:
+            holdout.check_fraction(opts["holdout"])
+        except ValueError as exc:
+            raise CommandError(f"--holdout: {exc}") from None
         require_positive(opts, "trials", "mc_iterations", "train_months", "test_months")
         start, end = parse_when(opts["start"], "--start"), parse_when(opts["end"], "--end")
         if start is not None and end is not None and end <= start:
