@@ -76,7 +76,12 @@ class LookaheadRequestSerializer(PeriodMixin, serializers.Serializer):
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
-    sample = serializers.IntegerField(min_value=1, max_value=500, default=20)
+    sample = serializers.IntegerField(min_value=1, max_value=500, default=20,
+                                      help_text="Signal bars to cut at (sample mode).")
+    non_signal_sample = serializers.IntegerField(min_value=0, max_value=500, required=False,
+                                                 help_text="Bars without a signal to cut at (default: sample).")
+    mode = serializers.ChoiceField(choices=["sample", "replay"], default="sample",
+                                   help_text="replay: re-run at every bar after the warm-up (slow, exhaustive).")
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
 
     def validate(self, attrs):

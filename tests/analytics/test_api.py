@@ -95,7 +95,8 @@ def test_lookahead_endpoint_runs_the_check(staff_client, btc_candles_in_db, djan
     assert response.status_code == 202
     job = staff_client.get(response.json()["status_url"]).json()
     assert job["status"] == "succeeded", job["error"]
-    assert job["result"]["passed"] is True and len(job["result"]["cuts"]) == 3
+    assert job["result"]["passed"] is True and job["result"]["status"] == "passed"
+    assert job["result"]["signal_cuts"] == 3 and job["result"]["non_signal_cuts"] == 3
 
 
 def test_data_quality_report_is_queued_then_served(staff_client, btc_candles_in_db,
