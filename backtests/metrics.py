@@ -3,10 +3,12 @@
 Pure pandas/numpy (no Django). Inputs are plain objects the backtest engine produces:
 
 * ``equity``: a ``pd.Series`` of account equity indexed by a UTC ``DatetimeIndex`` (any bar frequency).
-* ``trades``: a ``pd.DataFrame`` with one row per closed trade. This module uses the columns
-  ``pnl`` (realised P&L after costs, account currency), ``return_pct`` (the trade's return as a
+* ``trades``: a ``pd.DataFrame`` with one row per closed trade *leg*. This module uses the columns
+  ``pnl`` (realised P&L after costs, account currency), ``return_pct`` (the leg's return as a
   *fraction*: 0.01 means +1%) and ``entry_time``/``exit_time`` (UTC timestamps; only for exposure).
-  Other columns (symbol, quantity, entry_price, exit_price, fees) are ignored.
+  When ``symbol``, ``entry_time`` and ``exit_time`` are present, legs of one position (partial exits share
+  the position's symbol and entry bar) are first joined into one trade (:func:`positions`), so win rate,
+  profit factor, expectancy, trade counts and the Monte Carlo samples count positions, not legs.
 
 Conventions (chosen to match quantstats so the two can be compared):
 
@@ -222,6 +224,41 @@ def max_drawdown_recovery(equity: pd.Series) -> dict:
 
 
 # --------------------------------------------------------------------------- trade statistics
+POSITION_KEYS = ("symbol", "entry_time")
+
+
+def positions(trades: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per position: its legs (partial exits and the final exit) joined, in the order positions close.
+
+    A position is the legs with the same symbol and entry time (the engine holds one position per symbol
+    and keeps a position's entry bar through scale-ins and partial exits). ``pnl``, ``quantity``, ``fees``
+    and ``slippage_cost`` are summed; ``return_pct`` is the summed P&L over the capital the legs committed
+    (sum of entry price x quantity); ``exit_time``/``exit_price``/``exit_reason`` are the last leg's;
+    ``n_legs`` counts the legs. Frames without the key columns are returned unchanged (one row = one trade).
+    """
+    if trades is None or len(trades) == 0 or not set(POSITION_KEYS) <= set(trades.columns) \
+            or "exit_time" not in trades.columns:
+        return trades if trades is not None else pd.DataFrame(columns=["pnl", "return_pct"])
+    legs = trades.sort_values("exit_time", kind="stable").copy()
+    legs["_committed"] = (legs["entry_price"].astype(float) * legs["quantity"].astype(float)
+                          if {"entry_price", "quantity"} <= set(legs.columns) else np.nan)
+    grouped = legs.groupby(list(POSITION_KEYS), sort=False, dropna=False)
+    out = grouped.agg(**{column: (column, "last") for column in legs.columns
+                         if column not in (*POSITION_KEYS, "_committed")})
+    for column in ("pnl", "quantity", "fees", "slippage_cost"):
+        if column in legs.columns:
+            out[column] = grouped[column].sum(min_count=1)
+    out["n_legs"] = grouped.size()
+    committed = grouped["_committed"].sum(min_count=1)
+    if "return_pct" in legs.columns:
+        out["return_pct"] = np.where(committed > 0, out["pnl"] / committed, out["return_pct"])
+    if "entry_price" in legs.columns:
+        out["entry_price"] = grouped["entry_price"].first()
+    if "is_partial" in out.columns:
+        out["is_partial"] = False
+    return out.reset_index().sort_values("exit_time", kind="stable").reset_index(drop=True)
+
+
 def number_of_trades(trades: pd.DataFrame) -> int:
     return len(trades)
 
@@ -323,7 +360,8 @@ def performance_summary(
     0.1
     """
     equity = _clean_equity(equity)
-    trades = trades if trades is not None else pd.DataFrame(columns=["pnl", "return_pct"])
+    legs = trades if trades is not None else pd.DataFrame(columns=["pnl", "return_pct"])
+    trades = positions(legs)
     returns = daily_returns(equity)
     mdd = max_drawdown(equity)
     has_pct = "return_pct" in trades.columns
@@ -347,6 +385,7 @@ def performance_summary(
         "average_drawdown": average_drawdown(equity) if len(equity) else None,
         "max_drawdown_recovery": max_drawdown_recovery(equity) if len(equity) else None,
         "n_trades": number_of_trades(trades),
+        "n_legs": len(legs),
         "win_rate": win_rate(trades),
         "profit_factor": profit_factor(trades),
         "average_winner": average_winner(trades),
@@ -386,7 +425,7 @@ def metric_values(summaries: Iterable[dict], key: str) -> list[float]:
 
 # --------------------------------------------------------------------------- trades
 def trade_returns(trades: pd.DataFrame, initial_equity: float | None = None) -> np.ndarray:
-    """Per-trade returns on equity, as fractions, in exit order.
+    """Per-trade (per-position: legs joined by :func:`positions`) returns on equity, as fractions, in exit order.
 
     With ``initial_equity`` each trade's ``pnl`` is divided by the equity before it
     (``initial + cumulative pnl of earlier trades``), which is what compounding assumes. Without it, the
@@ -394,7 +433,8 @@ def trade_returns(trades: pd.DataFrame, initial_equity: float | None = None) -> 
     """
     if trades is None or len(trades) == 0:
         return np.empty(0)
-    ordered = trades.sort_values("exit_time") if "exit_time" in trades.columns else trades
+    trades = positions(trades)
+    ordered = trades.sort_values("exit_time", kind="stable") if "exit_time" in trades.columns else trades
     if initial_equity is None:
         return ordered["return_pct"].astype(float).dropna().to_numpy()
     pnl = ordered["pnl"].astype(float).fillna(0.0).to_numpy()

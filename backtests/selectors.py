@@ -18,6 +18,7 @@ def equity_frame(config: BacktestConfig) -> pd.DataFrame:
 
 
 def config_trade_returns(config: BacktestConfig) -> np.ndarray:
-    """Per-trade returns on equity, in exit order (what Monte Carlo resamples)."""
-    trades = pd.DataFrame(list(config.trades.order_by("exit_time", "id").values("exit_time", "pnl", "return_pct")))
+    """Per-position returns on equity (partial-exit legs joined), in exit order: what Monte Carlo resamples."""
+    trades = pd.DataFrame(list(config.trades.order_by("exit_time", "id").values(
+        "symbol", "entry_time", "exit_time", "entry_price", "quantity", "pnl", "return_pct")))
     return trade_returns(trades, initial_equity=config.initial_capital)

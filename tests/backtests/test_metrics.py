@@ -137,3 +137,44 @@ def test_trade_returns_from_pnl_divide_by_equity_before_each_trade():
                            "exit_time": pd.to_datetime(["2024-01-01", "2024-01-02"], utc=True)})
     np.testing.assert_allclose(m.trade_returns(trades, initial_equity=1000.0), [0.1, -0.1])
     np.testing.assert_allclose(m.trade_returns(trades), [0.5, 0.5])
+
+
+# --------------------------------------------------------------------------- positions, not legs
+def _legs() -> pd.DataFrame:
+    """Two positions on A (the first closed in two legs: a winning partial take-profit, then a losing stop)
+    and one on B: by leg 2 of 4 win; by position 1 of 3."""
+    times = pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-02", "2024-01-05"], utc=True)
+    return pd.DataFrame({
+        "symbol": ["A", "A", "B", "A"], "entry_time": times,
+        "exit_time": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-06"], utc=True),
+        "entry_price": [10.0, 10.0, 5.0, 11.0], "quantity": [1.0, 1.0, 2.0, 1.0],
+        "pnl": [2.0, -3.0, -1.0, 0.5], "return_pct": [0.2, -0.3, -0.1, 0.5 / 11],
+        "exit_reason": ["take_profit", "stop_loss", "signal", "signal"], "is_partial": [True, False, False, False]})
+
+
+def test_partial_exit_legs_are_one_position():
+    joined = m.positions(_legs())
+    assert joined[["symbol", "n_legs"]].values.tolist() == [["A", 2], ["B", 1], ["A", 1]]
+    first = joined.iloc[0]
+    assert first["pnl"] == -1.0 and first["quantity"] == 2.0 and first["exit_reason"] == "stop_loss"
+    assert first["return_pct"] == pytest.approx(-1.0 / 20.0)  # P&L over the 2 x 10 committed
+    assert first["exit_time"] == pd.Timestamp("2024-01-03", tz="UTC")
+
+
+def test_trade_statistics_count_positions_and_report_legs():
+    idx = pd.date_range("2024-01-01", periods=8, freq="D", tz="UTC")
+    summary = m.performance_summary(pd.Series(np.linspace(100, 101, 8), index=idx), _legs())
+    assert summary["n_trades"] == 3 and summary["n_legs"] == 4
+    assert summary["win_rate"] == pytest.approx(1 / 3)  # by leg it would be 2/4
+    assert summary["profit_factor"] == pytest.approx(0.5 / 2.0)
+    assert summary["expectancy"] == pytest.approx((-1.0 - 1.0 + 0.5) / 3)
+
+
+def test_monte_carlo_resamples_positions():
+    returns = m.trade_returns(_legs(), initial_equity=100.0)
+    assert returns.tolist() == pytest.approx([-1.0 / 100, -1.0 / 99, 0.5 / 98])
+
+
+def test_frames_without_position_keys_are_trades_as_given():
+    plain = pd.DataFrame({"pnl": [1.0, -1.0], "return_pct": [0.01, -0.01]})
+    assert m.positions(plain) is plain
