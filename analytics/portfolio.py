@@ -1,18 +1,32 @@
 """Portfolio view: correlation between strategies, the selection scorecard, and the paper-trading shortlist.
 
 Pure pandas (no Django). The scorecard never pretends: a criterion whose value is missing fails (with
-``value: None``), a contaminated holdout (evaluated more than once) disqualifies a strategy from
-"meets all criteria", and when fewer than ``min_n`` strategies pass, the shortlist says so and lists
-the best remaining candidates flagged as not meeting the criteria.
+``value: None``), a contaminated holdout (results of more than one configuration seen on it) disqualifies
+a strategy from "meets all criteria", and when fewer than ``min_n`` strategies pass, the shortlist says so
+and lists the best remaining candidates flagged as not meeting the criteria.
+
+The criteria are the seed's, as written: holdout Sharpe > 1.5; max drawdown < 20% in every period and in
+the portfolio of the candidates (where the breaker and heat cap bite); at least half the walk-forward
+test periods profitable; the win rate within 5 points of the strategy's declared (Phase 0) prediction;
+correlation < 0.7 with the strategies already selected ("not applicable" for a lone strategy). And the
+evidence must be there: at least 30 positions on the holdout, a permutation p-value < 0.05 for the signal
+and a probability of backtest overfitting < 0.5. Each criterion carries its value, threshold, rule and
+source.
 
 Scorecard input, one dict per strategy (keys as produced by the analytics services)::
 
     {
         "oos_sharpe": 1.8,                  # annualised Sharpe on the holdout / out-of-sample data
         "max_drawdowns": [0.12, 0.08, ...], # max drawdown (positive fraction) of EVERY period evaluated
+        "portfolio_max_drawdown": 0.14,     # of the candidates' portfolio on the holdout (None: not run)
         "profitable_test_share": 0.75,      # walkforward.stability(...)["share_profitable_test"]
-        "win_rate": 0.46,
-        "holdout_evaluations": 1,           # how many times the holdout has been evaluated
+        "win_rate": 0.46,                   # per position, on the holdout
+        "predicted_win_rate": 0.45,         # the strategy's declared prediction
+        "n_positions": 41,                  # positions closed on the holdout
+        "permutation_p": 0.01,              # signal permutation test on the holdout
+        "pbo": 0.2,                         # probability of backtest overfitting (CSCV) of the search
+        "holdout_evaluations": 3,           # every evaluation that touched the holdout
+        "contaminated": False,              # results of more than one configuration seen on it
         "fallback_share": 0.12,             # share of holdout bars on a price-only/assumed fallback (None:
                                             # the strategy declares no fundamental inputs)
     }
@@ -42,10 +56,13 @@ class Criteria:
     """Selection thresholds. Stability: at least this share of walk-forward test periods profitable."""
 
     min_oos_sharpe: float = 1.5  # strictly greater than
-    max_drawdown: float = 0.20  # every period strictly below
+    max_drawdown: float = 0.20  # every period, and the portfolio, strictly below
     min_profitable_test_share: float = 0.5  # at least
-    min_win_rate: float = 0.40  # at least
+    win_rate_tolerance: float = 0.05  # |holdout win rate - predicted| at most
     max_correlation: float = CORRELATION_LIMIT  # strictly below, against already-selected strategies
+    min_holdout_positions: int = 30  # at least
+    max_permutation_p: float = 0.05  # strictly below
+    max_pbo: float = 0.5  # strictly below
 
 
 DEFAULT_CRITERIA = Criteria()
@@ -83,9 +100,9 @@ def _finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _criterion(value, threshold, passed: bool | None, rule: str) -> dict:
-    return {"value": value, "threshold": threshold, "rule": rule, "passed": bool(passed) if value is not None
-            else False}
+def _criterion(value, threshold, passed: bool | None, rule: str, source: str) -> dict:
+    return {"value": value, "threshold": threshold, "rule": rule, "source": source,
+            "passed": bool(passed) if value is not None else False}
 
 
 def _base_criteria(result: Mapping, criteria: Criteria) -> dict:
@@ -93,19 +110,40 @@ def _base_criteria(result: Mapping, criteria: Criteria) -> dict:
     drawdowns = [_finite(v) for v in result.get("max_drawdowns") or []]
     known = [value for value in drawdowns if value is not None]
     worst_dd = max(known) if drawdowns and len(known) == len(drawdowns) else None
+    portfolio_dd = _finite(result.get("portfolio_max_drawdown"))
     stability = _finite(result.get("profitable_test_share"))
-    win = _finite(result.get("win_rate"))
+    win, predicted = _finite(result.get("win_rate")), _finite(result.get("predicted_win_rate"))
+    miss = abs(win - predicted) if win is not None and predicted is not None else None
+    positions = result.get("n_positions")
+    p_value, pbo = _finite(result.get("permutation_p")), _finite(result.get("pbo"))
     return {
         "oos_sharpe": _criterion(sharpe, criteria.min_oos_sharpe,
-                                 sharpe is not None and sharpe > criteria.min_oos_sharpe, "> threshold"),
+                                 sharpe is not None and sharpe > criteria.min_oos_sharpe, "> threshold",
+                                 "holdout, daily returns, 365-day annualised"),
         "max_drawdown": _criterion(worst_dd, criteria.max_drawdown,
                                    worst_dd is not None and worst_dd < criteria.max_drawdown,
-                                   "< threshold in every period"),
+                                   "< threshold in every period", "every walk-forward test period and the holdout"),
+        "portfolio_max_drawdown": _criterion(portfolio_dd, criteria.max_drawdown,
+                                             portfolio_dd is not None and portfolio_dd < criteria.max_drawdown,
+                                             "< threshold", "the candidates together in one portfolio on their "
+                                             "holdouts, one risk manager"),
         "walk_forward_stability": _criterion(stability, criteria.min_profitable_test_share,
                                              stability is not None and stability >= criteria.min_profitable_test_share,
-                                             ">= threshold (share of profitable test periods)"),
-        "win_rate": _criterion(win, criteria.min_win_rate, win is not None and win >= criteria.min_win_rate,
-                               ">= threshold"),
+                                             ">= threshold (share of profitable test periods)",
+                                             "walk-forward test periods with data"),
+        "win_rate_vs_prediction": {
+            **_criterion(miss, criteria.win_rate_tolerance, miss is not None and miss <= criteria.win_rate_tolerance + 1e-9,
+                         "|win rate - predicted| <= threshold", "holdout positions vs the strategy's declared "
+                         "Phase 0 prediction"),
+            "win_rate": win, "predicted": predicted},
+        "holdout_positions": _criterion(positions, criteria.min_holdout_positions,
+                                        positions is not None and positions >= criteria.min_holdout_positions,
+                                        ">= threshold", "positions closed on the holdout (partial exits joined)"),
+        "permutation_p": _criterion(p_value, criteria.max_permutation_p,
+                                    p_value is not None and p_value < criteria.max_permutation_p, "< threshold",
+                                    "signal on bar-permuted holdout prices (Masters)"),
+        "pbo": _criterion(pbo, criteria.max_pbo, pbo is not None and pbo < criteria.max_pbo, "< threshold",
+                          "CSCV over the final search's trials on the research range"),
     }
 
 
@@ -139,7 +177,7 @@ def scorecard(
             "oos_sharpe": checks["oos_sharpe"]["value"],
             "criteria": checks,
             "holdout_evaluations": evaluations,
-            "contaminated": evaluations > 1,
+            "contaminated": bool(result.get("contaminated")),
             "fallback_share": fallback,
             "mostly_fallback": fallback is not None and fallback > MOSTLY_FALLBACK,
             "passed_count": sum(c["passed"] for c in checks.values()),
@@ -147,7 +185,8 @@ def scorecard(
     entries.sort(key=_rank_key)
     accepted: list[str] = []
     for entry in entries:
-        entry["criteria"]["correlation"] = _correlation_check(entry["name"], accepted, correlation, criteria)
+        entry["criteria"]["correlation"] = _correlation_check(entry["name"], accepted, correlation, criteria,
+                                                              alone=len(entries) == 1)
         entry["passed_count"] = sum(c["passed"] for c in entry["criteria"].values())
         entry["total_criteria"] = len(entry["criteria"])
         entry["passes_all"] = (entry["passed_count"] == entry["total_criteria"] and not entry["contaminated"]
@@ -166,16 +205,20 @@ def scorecard(
 
 
 def _correlation_check(name: str, accepted: list[str], correlation: pd.DataFrame | None,
-                       criteria: Criteria) -> dict:
+                       criteria: Criteria, *, alone: bool = False) -> dict:
     rule = "< threshold with already-selected strategies"
+    source = "daily holdout returns, pairwise over common days"
+    if alone:
+        return {"value": None, "threshold": criteria.max_correlation, "rule": rule, "source": source,
+                "passed": True, "applicable": False, "note": "not applicable: the strategy was judged alone"}
     if correlation is None:
-        return {"value": None, "threshold": criteria.max_correlation, "rule": rule, "passed": False,
-                "note": "not evaluated: no correlation matrix"}
+        return {"value": None, "threshold": criteria.max_correlation, "rule": rule, "source": source,
+                "passed": False, "note": "not evaluated: no correlation matrix"}
     others = [other for other in accepted if other in correlation.columns and name in correlation.index]
     values = [correlation.loc[name, other] for other in others]
     values = [float(v) for v in values if pd.notna(v)]
     highest = max(values) if values else 0.0
-    check = {"value": highest, "threshold": criteria.max_correlation, "rule": rule,
+    check = {"value": highest, "threshold": criteria.max_correlation, "rule": rule, "source": source,
              "passed": highest < criteria.max_correlation}
     if len(values) < len(accepted):
         check["note"] = "correlation unknown with some selected strategies (treated as uncorrelated)"

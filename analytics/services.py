@@ -6,16 +6,19 @@ They load data once (``backtests.data.market_data_load``), evaluate in memory wi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
-from analytics import holdout, optimization
+from analytics import edge, holdout, optimization
+from analytics.evidence import buy_and_hold_returns, selection_evidence
 from analytics.lookahead import lookahead_check
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
 from analytics.montecarlo import monte_carlo_report
@@ -88,22 +91,34 @@ def parameter_space(strategy_class: type[BaseStrategy]) -> dict[str, list]:
     return {name: param.grid() for name, param in strategy_class.parameters.items()}
 
 
-def _safe_evaluate(data: ResearchData, start, end):
-    """An ``evaluate(params)`` for the optimiser: invalid combinations score nothing instead of failing."""
+def params_key(params: dict) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+def _safe_evaluate(data: ResearchData, start, end, record: dict | None = None):
+    """An ``evaluate(params)`` for the optimiser: invalid combinations score nothing instead of failing.
+
+    With ``record``, each evaluated configuration's daily returns from ``start`` are kept in it (by
+    :func:`params_key`): the trial matrix of the selection tests.
+    """
 
     def evaluate(params: dict) -> dict:
         try:
-            return data.evaluate(params, start, end).performance
+            outcome = data.evaluate(params, start, end)
         except ValueError as exc:  # e.g. fast >= slow: a point of the grid that is not a valid strategy
             return {"invalid": str(exc)}
+        if record is not None and outcome.result is not None:
+            equity = outcome.result.equity["equity"]
+            record[params_key(params)] = daily_returns(equity.loc[equity.index >= pd.Timestamp(start)])
+        return outcome.performance
 
     return evaluate
 
 
 def optimise(data: ResearchData, start, end, *, objective: str, search: str, max_trials: int,
-             seed: int) -> dict:
+             seed: int, record: dict | None = None) -> dict:
     space = parameter_space(data.strategy_class)
-    evaluate = _safe_evaluate(data, start, end)
+    evaluate = _safe_evaluate(data, start, end, record)
     if search == "grid":
         return optimization.grid_search(space, evaluate, objective=objective)
     return optimization.random_search(space, evaluate, n_iter=max_trials, objective=objective, seed=seed)
@@ -276,8 +291,9 @@ def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: di
     periods = list(WalkForwardPeriod.objects.filter(run=run).order_by("index").values(
         "train_metrics", "test_metrics", "degradation"))
     holdout.refuse_overlap(lock, start, research_end)
+    trial_returns: dict[tuple, pd.Series] = {}
     final = optimise(data, start, research_end, objective=run.objective, search=plan["search"],
-                     max_trials=plan["max_trials"], seed=run.seed)
+                     max_trials=plan["max_trials"], seed=run.seed, record=trial_returns)
     final_params = final["best_params"] or data.strategy_class().params
     trial_sharpes = [per_period_sharpe(t["metrics"]["sharpe"]) for t in final["trials"]
                      if (t.get("metrics") or {}).get("sharpe") is not None]
@@ -298,9 +314,14 @@ def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: di
     outcome = data.evaluate(final_params, lock.holdout_start, holdout_end)
     summary["holdout_coverage"] = outcome.coverage
     summary["notes"] = list(dict.fromkeys([*data.notes, *research.notes, *outcome.notes]))
+    holdout_returns = np.empty(0)
     if outcome.result is not None:
         equity = outcome.result.equity.loc[outcome.result.equity.index >= pd.Timestamp(lock.holdout_start), "equity"]
-        summary["deflated_sharpe"] = deflated_sharpe_report(daily_returns(equity).to_numpy(), trial_sharpes)
+        holdout_returns = daily_returns(equity).to_numpy()
+        summary["deflated_sharpe"] = deflated_sharpe_report(holdout_returns, trial_sharpes)
+    summary["edge"] = edge_evidence(run, data, final, trial_returns, holdout_returns, trial_sharpes,
+                                    start=start, research_end=research_end, holdout_end=holdout_end,
+                                    holdout_start=pd.Timestamp(lock.holdout_start), params=final_params)
     with transaction.atomic():
         counted = holdout.record_touch(lock, kind="walk-forward holdout", source=f"walk-forward #{run.pk}",
                                        parameters=final_params, symbols=run.symbols, timeframe=run.timeframe,
@@ -313,6 +334,47 @@ def walkforward_finish_compute(run: WalkForwardRun, data: ResearchData, plan: di
         lifecycle.finish(run, attempt, summary=json_safe(summary), final_parameters=json_safe(final_params),
                          holdout_metrics=json_safe(result))
     return summary
+
+
+PERMUTATIONS = 100
+SPA_REPS = 1000
+
+
+def edge_evidence(run: WalkForwardRun, data: ResearchData, final: dict, trial_returns: dict, holdout_returns,
+                  trial_sharpes: list[float], *, start, research_end, holdout_start, holdout_end,
+                  params: dict) -> dict:
+    """The selection tests on the final search's trials (``analytics.evidence``) and the permutation test of
+    the chosen configuration's signal on the holdout. Settings: ``permutations`` (0 skips), ``spa_reps``."""
+    settings = run.settings or {}
+    columns = {f"trial {i}": trial_returns[params_key(t["params"])] for i, t in enumerate(final["trials"])
+               if params_key(t["params"]) in trial_returns}
+    trials = pd.DataFrame(columns)
+    universe = [s for s in data.symbols if s in data.market.candles]
+    benchmark = buy_and_hold_returns(data.market.candles, universe, pd.Timestamp(start), pd.Timestamp(research_end))
+    chosen = _metrics_of(final, params).get("sharpe")
+    evidence = selection_evidence(trials, benchmark, holdout_returns, trial_sharpes, chosen_sharpe_annual=chosen,
+                                  seed=run.seed, reps=int(settings.get("spa_reps", SPA_REPS)))
+    n_permutations = int(settings.get("permutations", PERMUTATIONS))
+    evidence["permutation"] = (signal_permutation_test(data, params, holdout_start, holdout_end,
+                                                       n_permutations=n_permutations, seed=run.seed)
+                               if n_permutations > 0 else {"p_value": None, "reason": "skipped (permutations=0)"})
+    return evidence
+
+
+def signal_permutation_test(data: ResearchData, params: dict, start, end, *, n_permutations: int,
+                            seed: int) -> dict:
+    """Monte Carlo permutation test of the signal on ``[start, end)``: the chosen configuration's total return
+    on the real bars against its total return on bars permuted from ``start`` on (``edge.permute_bars``; the
+    warm-up before ``start``, fundamentals, sentiment and the regime symbols stay as they were)."""
+    def total_return(candles: dict) -> float | None:
+        market = dataclasses.replace(data.market, candles=candles)
+        outcome = evaluate_window(data.strategy_class(**params), market, data.config, start, end, data.bar)
+        return outcome.performance.get("total_return") if outcome.result is not None else None
+
+    report = edge.permutation_test(total_return, data.market.candles, pd.Timestamp(start),
+                                   n_permutations=n_permutations, seed=seed)
+    report["statistic"] = "total return of the chosen configuration on the holdout"
+    return report
 
 
 def _store_holdout_run(run: WalkForwardRun, lock: HoldoutLock, holdout_end: pd.Timestamp, data: ResearchData,

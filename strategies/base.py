@@ -27,6 +27,9 @@ Class attributes (declare them on the subclass)
                      on the fallback of its *primary* inputs is flagged and cannot be picked for paper
                      trading. For each input the signal frame may carry a bool column ``uses_<name>``
                      (True on bars where the input's rule decided); without it, "present" is used.
+``predicted_win_rate`` the share of positions the strategy is expected to win (its Phase 0 prediction, declared
+                     before it is judged; a fraction). The scorecard checks the holdout win rate within 5
+                     points of it; ``None`` (undeclared) fails that criterion.
 ``regime_symbols``   symbols whose candles are passed in ``MarketData.regime`` for regime filters
                      (default ``("BTC", "ETH")``; use ``()`` if none are needed).
 
@@ -329,6 +332,7 @@ class BaseStrategy(abc.ABC):
     needs_social: ClassVar[bool] = False
     needs_sentiment: ClassVar[bool] = False
     inputs: ClassVar[tuple[DataInput, ...]] = ()
+    predicted_win_rate: ClassVar[float | None] = None
     regime_symbols: ClassVar[tuple[str, ...]] = ("BTC", "ETH")
 
     def __init__(self, **params: Any) -> None:

@@ -62,6 +62,8 @@ class CurveWarsSpecialist(_common.PerSymbolStrategy):
 
     name = "curve_wars"
     label = "Curve wars specialist"
+    # Phase 0: a relative-momentum rotation with stops wins somewhat under half its positions.
+    predicted_win_rate = 0.45
     universe = ("CRV", "CVX", "FXS")
     timeframe = "4h"
     warmup_bars = 200

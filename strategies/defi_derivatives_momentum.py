@@ -69,6 +69,8 @@ class DefiDerivativesMomentum(_common.PerSymbolStrategy):
 
     name = "defi_derivatives_momentum"
     label = "DeFi derivatives momentum"
+    # Phase 0: trend following with tight stops and trailing exits: many small losses, fewer big wins.
+    predicted_win_rate = 0.40
     universe = ("SNX", "PERP", "GMX", "LYRA", "GNS")
     timeframe = "4h"
     warmup_bars = 200

@@ -50,6 +50,8 @@ class Layer2EcosystemGrowth(_common.PerSymbolStrategy):
 
     name = "layer2_growth"
     label = "Layer-2 ecosystem growth"
+    # Phase 0: TVL-growth momentum with a trend filter: slightly under half the positions win.
+    predicted_win_rate = 0.45
     universe = ("ARB", "OP")
     timeframe = "4h"
     warmup_bars = 200

@@ -63,6 +63,8 @@ class LendingProtocolValue(_common.PerSymbolStrategy):
 
     name = "lending_value"
     label = "Lending protocol value"
+    # Phase 0: value mean reversion (revenue yield high against its own history): about half win.
+    predicted_win_rate = 0.50
     universe = ("AAVE", "COMP", "MKR")
     timeframe = "1d"
     warmup_bars = 200

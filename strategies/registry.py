@@ -47,6 +47,9 @@ def _build_registry(classes: tuple[type[BaseStrategy], ...]) -> dict[str, type[B
         if cls.interface_version != INTERFACE_VERSION:
             raise ValueError(f"{cls.__name__} is written for strategy interface version {cls.interface_version}; "
                              f"this platform runs version {INTERFACE_VERSION}")
+        if cls.predicted_win_rate is not None and not 0.0 <= cls.predicted_win_rate <= 1.0:
+            raise ValueError(f"{cls.__name__}.predicted_win_rate must be a fraction in [0, 1], got "
+                             f"{cls.predicted_win_rate!r}")
         if cls.name in registry:
             raise ValueError(f"duplicate strategy name {cls.name!r}: {registry[cls.name].__name__}, {cls.__name__}")
         registry[cls.name] = cls
@@ -116,6 +119,7 @@ def describe_strategy(cls: type[BaseStrategy]) -> dict[str, Any]:
         "needs_onchain": cls.needs_onchain,
         "needs_social": cls.needs_social,
         "regime_symbols": list(cls.regime_symbols),
+        "predicted_win_rate": cls.predicted_win_rate,
         "parameters": {name: describe_param(param) for name, param in cls.parameters.items()},
         "grid_size": grid_size,
         "summary": _summary(cls),

@@ -79,6 +79,8 @@ class StableLPYieldOptimizer(BaseStrategy):
 
     name = "stable_lp_yield"
     label = "Stable LP yield optimiser"
+    # Phase 0: carry on stablecoins: most positions earn a little; the losses are the rare depegs.
+    predicted_win_rate = 0.65
     universe = ("USDC", "DAI", "FRAX")
     timeframe = "1h"
     warmup_bars = 336

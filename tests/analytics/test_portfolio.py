@@ -35,8 +35,9 @@ def test_correlation_flags_only_positive_pairs_above_threshold(returns):
 
 
 def good(**overrides) -> dict:
-    result = {"oos_sharpe": 2.0, "max_drawdowns": [0.1, 0.15], "profitable_test_share": 0.75,
-              "win_rate": 0.5, "holdout_evaluations": 1}
+    result = {"oos_sharpe": 2.0, "max_drawdowns": [0.1, 0.15], "portfolio_max_drawdown": 0.12,
+              "profitable_test_share": 0.75, "win_rate": 0.5, "predicted_win_rate": 0.5, "n_positions": 40,
+              "permutation_p": 0.01, "pbo": 0.2, "holdout_evaluations": 1, "contaminated": False}
     return {**result, **overrides}
 
 
@@ -58,10 +59,12 @@ def test_each_criterion_reports_value_threshold_and_pass():
     by_name = {e["name"]: e for e in card["strategies"]}
     assert by_name["ok"]["passes_all"] and by_name["ok"]["rank"] == 1
     assert by_name["dd"]["criteria"]["max_drawdown"] == {
-        "value": 0.25, "threshold": 0.2, "rule": "< threshold in every period", "passed": False}
+        "value": 0.25, "threshold": 0.2, "rule": "< threshold in every period", "passed": False,
+        "source": "every walk-forward test period and the holdout"}
     assert by_name["sharpe"]["failed"] == ["oos_sharpe"]  # 1.5 is not > 1.5
     assert by_name["unstable"]["failed"] == ["walk_forward_stability"]
-    assert by_name["loser"]["failed"] == ["win_rate"]
+    assert by_name["loser"]["failed"] == ["win_rate_vs_prediction"]
+    assert by_name["loser"]["criteria"]["win_rate_vs_prediction"]["value"] == pytest.approx(0.2)
     assert by_name["missing"]["criteria"]["oos_sharpe"]["passed"] is False
     assert card["n_passing"] == 1
 
@@ -77,17 +80,49 @@ def test_correlation_judged_against_already_selected_strategies():
 
 
 def test_without_correlation_matrix_nothing_passes_silently():
-    card = pf.scorecard({"x": good()})
-    assert card["strategies"][0]["criteria"]["correlation"]["passed"] is False
+    card = pf.scorecard({"x": good(), "y": good()})
+    assert [e["criteria"]["correlation"]["passed"] for e in card["strategies"]] == [False, False]
     assert card["n_passing"] == 0
 
 
+def test_correlation_is_not_applicable_to_a_strategy_judged_alone():
+    card = pf.scorecard({"alone": good()})
+    check = card["strategies"][0]["criteria"]["correlation"]
+    assert check["applicable"] is False and check["passed"] is True and "not applicable" in check["note"]
+    assert card["n_passing"] == 1
+
+
+@pytest.mark.parametrize(("override", "failed"), [
+    ({"win_rate": 0.44}, "win_rate_vs_prediction"), ({"win_rate": 0.56}, "win_rate_vs_prediction"),
+    ({"predicted_win_rate": None}, "win_rate_vs_prediction"),
+    ({"n_positions": 29}, "holdout_positions"), ({"n_positions": None}, "holdout_positions"),
+    ({"permutation_p": 0.05}, "permutation_p"), ({"permutation_p": None}, "permutation_p"),
+    ({"pbo": 0.5}, "pbo"), ({"pbo": None}, "pbo"),
+    ({"portfolio_max_drawdown": 0.2}, "portfolio_max_drawdown"),
+    ({"portfolio_max_drawdown": None}, "portfolio_max_drawdown"),
+])
+def test_a_strategy_passes_only_with_enough_evidence(override, failed):
+    card = pf.scorecard({"alone": good(**override)})
+    entry = card["strategies"][0]
+    assert entry["failed"] == [failed] and not entry["passes_all"]
+    assert entry["criteria"][failed]["source"]
+
+
+def test_a_win_rate_within_five_points_of_the_prediction_passes():
+    for win_rate in (0.45, 0.55, 0.5):
+        entry = pf.scorecard({"alone": good(win_rate=win_rate)})["strategies"][0]
+        assert entry["criteria"]["win_rate_vs_prediction"]["passed"], win_rate
+
+
 def test_contaminated_holdout_is_flagged_and_not_selected():
-    results = {"clean": good(), "peeked": good(oos_sharpe=5.0, holdout_evaluations=3)}
+    results = {"clean": good(), "peeked": good(oos_sharpe=5.0, holdout_evaluations=3, contaminated=True),
+               "replayed": good(oos_sharpe=4.0, holdout_evaluations=3)}
     card = pf.scorecard(results, correlation=corr_matrix(list(results)))
     peeked = next(e for e in card["strategies"] if e["name"] == "peeked")
     assert peeked["contaminated"] is True and peeked["passes_all"] is False
     assert "holdout contaminated" in peeked["failed"]
+    replayed = next(e for e in card["strategies"] if e["name"] == "replayed")
+    assert replayed["passes_all"]  # counted replays of one configuration do not contaminate
 
 
 def test_selection_takes_top_five_when_enough_pass():
@@ -113,10 +148,9 @@ def test_selection_says_so_when_fewer_than_three_pass():
 
 
 def test_a_holdout_mostly_on_the_price_only_fallback_cannot_meet_the_criteria():
-    good = {"oos_sharpe": 2.0, "max_drawdowns": [0.05, 0.06], "profitable_test_share": 0.8, "win_rate": 0.5,
-            "holdout_evaluations": 1}
-    card = pf.scorecard({"real": {**good, "fallback_share": 0.1}, "stand_in": {**good, "fallback_share": 0.51},
-                      "price_only_by_design": {**good, "fallback_share": None}},
+    base = good()
+    card = pf.scorecard({"real": {**base, "fallback_share": 0.1}, "stand_in": {**base, "fallback_share": 0.51},
+                      "price_only_by_design": {**base, "fallback_share": None}},
                      correlation=pd.DataFrame(0.0, index=["real", "stand_in", "price_only_by_design"],
                                               columns=["real", "stand_in", "price_only_by_design"]))
     by_name = {e["name"]: e for e in card["strategies"]}

@@ -92,3 +92,20 @@ def test_the_contract_is_abstract_and_versioned():
 
     with pytest.raises(ValueError, match="interface version"):
         _build_registry((FromTheFuture,))
+
+
+def test_every_research_strategy_declares_its_predicted_win_rate_and_nonsense_is_refused():
+    from strategies.base import BaseStrategy
+    from strategies.registry import RESEARCH_STRATEGIES, _build_registry
+
+    assert all(0.0 < cls.predicted_win_rate < 1.0 for cls in RESEARCH_STRATEGIES)
+
+    class Percent(BaseStrategy):
+        name = "percent"
+        predicted_win_rate = 45  # a percentage where a fraction is meant
+
+        def generate_signals(self, data):
+            return {}
+
+    with pytest.raises(ValueError, match=r"predicted_win_rate must be a fraction in \[0, 1\], got 45"):
+        _build_registry((Percent,))
