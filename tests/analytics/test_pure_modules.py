@@ -9,8 +9,9 @@ from pathlib import Path
 
 PURE_MODULES = ["analytics.montecarlo", "analytics.overfitting", "analytics.walkforward", "analytics.optimization",
                 "analytics.portfolio", "analytics.stress", "analytics.lookahead", "analytics.edge",
-                "backtests.metrics", "backtests.evaluation", "strategies.base", "strategies.examples",
-                "strategies.registry", "strategies.disclosure", "marketdata.pointintime", "core.jsonsafe", "core.timeutil"]
+                "backtests.metrics", "backtests.evaluation", "backtests.portfolio", "strategies.base",
+                "strategies.examples", "strategies.registry", "strategies.disclosure", "marketdata.pointintime",
+                "core.jsonsafe", "core.timeutil"]
 
 
 def test_pure_analytics_modules_do_not_import_django():
