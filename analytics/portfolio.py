@@ -177,6 +177,7 @@ def scorecard(
             "oos_sharpe": checks["oos_sharpe"]["value"],
             "criteria": checks,
             "holdout_evaluations": evaluations,
+            "configurations": result.get("configurations"),
             "contaminated": bool(result.get("contaminated")),
             "fallback_share": fallback,
             "mostly_fallback": fallback is not None and fallback > MOSTLY_FALLBACK,

@@ -65,6 +65,45 @@ def _strategy_charts(result: dict) -> dict:
     return {key: mark_safe(value) for key, value in out.items()}
 
 
+def portfolio_lines(report: dict) -> list[str]:
+    """The candidates' portfolio run in words: members, return, drawdown, breaker events, refusals by reason."""
+    portfolio = report.get("portfolio") or {}
+    if not portfolio:
+        return ["not run"]
+    if portfolio.get("status") != "ok":
+        return [f"not run: {portfolio.get('message', portfolio.get('status'))}"]
+    perf = portfolio.get("performance") or {}
+    refusals = portfolio.get("refusals") or {}
+    breaker = portfolio.get("circuit_breaker_events") or {}
+    lines = [f"{len(portfolio.get('members') or {})} strategies together on {portfolio['start'][:10]} .. "
+             f"{portfolio['end'][:10]} (each from its own holdout start), one risk manager: return "
+             f"{pct(perf.get('total_return'))}, Sharpe {num(perf.get('sharpe'))}, max drawdown "
+             f"{pct(perf.get('max_drawdown'))}, {perf.get('n_trades')} positions, peak portfolio heat "
+             f"{pct(portfolio.get('max_portfolio_heat'))}",
+             f"Drawdown breaker fired {breaker.get('count', 0)} times"
+             + (f" (first at {breaker['times'][0][:16]})" if breaker.get("times") else ""),
+             "Entries refused: " + (", ".join(f"{count} by {reason.replace('_', ' ')}" for reason, count in
+                                              refusals.items()) if refusals else "none")]
+    for name, member in (portfolio.get("members") or {}).items():
+        member_refusals = member.get("refusals") or {}
+        lines.append(f"{name}: {member.get('n_trades')} positions, P&L {num(member.get('pnl'))}, win rate "
+                     f"{pct(member.get('win_rate'))}; refused "
+                     + (", ".join(f"{c} by {r.replace('_', ' ')}" for r, c in member_refusals.items())
+                        if member_refusals else "nothing"))
+    return lines
+
+
+def _portfolio_chart(report: dict) -> str:
+    portfolio = report.get("portfolio") or {}
+    equity = points_series(portfolio.get("equity"), "equity")
+    if equity is None:
+        return ""
+    drawdown = points_series(portfolio.get("equity"), "drawdown")
+    return (charts.line_chart({"portfolio equity": equity}, title="Candidates together: equity")
+            + charts.line_chart({"drawdown": -drawdown if drawdown is not None else None},
+                                title="Candidates together: drawdown", percent=True, height=150))
+
+
 def coverage_tables(result: dict) -> list[tuple[str, dict]]:
     """The data coverage of the holdout and of the research range, where the run recorded them."""
     summary = result.get("summary") or {}
@@ -73,18 +112,118 @@ def coverage_tables(result: dict) -> list[tuple[str, dict]]:
     return [(label, coverage) for label, coverage in tables if coverage]
 
 
+#: The scorecard's columns: criterion key, heading, and how its value reads.
+SCORECARD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("oos_sharpe", "holdout Sharpe > 1.5"), ("max_drawdown", "max DD < 20% every period"),
+    ("portfolio_max_drawdown", "portfolio max DD < 20%"), ("walk_forward_stability", "WF periods profitable >= 50%"),
+    ("win_rate_vs_prediction", "win rate within 5 pts of prediction"), ("holdout_positions", "holdout positions >= 30"),
+    ("permutation_p", "permutation p < 0.05"), ("pbo", "PBO < 0.5"), ("correlation", "correlation < 0.7"),
+)
+
+
+def criterion_text(key: str, check: dict) -> str:
+    value = check.get("value")
+    if key == "correlation" and check.get("applicable") is False:
+        return "n/a (judged alone)"
+    if key == "win_rate_vs_prediction":
+        return f"{pct(check.get('win_rate'))} vs {pct(check.get('predicted'), 0)}"
+    if key in ("max_drawdown", "portfolio_max_drawdown"):
+        return pct(value)
+    if key == "walk_forward_stability":
+        return pct(value, 0)
+    if key == "holdout_positions":
+        return "n/a" if value is None else str(value)
+    if key == "permutation_p":
+        return num(value, 3)
+    return num(value)
+
+
+def scorecard_rows(report: dict) -> list[dict]:
+    """The scorecard as display rows: one cell per criterion (text and pass/fail), then the holdout's state."""
+    rows = []
+    for entry in (report.get("scorecard") or {}).get("strategies", []):
+        cells = [{"text": criterion_text(key, entry["criteria"][key]), "passed": entry["criteria"][key]["passed"]}
+                 for key, _ in SCORECARD_COLUMNS if key in entry["criteria"]]
+        fallback = ("price-only by design" if entry.get("fallback_share") is None else
+                    pct(entry["fallback_share"], 0) + (" (mostly price-only: not selectable)"
+                                                       if entry.get("mostly_fallback") else ""))
+        rows.append({"rank": entry["rank"], "name": entry["name"], "cells": cells,
+                     "passed": f"{entry['passed_count']}/{entry['total_criteria']}", "passes_all": entry["passes_all"],
+                     "evaluations": f"{entry['holdout_evaluations']} ({entry.get('configurations', 1)} configuration"
+                                    f"{'s' if entry.get('configurations', 1) != 1 else ''})"
+                                    + (": contaminated" if entry["contaminated"] else ""),
+                     "contaminated": entry["contaminated"], "fallback": fallback,
+                     "mostly_fallback": entry.get("mostly_fallback", False)})
+    return rows
+
+
+def criteria_legend(report: dict) -> list[dict]:
+    """Each criterion's rule, threshold and source (what the scorecard's numbers are measured on)."""
+    entries = (report.get("scorecard") or {}).get("strategies", [])
+    if not entries:
+        return []
+    first = entries[0]["criteria"]
+    return [{"heading": heading, "rule": first[key].get("rule"), "threshold": first[key].get("threshold"),
+             "source": first[key].get("source")} for key, heading in SCORECARD_COLUMNS if key in first]
+
+
+def holdout_line(result: dict) -> str:
+    """The holdout actually used: its range, fraction, and how often it has been evaluated."""
+    lock = result.get("holdout_lock") or {}
+    summary = result.get("summary") or {}
+    if not lock.get("holdout_start"):
+        return "no holdout lock"
+    share = summary.get("holdout_share_of_range")
+    configurations = lock.get("configurations", 0)
+    return (f"holdout {lock['holdout_start'][:10]} .. {lock['holdout_end'][:10]}, locked at "
+            f"{pct(lock.get('fraction'), 0)} of the range of the walk-forward that set it ({lock.get('set_by')})"
+            + (f", {pct(share, 0)} of this run's range" if share is not None else "")
+            + f"; evaluated {lock.get('evaluations')} times, {configurations} configuration"
+            + ("s" if configurations != 1 else "") + (" (CONTAMINATED)" if lock.get("contaminated") else ""))
+
+
+def evidence_lines(result: dict) -> list[str]:
+    """The edge and selection tests of one strategy in words, each with its method's key figures."""
+    edge = (result.get("summary") or {}).get("edge") or {}
+    if not edge:
+        return []
+    pbo, cpcv, spa = edge.get("pbo") or {}, edge.get("cpcv") or {}, edge.get("spa") or {}
+    perm, btl = edge.get("permutation") or {}, edge.get("min_backtest_length") or {}
+    dsr, eff = edge.get("deflated_sharpe_effective") or {}, edge.get("effective_trials") or {}
+    return [
+        f"Probability of backtest overfitting (CSCV, {pbo.get('n_blocks')} blocks, {pbo.get('n_trials')} trials): "
+        f"{num(pbo.get('pbo'))}" + (f" ({pbo['reason']})" if pbo.get("reason") else ""),
+        f"Combinatorial purged CV ({cpcv.get('n_paths')} paths): median out-of-sample Sharpe "
+        f"{num(cpcv.get('median_sharpe'))}, {pct(cpcv.get('share_positive'), 0)} of paths positive",
+        f"Hansen's SPA against buy-and-hold of the universe: p = {num(spa.get('spa_pvalue'), 3)}; White's Reality "
+        f"Check p = {num(spa.get('reality_check_pvalue'), 3)}" + (f" ({spa['reason']})" if spa.get("reason") else ""),
+        f"Permutation test of the signal on the holdout ({perm.get('n_valid')} bar permutations): p = "
+        f"{num(perm.get('p_value'), 3)}; observed return {pct(perm.get('observed'))}, permuted median "
+        f"{pct((perm.get('permuted_quantiles') or {}).get('50'))}" + (f" ({perm['reason']})" if perm.get("reason") else ""),
+        f"Minimum backtest length for {btl.get('n_trials')} effective trials at the research Sharpe "
+        f"{num(btl.get('sharpe_annual'))}: {num(btl.get('min_years'), 1)} years; available "
+        f"{num(btl.get('years_available'), 1)} ({'enough' if btl.get('sufficient') else 'not enough'})",
+        f"Deflated Sharpe with the effective number of trials ({num(eff.get('n_effective'), 1)} of "
+        f"{eff.get('n_trials')}, mean correlation {num(eff.get('average_correlation'))}): {num(dsr.get('dsr'), 3)}",
+    ]
+
+
 def render_html(report: dict) -> str:
     strategies = []
     for name, result in (report.get("strategies") or {}).items():
         strategies.append({**result, "name": name, "charts": _strategy_charts(result),
-                           "coverage_tables": coverage_tables(result)})
+                           "coverage_tables": coverage_tables(result), "holdout_line": holdout_line(result),
+                           "evidence": evidence_lines(result)})
     correlation = report.get("correlation")
     corr_chart = ""
     if correlation:
         corr_chart = charts.heatmap(pd.DataFrame(correlation).astype("float64"),
                                     title="Correlation of holdout daily returns")
     context = {"report": report, "strategies": strategies, "convention": CONVENTION,
-               "correlation_chart": mark_safe(corr_chart)}
+               "correlation_chart": mark_safe(corr_chart), "scorecard_rows": scorecard_rows(report),
+               "scorecard_headings": [heading for _, heading in SCORECARD_COLUMNS],
+               "criteria_legend": criteria_legend(report), "portfolio_lines": portfolio_lines(report),
+               "portfolio_chart": mark_safe(_portfolio_chart(report))}
     return render_to_string("analytics/report.html", context)
 
 
@@ -116,19 +255,17 @@ def render_markdown(report: dict) -> str:
         lines.append(f"- **{pick['name']}** (rank {pick['rank']}): {pick['reason']}")
     for pick in selection.get("candidates_not_meeting_criteria", []):
         lines.append(f"- {pick['name']} (rank {pick['rank']}, NOT meeting criteria): {pick['reason']}")
-    lines += ["", "## Scorecard", "",
-              "| rank | strategy | OOS Sharpe | worst max DD | WF profitable periods | win rate | criteria | contaminated "
-              "| holdout bars on price-only fallback |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for entry in (report.get("scorecard") or {}).get("strategies", []):
-        crit = entry["criteria"]
-        fallback = ("price-only by design" if entry.get("fallback_share") is None else
-                    pct(entry["fallback_share"], 0) + (" (mostly price-only: not selectable)"
-                                                       if entry.get("mostly_fallback") else ""))
-        lines.append(f"| {entry['rank']} | {entry['name']} | {num(entry['oos_sharpe'])} | "
-                     f"{pct(crit['max_drawdown']['value'])} | {pct(crit['walk_forward_stability']['value'], 0)} | "
-                     f"{pct(crit['win_rate']['value'])} | {entry['passed_count']}/{entry['total_criteria']} | "
-                     f"{'yes' if entry['contaminated'] else 'no'} | {fallback} |")
+    headings = [heading for _, heading in SCORECARD_COLUMNS]
+    lines += ["", "## Scorecard", "", "Each cell: the value, **bold** when the criterion is met.", "",
+              "| rank | strategy | " + " | ".join(headings) + " | met | holdout evaluations | holdout bars on "
+              "price-only fallback |", "|---" * (len(headings) + 5) + "|"]
+    for row in scorecard_rows(report):
+        cells = " | ".join(f"**{c['text']}**" if c["passed"] else c["text"] for c in row["cells"])
+        lines.append(f"| {row['rank']} | {row['name']} | {cells} | {row['passed']} | {row['evaluations']} | "
+                     f"{row['fallback']} |")
+    lines += ["", "Criteria (rule, threshold, measured on):", ""]
+    lines += [f"- {c['heading']}: {c['rule']}, {c['threshold']}; {c['source']}" for c in criteria_legend(report)]
+    lines += ["", "## Portfolio of the candidates", ""] + [f"- {line}" for line in portfolio_lines(report)]
     lines += ["", "## Fundamental and sentiment data stored", ""]
     inventory = report.get("fundamentals") or []
     if inventory:
@@ -137,8 +274,7 @@ def render_markdown(report: dict) -> str:
                   f"{', '.join(f['columns'])} |" for f in inventory]
     else:
         lines.append("No on-chain or sentiment rows are stored: every strategy ran on its price-only fallback.")
-    holdout_share = (report.get("options") or {}).get("holdout_fraction")
-    lines += ["", f"## Strategies (holdout = last {pct(holdout_share, 0)} of the data, evaluated once)", ""]
+    lines += ["", "## Strategies", ""]
     for name, result in (report.get("strategies") or {}).items():
         lines.append(f"### {result.get('label') or name} (`{name}`, {result.get('timeframe', '')})")
         if result.get("status") != "succeeded":
@@ -150,7 +286,8 @@ def render_markdown(report: dict) -> str:
                   f"- Holdout: return {pct(h.get('total_return'))}, Sharpe {num(h.get('sharpe'))}, Sortino "
                   f"{num(h.get('sortino'))}, Calmar {num(h.get('calmar'))}, max drawdown {pct(h.get('max_drawdown'))}, "
                   f"trades {h.get('n_trades')}, win rate {pct(h.get('win_rate'))}, profit factor "
-                  f"{num(h.get('profit_factor'))}, evaluations {h.get('evaluations')}",
+                  f"{num(h.get('profit_factor'))} (per position; {h.get('n_legs')} legs)",
+                  f"- {holdout_line(result)[0].upper()}{holdout_line(result)[1:]}",
                   f"- Walk-forward: {stab.get('n_periods')} periods ({stab.get('n_periods_no_data', 0)} with no candles "
                   "in the test window, left out), profitable test periods "
                   f"{pct(stab.get('share_profitable_test'), 0)}, mean test Sharpe {num(stab.get('test_sharpe_mean'))}, "
@@ -162,6 +299,7 @@ def render_markdown(report: dict) -> str:
         if dsr:
             lines.append(f"- Deflated Sharpe ratio {num(dsr.get('dsr'), 3)} (probabilistic Sharpe ratio "
                          f"{num(dsr.get('psr'), 3)}; {dsr.get('n_trials')} parameter sets tried)")
+        lines += [f"- {line}" for line in evidence_lines(result)]
         mc = (result.get("montecarlo") or {}).get("bootstrap") or {}
         if mc:
             final, dd = mc["final_return"], mc["max_drawdown"]

@@ -53,6 +53,7 @@ class ResearchOptions:
     search: str = WALKFORWARD_DEFAULTS.search
     max_trials: int = 16  # the research run tries fewer sets per optimisation than a lone walk-forward
     mc_iterations: int = 1000
+    permutations: int = 100  # bar permutations of the signal test on each holdout (0 skips it)
     seed: int = WALKFORWARD_DEFAULTS.seed
     cache_indicators: bool = True
     report_dir: str | None = None
@@ -97,8 +98,10 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
         with step(f"strategy {name}"):
             strategies[name] = research_strategy(name, options, progress, job=job)
     report["strategies"] = strategies
+    with step("portfolio"):
+        report["portfolio"] = portfolio_section(strategies)
     with step("correlation and scorecard"):
-        report.update(judge(strategies))
+        report.update(judge(strategies, report["portfolio"]))
     report["timings"]["total"] = round(time.perf_counter() - started, 2)
     report = json_safe(report)
     report["paths"] = write_reports(report, report_folder)
@@ -227,7 +230,8 @@ def research_walkforward(name: str, options: ResearchOptions, start, end,
             strategy=name, symbols=list(cls.universe), timeframe=cls.timeframe, start=start, end=end,
             train_months=options.train_months, test_months=options.test_months,
             holdout_fraction=options.holdout_fraction, search=options.search, max_trials=options.max_trials,
-            seed=options.seed, queue=False, research_job=job, user=job.created_by if job else None)
+            seed=options.seed, queue=False, research_job=job, user=job.created_by if job else None,
+            permutations=options.permutations)
     elif run.status == RunStatus.SUCCEEDED:
         return run  # finished by an earlier attempt of the job: its holdout is not evaluated again
     else:
@@ -281,6 +285,16 @@ def lock_summary(name: str) -> dict:
                         for entry in lock.history]}
 
 
+def portfolio_section(strategies: dict[str, dict]) -> dict:
+    """The strategies that finished their walk-forward, together in one portfolio on their holdouts."""
+    members = {name: {"parameters": result["final_parameters"],
+                      "holdout_start": result["summary"]["holdout_start"],
+                      "holdout_end": result["summary"]["holdout_end"]}
+               for name, result in strategies.items()
+               if result.get("status") == RunStatus.SUCCEEDED and result.get("summary")}
+    return services.candidates_portfolio(members)
+
+
 def stress_events() -> list[StressEvent]:
     return list(StressEvent.objects.all())
 
@@ -305,7 +319,7 @@ def _equity_points(config_id: int) -> dict:
 
 
 # --------------------------------------------------------------------------- judging
-def judge(strategies: dict[str, dict]) -> dict:
+def judge(strategies: dict[str, dict], portfolio: dict | None = None) -> dict:
     """Correlation of the holdout daily returns, the scorecard and the paper-trading selection."""
     returns = {}
     for name, result in strategies.items():
@@ -318,13 +332,25 @@ def judge(strategies: dict[str, dict]) -> dict:
         if result.get("status") != RunStatus.SUCCEEDED:
             continue
         holdout = result.get("holdout") or {}
+        summary = result.get("summary") or {}
+        edge = summary.get("edge") or {}
+        lock = result.get("holdout_lock") or {}
         drawdowns = [p["test_metrics"].get("max_drawdown") for p in result.get("periods", []) if p["test_metrics"]]
+        in_portfolio = portfolio is not None and name in (portfolio.get("members") or {})
         results[name] = {
             "oos_sharpe": holdout.get("sharpe"),
             "max_drawdowns": [*drawdowns, holdout.get("max_drawdown")],
-            "profitable_test_share": (result.get("summary") or {}).get("stability", {}).get("share_profitable_test"),
+            "portfolio_max_drawdown": (portfolio.get("performance") or {}).get("max_drawdown") if in_portfolio
+            else None,
+            "profitable_test_share": summary.get("stability", {}).get("share_profitable_test"),
             "win_rate": holdout.get("win_rate"),
-            "holdout_evaluations": result.get("holdout_evaluations", 0),
+            "predicted_win_rate": get_strategy(name).predicted_win_rate,
+            "n_positions": holdout.get("n_trades"),
+            "permutation_p": (edge.get("permutation") or {}).get("p_value"),
+            "pbo": (edge.get("pbo") or {}).get("pbo"),
+            "holdout_evaluations": lock.get("evaluations", 0),
+            "configurations": lock.get("configurations", 0),
+            "contaminated": lock.get("contaminated", False),
             "fallback_share": (holdout.get("data_coverage") or {}).get("fallback_share"),
         }
     card = scorecard(results, correlation=corr)

@@ -32,11 +32,12 @@ from analytics.walkforward import (
     stability,
     walk_forward_windows,
 )
-from backtests.data import market_data_load
+from backtests.data import candles_for, market_data_load
 from backtests.engine import EngineConfig
 from backtests.evaluation import WindowResult, evaluate_window
-from backtests.metrics import daily_returns
+from backtests.metrics import daily_returns, drawdown_series
 from backtests.models import BacktestConfig, RunStatus
+from backtests.portfolio import PortfolioMember, portfolio_backtest
 from backtests.provenance import candles_hash
 from backtests.selectors import config_trade_returns
 from backtests.services import COST_FIELDS, RunOutcome, backtest_store, engine_config
@@ -463,6 +464,54 @@ def _neighbourhood(search_result: dict, data: ResearchData, start, end, objectiv
     result = optimization.neighbourhood(trials, best, space, x=x, y=y, radius=NEIGHBOURHOOD_RADIUS)
     result["extra_evaluations"] = len(trials) - len(search_result["trials"])
     return result
+
+
+# --------------------------------------------------------------------------- the candidates together
+PORTFOLIO_GRID = "1h"
+
+
+def candidates_portfolio(members: dict[str, dict], settings: dict | None = None) -> dict:
+    """Backtest the candidate strategies together in one portfolio under one risk manager, each from its own
+    holdout start with its chosen parameters (``members``: name -> {"parameters", "holdout_start",
+    "holdout_end"}), on the common 1h grid. Counted on each strategy's lock as a replay of its configuration.
+    """
+    if not members:
+        return {"status": "no candidates", "message": "no strategy finished its walk-forward"}
+    start = min(pd.Timestamp(spec["holdout_start"]) for spec in members.values())
+    end = max(pd.Timestamp(spec["holdout_end"]) for spec in members.values())
+    notes: list[str] = []
+    portfolio_members, grid = [], {}
+    for name, spec in members.items():
+        data = research_data_load(strategy=name, symbols=None, timeframe=get_strategy(name).timeframe,
+                                  start=pd.Timestamp(spec["holdout_start"]), end=pd.Timestamp(spec["holdout_end"]),
+                                  settings=settings)
+        portfolio_members.append(PortfolioMember(name=name, strategy=data.strategy_class(**spec["parameters"]),
+                                                 market=data.market, bar=data.bar,
+                                                 start=pd.Timestamp(spec["holdout_start"])))
+        for symbol in data.market.candles:
+            grid[symbol] = candles_for(symbol, PORTFOLIO_GRID, start, end, notes)
+    outcome = portfolio_backtest(portfolio_members, grid, engine_config(settings or {}, PORTFOLIO_GRID), start, end)
+    with transaction.atomic():
+        for member in portfolio_members:
+            spec = members[member.name]
+            holdout.touch_if_locked(strategy=member.name, kind="portfolio", source="research portfolio of "
+                                    f"{len(members)} candidates", parameters=spec["parameters"],
+                                    symbols=list(member.strategy.universe), timeframe=member.strategy.timeframe,
+                                    start=spec["holdout_start"], end=spec["holdout_end"],
+                                    performance=outcome.members.get(member.name))
+    report = outcome.to_dict()
+    report.pop("summary", None)
+    report.update(status="ok", notes=[*notes, *report.get("notes", [])], equity=_daily_points(outcome.equity))
+    return json_safe(report)
+
+
+def _daily_points(equity: pd.Series) -> dict:
+    """An hourly equity curve as daily closes with its drawdown, for the report's charts."""
+    if equity is None or equity.empty:
+        return {}
+    daily = equity.resample("1D").last().dropna()
+    return {"timestamps": [ts.isoformat() for ts in daily.index], "equity": daily.round(4).tolist(),
+            "drawdown": drawdown_series(daily).round(6).tolist()}
 
 
 # --------------------------------------------------------------------------- Monte Carlo

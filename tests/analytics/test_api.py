@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
@@ -65,8 +67,11 @@ def test_montecarlo_needs_a_succeeded_run(staff_client):
 
 def test_montecarlo_job_runs_on_a_stored_run(staff_client, django_capture_on_commit_callbacks):
     config = f.backtest_config(status=RunStatus.SUCCEEDED)
-    for i in range(40):
-        f.backtest_trade(config, pnl=100.0 if i % 3 else -80.0, return_pct=0.001)
+    for i in range(40):  # 40 positions (each its own entry), plus one partial-exit leg of the last one
+        entry = f.T0 + timedelta(hours=6 * i)
+        f.backtest_trade(config, entry_time=entry, exit_time=entry + timedelta(hours=5),
+                         pnl=100.0 if i % 3 else -80.0, return_pct=0.001)
+    f.backtest_trade(config, entry_time=entry, exit_time=entry + timedelta(hours=2), pnl=5.0, is_partial=True)
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(f"{BASE}/montecarlo", {"config_id": config.pk, "iterations": 200}, format="json")
     assert response.status_code == 202

@@ -25,7 +25,7 @@ def lending_data(db):
 
 def _options(tmp_path: Path, **overrides) -> ResearchOptions:
     values = dict(strategies=["lending_value"], train_months=4, test_months=2, max_trials=2, mc_iterations=50,
-                  cache_indicators=True, report_dir=str(tmp_path))
+                  permutations=20, cache_indicators=True, report_dir=str(tmp_path))
     values.update(overrides)
     return ResearchOptions(**values)
 
@@ -40,7 +40,15 @@ def test_pipeline_writes_reports_with_every_section(lending_data, tmp_path):
     assert run.periods.count() == len(result["periods"]) >= 3
     holdout = BacktestConfig.objects.get(pk=result["holdout"]["config_id"], purpose="holdout")
     assert holdout.start == HoldoutLock.objects.get(strategy="lending_value").holdout_start
-    assert result["holdout_evaluations"] == 1 and result["holdout"]["contaminated"] is False
+    lock = result["holdout_lock"]
+    assert lock["contaminated"] is False and lock["configurations"] == 1 and lock["fraction"] == 0.3
+    assert [entry["kind"] for entry in lock["history"]][:1] == ["walk-forward holdout"]
+    assert lock["evaluations"] == len(lock["history"]) >= 2  # plus its replays: Monte Carlo, stress, portfolio
+    edge = result["summary"]["edge"]
+    assert edge["pbo"]["n_trials"] == 2 and edge["permutation"]["n_permutations"] == 20
+    assert edge["spa"]["benchmark"].startswith("equal-weight buy-and-hold")
+    assert report["portfolio"]["status"] == "ok" and list(report["portfolio"]["members"]) == ["lending_value"]
+    assert "portfolio" in [entry["kind"] for entry in HoldoutLock.objects.get(strategy="lending_value").history]
     assert result["montecarlo"]["bootstrap"]["n_iterations"] == 50
     assert {e["event"] for e in result["stress"]} >= {"covid-2020", "luna-2022", "ftx-2022", "svb-2023"}
     covid = next(e for e in result["stress"] if e["event"] == "covid-2020")
@@ -49,7 +57,10 @@ def test_pipeline_writes_reports_with_every_section(lending_data, tmp_path):
     assert report["scorecard"]["strategies"][0]["name"] == "lending_value"
     html = Path(report["paths"]["html"]).read_text()
     for section in ("Selection for paper trading", "Scorecard", "Risk metrics summary", "Walk-forward",
-                    "Monte Carlo", "Stress tests", "Data quality", "365 days", "<svg"):
+                    "Monte Carlo", "Stress tests", "Data quality", "365 days", "<svg", "Is there an edge?",
+                    "Probability of backtest overfitting", "SPA against buy-and-hold", "Permutation test of the signal",
+                    "The candidates together in one portfolio", "win rate within 5 pts of prediction",
+                    "n/a (judged alone)", "locked at 30% of the range"):
         assert section in html, section
     markdown = Path(report["paths"]["markdown"]).read_text()
     assert "## Selection for paper trading" in markdown and "lending_value" in markdown
@@ -69,8 +80,17 @@ def test_pipeline_writes_reports_with_every_section(lending_data, tmp_path):
     assert json.loads(Path(report["paths"]["json"]).read_text())["strategies"]["lending_value"]["status"] == "succeeded"
 
 
-def test_second_run_flags_the_holdout_as_contaminated(lending_data, tmp_path):
-    research_run(_options(tmp_path, cache_indicators=False))
+def test_a_backtest_of_other_parameters_on_the_holdout_contaminates_the_next_verdict(lending_data, tmp_path):
+    from backtests.services import backtest_create, backtest_execute
+
+    first = research_run(_options(tmp_path, cache_indicators=False))
+    assert first["scorecard"]["strategies"][0]["contaminated"] is False
+    lock = HoldoutLock.objects.get(strategy="lending_value")
+    chosen = first["strategies"]["lending_value"]["final_parameters"]
+    other = {**chosen, "zscore_window": 90 if chosen["zscore_window"] != 90 else 60}
+    peek = backtest_create(strategy="lending_value", start=lock.holdout_start, end=lock.holdout_end,
+                           parameters=other, queue=False)
+    backtest_execute(peek.pk)
     report = research_run(_options(tmp_path, cache_indicators=False))
     entry = report["scorecard"]["strategies"][0]
     assert entry["contaminated"] is True and entry["passes_all"] is False

@@ -32,6 +32,8 @@ class Command(BaseCommand):
                             help="parameter sets tried per optimisation")
         parser.add_argument("--search", choices=["random", "grid"], default=defaults.search)
         parser.add_argument("--mc-iterations", type=int, default=defaults.mc_iterations)
+        parser.add_argument("--permutations", type=int, default=defaults.permutations,
+                            help="bar permutations of the signal test on each holdout (0 skips it)")
         parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument("--no-indicator-cache", action="store_true")
         parser.add_argument("--report-dir", help="where to write the report (default: reports/)")
@@ -46,13 +48,16 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--holdout: {exc}") from None
         require_positive(opts, "trials", "mc_iterations", "train_months", "test_months")
+        if opts["permutations"] < 0:
+            raise CommandError(f"--permutations must be 0 (skip) or more, got {opts['permutations']}")
         start, end = parse_when(opts["start"], "--start"), parse_when(opts["end"], "--end")
         if start is not None and end is not None and end <= start:
             raise CommandError("--end must be after --start")
         options = ResearchOptions(
             start=start, end=end, train_months=opts["train_months"],
             test_months=opts["test_months"], holdout_fraction=opts["holdout"], search=opts["search"],
-            max_trials=opts["trials"], mc_iterations=opts["mc_iterations"], seed=opts["seed"],
+            max_trials=opts["trials"], mc_iterations=opts["mc_iterations"], permutations=opts["permutations"],
+            seed=opts["seed"],
             cache_indicators=not opts["no_indicator_cache"], report_dir=opts["report_dir"])
         if names:
             options.strategies = names
