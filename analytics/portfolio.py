@@ -241,10 +241,10 @@ def select_for_paper_trading(card: Mapping, min_n: int = 3, max_n: int = 5) -> d
     else:
         others = [e for e in ranked if not e["passes_all"]][: min_n - len(passing)]
         candidates = [_pick(e, meets=False) for e in others]
-        message = (
-            f"Only {len(passing)} strateg{'y' if len(passing) == 1 else 'ies'} meet all criteria; "
-            f"{min_n} are required. The best other candidates are listed but do NOT meet the criteria."
-        )
+        met = ("No strategy meets" if not passing else
+               f"Only {len(passing)} strateg{'y meets' if len(passing) == 1 else 'ies meet'}")
+        message = (f"{met} all criteria; {min_n} are required. The best other candidates are listed but do NOT "
+                   "meet the criteria.")
     return json_safe({
         "enough": len(passing) >= min_n,
         "n_passing": len(passing),

@@ -75,7 +75,8 @@ def portfolio_lines(report: dict) -> list[str]:
     perf = portfolio.get("performance") or {}
     refusals = portfolio.get("refusals") or {}
     breaker = portfolio.get("circuit_breaker_events") or {}
-    lines = [f"{len(portfolio.get('members') or {})} strategies together on {portfolio['start'][:10]} .. "
+    n_members = len(portfolio.get("members") or {})
+    lines = [f"{n_members} strateg{'y' if n_members == 1 else 'ies'} together on {portfolio['start'][:10]} .. "
              f"{portfolio['end'][:10]} (each from its own holdout start), one risk manager: return "
              f"{pct(perf.get('total_return'))}, Sharpe {num(perf.get('sharpe'))}, max drawdown "
              f"{pct(perf.get('max_drawdown'))}, {perf.get('n_trades')} positions, peak portfolio heat "

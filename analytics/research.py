@@ -100,6 +100,9 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
     report["strategies"] = strategies
     with step("portfolio"):
         report["portfolio"] = portfolio_section(strategies)
+    for name, result in strategies.items():  # the locks as they stand after every evaluation of this run
+        if result.get("status") == RunStatus.SUCCEEDED:
+            result["holdout_lock"] = lock_summary(name)
     with step("correlation and scorecard"):
         report.update(judge(strategies, report["portfolio"]))
     report["timings"]["total"] = round(time.perf_counter() - started, 2)

@@ -139,7 +139,7 @@ def test_selection_says_so_when_fewer_than_three_pass():
                win_rate=0.1), "worst": good(oos_sharpe=-1, win_rate=0.1, max_drawdowns=[0.5])}
     shortlist = pf.select_for_paper_trading(pf.scorecard(results, correlation=corr_matrix(list(results))))
     assert shortlist["enough"] is False
-    assert "Only 1 strategy meet" in shortlist["message"] and "do NOT meet" in shortlist["message"]
+    assert "Only 1 strategy meets all criteria" in shortlist["message"] and "do NOT meet" in shortlist["message"]
     assert [s["name"] for s in shortlist["selected"]] == ["pass"]
     flagged = shortlist["candidates_not_meeting_criteria"]
     assert [s["name"] for s in flagged] == ["near", "far"]
