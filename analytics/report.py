@@ -76,8 +76,10 @@ def portfolio_lines(report: dict) -> list[str]:
     refusals = portfolio.get("refusals") or {}
     breaker = portfolio.get("circuit_breaker_events") or {}
     n_members = len(portfolio.get("members") or {})
+    first_bar = ((portfolio.get("equity") or {}).get("timestamps") or [portfolio["start"]])[0]
     lines = [f"{n_members} strateg{'y' if n_members == 1 else 'ies'} together on {portfolio['start'][:10]} .. "
-             f"{portfolio['end'][:10]} (each from its own holdout start), one risk manager: return "
+             f"{portfolio['end'][:10]} (each from its own holdout start; first candle on the 1h grid "
+             f"{first_bar[:10]}), one risk manager: return "
              f"{pct(perf.get('total_return'))}, Sharpe {num(perf.get('sharpe'))}, max drawdown "
              f"{pct(perf.get('max_drawdown'))}, {perf.get('n_trades')} positions, peak portfolio heat "
              f"{pct(portfolio.get('max_portfolio_heat'))}",
@@ -126,6 +128,8 @@ def criterion_text(key: str, check: dict) -> str:
     value = check.get("value")
     if key == "correlation" and check.get("applicable") is False:
         return "n/a (judged alone)"
+    if key == "correlation" and (check.get("note") or "").startswith("first selected"):
+        return "n/a (none selected before)"
     if key == "win_rate_vs_prediction":
         return f"{pct(check.get('win_rate'))} vs {pct(check.get('predicted'), 0)}"
     if key in ("max_drawdown", "portfolio_max_drawdown"):
@@ -267,6 +271,7 @@ def render_markdown(report: dict) -> str:
     lines += ["", "Criteria (rule, threshold, measured on):", ""]
     lines += [f"- {c['heading']}: {c['rule']}, {c['threshold']}; {c['source']}" for c in criteria_legend(report)]
     lines += ["", "## Portfolio of the candidates", ""] + [f"- {line}" for line in portfolio_lines(report)]
+    lines += [f"  - data note: {note}" for note in (report.get("portfolio") or {}).get("notes") or []]
     lines += ["", "## Fundamental and sentiment data stored", ""]
     inventory = report.get("fundamentals") or []
     if inventory:

@@ -84,7 +84,7 @@ class Command(BaseCommand):
         out = self.stdout
         out.write("")
         out.write("Strategy results on the locked holdout (ratios: 365-day annualised, daily returns)")
-        header = f"{'strategy':28} {'return':>8} {'Sharpe':>7} {'max DD':>7} {'trades':>6} {'win':>6}  WF-profitable"
+        header = f"{'strategy':28} {'return':>8} {'Sharpe':>7} {'max DD':>7} {'positions':>9} {'win':>6}  WF-profitable"
         out.write(header)
         for name, result in report["strategies"].items():
             holdout = result.get("holdout") or {}
@@ -93,15 +93,15 @@ class Command(BaseCommand):
                 out.write(f"{name:28} not evaluated: {result.get('message') or result.get('error')}")
                 continue
             out.write(f"{name:28} {pct(holdout.get('total_return')):>8} {num(holdout.get('sharpe')):>7} "
-                      f"{pct(holdout.get('max_drawdown')):>7} {holdout.get('n_trades') or 0:>6} "
+                      f"{pct(holdout.get('max_drawdown')):>7} {holdout.get('n_trades') or 0:>9} "
                       f"{pct(holdout.get('win_rate'), 0):>6}  {pct(stability, 0)}")
         selection = report["selection"]
         out.write("")
         out.write(f"Selection for paper trading: {selection['message']}")
         for pick in selection["selected"]:
-            out.write(f"  + {pick['name']}: {pick['reason']}")
+            out.write(f"  selected   {pick['name']}: {pick['reason']}")
         for pick in selection["candidates_not_meeting_criteria"]:
-            out.write(f"  ? {pick['name']}: {pick['reason']}")
+            out.write(f"  NOT ready  {pick['name']}: {pick['reason']}")
         out.write("")
         out.write(f"Report: {report['paths']['html']}")
         out.write(f"Summary: {report['paths']['markdown']}")
