@@ -161,3 +161,17 @@ def test_research_refuses_holdout_zero_and_a_changed_fraction_before_any_work(bt
         call_command("research", "--strategies", "sma_crossover", "--holdout", "0.4", "--report-dir", str(tmp_path),
                      stdout=io.StringIO())
     assert list(tmp_path.iterdir()) == []  # refused before the report folder was made
+
+
+def test_the_admin_form_refuses_a_bad_or_changed_fraction(btc_candles_in_db):
+    from interfaces.admin.analytics_forms import WalkForwardRunForm
+
+    data = {"strategy": "sma_crossover", "symbols": ["BTC"], "timeframe": "1h", "start": "2021-12-01 00:00",
+            "end": "2022-05-01 00:00", "train_months": 1, "test_months": 1, "objective": "sharpe",
+            "holdout_fraction": 0.0, "settings": "{}", "seed": 7}
+    form = WalkForwardRunForm(data=data)
+    assert not form.is_valid() and "between 0.2 and 0.5" in form.errors["holdout_fraction"][0]
+    _walkforward()
+    form = WalkForwardRunForm(data={**data, "holdout_fraction": 0.4})
+    assert not form.is_valid() and "is locked" in form.errors["holdout_fraction"][0]
+    assert WalkForwardRunForm(data={**data, "holdout_fraction": 0.3}).is_valid()
