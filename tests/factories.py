@@ -65,3 +65,21 @@ def backtest_metric(config: BacktestConfig, **overrides: Any) -> BacktestMetric:
     values = dict(config=config, timestamp=T0, equity=100_000.0, cash=100_000.0, drawdown=0.0)
     values.update(overrides)
     return BacktestMetric.objects.create(**values)
+
+
+#: The range of ``btc_candles_in_db`` (real BTC 1h candles) that walk-forward tests run on.
+WALKFORWARD_START, WALKFORWARD_END = datetime(2021, 12, 1, tzinfo=UTC), datetime(2022, 5, 1, tzinfo=UTC)
+
+
+def executed_walkforward(**overrides: Any):
+    """A small walk-forward of ``sma_crossover`` on BTC, created and executed here (1-month windows)."""
+    from analytics import services
+
+    values = dict(strategy="sma_crossover", symbols=["BTC"], timeframe="1h", start=WALKFORWARD_START,
+                  end=WALKFORWARD_END, train_months=1, test_months=1, search="random", max_trials=6, seed=7,
+                  queue=False)
+    values.update(overrides)
+    run = services.walkforward_create(**values)
+    services.walkforward_execute(run.pk)
+    run.refresh_from_db()
+    return run

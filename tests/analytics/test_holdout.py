@@ -13,21 +13,15 @@ from analytics import holdout, services
 from analytics.models import HoldoutLock, StressEvent, WalkForwardRun
 from backtests.models import BacktestConfig, RunStatus
 from backtests.services import backtest_create, backtest_execute
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-START = datetime(2021, 12, 1, tzinfo=UTC)
-END = datetime(2022, 5, 1, tzinfo=UTC)
+START, END = f.WALKFORWARD_START, f.WALKFORWARD_END
 
 
 def _walkforward(**overrides) -> WalkForwardRun:
-    values = dict(strategy="sma_crossover", symbols=["BTC"], timeframe="1h", start=START, end=END,
-                  train_months=1, test_months=1, search="random", max_trials=4, seed=7, queue=False)
-    values.update(overrides)
-    run = services.walkforward_create(**values)
-    services.walkforward_execute(run.pk)
-    run.refresh_from_db()
-    return run
+    return f.executed_walkforward(**{"max_trials": 4, **overrides})
 
 
 def _backtest(**overrides) -> BacktestConfig:
