@@ -23,6 +23,12 @@ def pct(value: Any, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%" if _is_number(value) else "n/a"
 
 
+def count_of(n: Any, noun: str) -> str:
+    """``3 positions``, ``1 position``."""
+    n = n or 0
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def num(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if _is_number(value) else "n/a"
 
@@ -85,14 +91,11 @@ def portfolio_lines(report: dict) -> list[str]:
              f"{pct(portfolio.get('max_portfolio_heat'))}",
              f"Drawdown breaker fired {breaker.get('count', 0)} times"
              + (f" (first at {breaker['times'][0][:16]})" if breaker.get("times") else ""),
-             "Entries refused: " + (", ".join(f"{count} by {reason.replace('_', ' ')}" for reason, count in
-                                              refusals.items()) if refusals else "none")]
+             f"Entries refused: {refusals_text(refusals)}"]
     for name, member in (portfolio.get("members") or {}).items():
         member_refusals = member.get("refusals") or {}
         lines.append(f"{name}: {member.get('n_trades')} positions, P&L {num(member.get('pnl'))}, win rate "
-                     f"{pct(member.get('win_rate'))}; refused "
-                     + (", ".join(f"{c} by {r.replace('_', ' ')}" for r, c in member_refusals.items())
-                        if member_refusals else "nothing"))
+                     f"{pct(member.get('win_rate'))}; entries refused: {refusals_text(member_refusals)}")
     return lines
 
 
@@ -213,10 +216,23 @@ def evidence_lines(result: dict) -> list[str]:
     ]
 
 
+def refusals_text(refusals: dict | None) -> str:
+    """``{"portfolio_heat": 3, "missing_stop": 0}`` as "3 by portfolio heat" (zero reasons left out)."""
+    given = {reason: count for reason, count in (refusals or {}).items() if count}
+    return ", ".join(f"{count} by {reason.replace('_', ' ')}" for reason, count in given.items()) or "none"
+
+
+def _stress_rows(result: dict) -> list[dict]:
+    return [{**event, "refusals_text": refusals_text((event.get("risk_manager") or {}).get("refusals")),
+             "breaker_text": "" if event.get("status") != "ok" else
+             ("fired" if event.get("circuit_breaker_fired") else "did not fire")}
+            for event in result.get("stress") or []]
+
+
 def render_html(report: dict) -> str:
     strategies = []
     for name, result in (report.get("strategies") or {}).items():
-        strategies.append({**result, "name": name, "charts": _strategy_charts(result),
+        strategies.append({**result, "name": name, "charts": _strategy_charts(result), "stress": _stress_rows(result),
                            "coverage_tables": coverage_tables(result), "holdout_line": holdout_line(result),
                            "evidence": evidence_lines(result)})
     correlation = report.get("correlation")
@@ -309,14 +325,17 @@ def render_markdown(report: dict) -> str:
         mc = (result.get("montecarlo") or {}).get("bootstrap") or {}
         if mc:
             final, dd = mc["final_return"], mc["max_drawdown"]
-            lines.append(f"- Monte Carlo ({mc.get('n_iterations')} bootstrap runs of {mc.get('n_trades')} trades): "
+            lines.append(f"- Monte Carlo ({mc.get('n_iterations')} bootstrap resamples of "
+                         f"{count_of(mc.get('n_trades'), 'holdout position')}): "
                          f"final return 95% CI {pct(final.get('ci_low'))} .. {pct(final.get('ci_high'))}, max drawdown "
                          f"95% CI {pct(dd.get('ci_low'))} .. {pct(dd.get('ci_high'))}, P(drawdown >= 20%) "
                          f"{pct(mc.get('probability_drawdown_exceeds'))}")
         for event in result.get("stress") or []:
             if event.get("status") == "ok":
+                fired = "the drawdown breaker fired" if event.get("circuit_breaker_fired") else "the breaker did not fire"
+                touch = " (inside the locked holdout: counted on it)" if event.get("holdout_touch") else ""
                 lines.append(f"- Stress {event['name']}: return {pct(event.get('return'))}, max drawdown "
-                             f"{pct(event.get('max_drawdown'))}, breaker fired: {event.get('circuit_breaker_fired')}")
+                             f"{pct(event.get('max_drawdown'))}, {count_of(event.get('n_trades'), 'position')}, {fired}{touch}")
             else:
                 lines.append(f"- Stress {event['name']}: {event.get('status')} ({event.get('message', '')})")
         for warning in h.get("warnings") or []:
@@ -327,8 +346,9 @@ def render_markdown(report: dict) -> str:
     for timeframe, quality in (report.get("data_quality") or {}).items():
         s = quality.get("summary", {})
         lines.append(f"- {timeframe}: {s.get('series')} series, {s.get('rows')} candles, {s.get('missing_bars')} "
-                     f"missing bars in {s.get('gaps')} gaps, lowest score {num(s.get('min_score'))}, no data for "
-                     f"{', '.join(s.get('no_data') or []) or 'none'}")
+                     f"missing bars in {s.get('gaps')} gaps, lowest score {num(s.get('min_score'))}"
+                     + (f", no data at all for {', '.join(s['no_data'])}" if s.get("no_data") else
+                        ", every symbol has data"))
     for symbol, rec in (report.get("reconciliation") or {}).items():
         if rec.get("status") == "ok":
             lines.append(f"- Reconciliation {symbol} (Binance vs CoinGecko, {rec['common']} days): median |close diff| "
