@@ -209,8 +209,10 @@ def evidence_lines(result: dict) -> list[str]:
         f"{num(perm.get('p_value'), 3)}; observed return {pct(perm.get('observed'))}, permuted median "
         f"{pct((perm.get('permuted_quantiles') or {}).get('50'))}" + (f" ({perm['reason']})" if perm.get("reason") else ""),
         f"Minimum backtest length for {btl.get('n_trials')} effective trials at the research Sharpe "
-        f"{num(btl.get('sharpe_annual'))}: {num(btl.get('min_years'), 1)} years; available "
-        f"{num(btl.get('years_available'), 1)} ({'enough' if btl.get('sufficient') else 'not enough'})",
+        f"{num(btl.get('sharpe_annual'))}: "
+        + (f"{num(btl.get('min_years'), 1)} years" if btl.get("min_years") is not None
+           else "no length suffices (the Sharpe is not positive)")
+        + f"; available {num(btl.get('years_available'), 1)} ({'enough' if btl.get('sufficient') else 'not enough'})",
         f"Deflated Sharpe with the effective number of trials ({num(eff.get('n_effective'), 1)} of "
         f"{eff.get('n_trials')}, mean correlation {num(eff.get('average_correlation'))}): {num(dsr.get('dsr'), 3)}",
     ]
