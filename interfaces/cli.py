@@ -10,6 +10,7 @@ import pandas as pd
 from django.core.management.base import CommandError
 
 from core.timeutil import market_timestamp
+from marketdata.symbols import SYMBOLS, get_token
 
 
 def parse_when(value: str | None, option: str) -> pd.Timestamp | None:
@@ -26,6 +27,24 @@ def parse_when(value: str | None, option: str) -> pd.Timestamp | None:
 
 def split_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parse_symbols(value: str | None, option: str = "--symbols") -> list[str]:
+    """Comma-separated platform symbols, upper-cased (empty when not given); a one-line ``CommandError``
+    naming the first unknown one."""
+    symbols = [symbol.upper() for symbol in split_list(value or "")]
+    for symbol in symbols:
+        try:
+            get_token(symbol)
+        except ValueError:
+            raise CommandError(f"{option}: unknown symbol {symbol!r}; supported: {', '.join(SYMBOLS)}") from None
+    return symbols
+
+
+def listed_and_repeated(listed: str | None, repeated: list[str] | None) -> list[str] | None:
+    """``--things a,b`` and ``--thing a --thing b`` together (``None`` when neither was given)."""
+    values = [*split_list(listed or ""), *(repeated or [])]
+    return list(dict.fromkeys(values)) or None
 
 
 def parse_json_object(value: str, option: str) -> dict[str, Any]:

@@ -53,7 +53,8 @@ def onchain_ingest(
         except (SourceError, DatabaseError) as exc:
             entry["error"] = f"{exc.__class__.__name__}: {exc}"
             summary["failed"].append(spec.key)
-            logger.warning("onchain ingest of %s failed, nothing written: %s", spec.key, exc)
+            # info, not warning: the summary carries the error to the caller, which reports it (once)
+            logger.info("onchain ingest of %s failed, nothing written: %s", spec.key, exc)
             continue
         entry.update(counts)
         for key in ("created", "updated", "unchanged"):
@@ -122,7 +123,7 @@ def social_ingest(
     if client is None:
         if not settings.LUNARCRUSH_API_KEY:
             message = "LUNARCRUSH_API_KEY is not set: social metrics were not fetched."
-            logger.warning(message)
+            logger.info(message)
             return {"skipped": True, "message": message, "created": 0, "updated": 0, "unchanged": 0,
                     "failed": [], "tokens": {}}
         client = lunarcrush.from_settings()
@@ -139,7 +140,7 @@ def social_ingest(
         except (SourceError, DatabaseError) as exc:
             entry["error"] = f"{exc.__class__.__name__}: {exc}"
             summary["failed"].append(token)
-            logger.warning("social ingest of %s failed, nothing written: %s", token, exc)
+            logger.info("social ingest of %s failed, nothing written: %s", token, exc)
             continue
         entry.update(counts)
         for key in ("created", "updated", "unchanged"):

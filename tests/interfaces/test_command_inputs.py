@@ -31,9 +31,29 @@ pytestmark = pytest.mark.django_db
       "{oops"], "--parameters is not valid JSON"),
     (["lookahead", "--strategy", "curve_wars", "--start", "1900-01-01", "--end", "2023-01-01"],
      "--start 1900-01-01 is outside"),
+    (["data_quality", "--symbols", "DOGE"], "--symbols: unknown symbol 'DOGE'"),
+    (["data_quality", "--symbols", "BTC,ETH"], "no candles stored for BTC, ETH: nothing to assess"),
+    (["research", "--permutations", "-1"], "--permutations must be 0 (skip) or more, got -1"),
 ])
 def test_bad_input_is_one_line_and_does_no_work(args, message):
     with pytest.raises(CommandError) as raised:
         call_command(*args)
     assert message in str(raised.value) and "\n" not in str(raised.value)
     assert Candle.objects.count() == WalkForwardRun.objects.count() == HoldoutLock.objects.count() == 0
+
+
+def test_a_missing_secret_key_is_one_line_not_a_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {key: value for key, value in os.environ.items() if key not in ("DJANGO_SECRET_KEY", "DJANGO_DEBUG")}
+    for command in (["createsuperuser", "--noinput"], ["check"]):
+        done = subprocess.run([sys.executable, str(root / "manage.py"), *command], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines() == [
+            "configuration error: DJANGO_SECRET_KEY is not set. Set it in the environment, or set DJANGO_DEBUG=1 "
+            "for local development (never in production)."]

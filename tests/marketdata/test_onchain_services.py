@@ -12,6 +12,7 @@ from datetime import date
 import pandas as pd
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from marketdata.models import OnchainMetric, SocialMetric
 from marketdata.onchain_services import onchain_ingest, social_ingest
@@ -109,6 +110,23 @@ def test_ingest_onchain_command_prints_a_summary(httpserver, settings, capsys):
     assert OnchainMetric.objects.count() == 3
 
 
+def test_ingest_onchain_takes_the_readme_spelling_and_fails_loudly_when_a_protocol_fails(httpserver, settings,
+                                                                                          capsys, caplog):
+    negative = copy.deepcopy(FEES)
+    negative["totalDataChart"][2][1] = -5.0  # fees must be >= 0: this protocol fails, the other is kept
+    serve(httpserver, fees=negative)
+    settings.DEFILLAMA_BASE_URL = httpserver.url_for("")
+    settings.DEFILLAMA_STABLECOINS_BASE_URL = httpserver.url_for("/stablecoins")
+
+    with pytest.raises(CommandError, match=r"on-chain: .*1 of 2 protocol\(s\) failed: aave"):
+        call_command("ingest_onchain", "--protocols", "aave,dai")
+
+    err = capsys.readouterr().err
+    assert err.count("aave: FAILED, nothing written") == 1  # reported once, not also by the logger
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert OnchainMetric.objects.filter(protocol="dai").exists()
+
+
 class RecordedLunarCrush(LunarCrushSource):
     """Serves the recorded v2 DOGE payload through the real parser, whatever token is asked."""
 
@@ -145,8 +163,14 @@ def test_without_an_api_key_social_ingest_says_so(settings, capsys):
     settings.LUNARCRUSH_API_KEY = ""
 
     summary = social_ingest(tokens=["BTC"], start=date(2023, 1, 1), end=date(2023, 2, 1))
-    call_command("ingest_social", "--token", "BTC", "--start", "2023-01-01", "--end", "2023-02-01")
+    with pytest.raises(CommandError, match="LUNARCRUSH_API_KEY is not set"):  # nothing done is not a success
+        call_command("ingest_social", "--tokens", "BTC,ETH", "--start", "2023-01-01", "--end", "2023-02-01")
 
     assert summary["skipped"] and "LUNARCRUSH_API_KEY is not set" in summary["message"]
-    assert "LUNARCRUSH_API_KEY is not set" in capsys.readouterr().out
     assert SocialMetric.objects.count() == 0
+
+
+def test_ingest_social_refuses_an_unknown_token_before_any_call(settings):
+    settings.LUNARCRUSH_API_KEY = "k"
+    with pytest.raises(CommandError, match="--tokens: unknown symbol 'DOGE'"):
+        call_command("ingest_social", "--tokens", "BTC,DOGE", "--start", "2023-01-01", "--end", "2023-02-01")

@@ -6,6 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from interfaces.cli import parse_symbols
 from marketdata.quality_services import data_quality_report
 from marketdata.timeframes import timeframe_delta
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
                 timeframe_delta(options["timeframe"])
             except ValueError as error:
                 raise CommandError(str(error)) from None
-        symbols = [s for s in (options["symbols"] or "").split(",") if s.strip()] or None
+        symbols = parse_symbols(options["symbols"]) or None
         report = data_quality_report(symbols=symbols, timeframe=options["timeframe"])
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
@@ -42,6 +43,10 @@ class Command(BaseCommand):
         summary = report["summary"]
         if summary["no_data"]:
             self.stdout.write(self.style.WARNING(f"no candles stored for: {', '.join(summary['no_data'])}"))
+        if symbols and set(summary["no_data"]) >= set(symbols):
+            raise CommandError(f"no candles stored for {', '.join(symbols)}"
+                               + (f" at {options['timeframe']}" if options["timeframe"] else "")
+                               + ": nothing to assess (ingest or load data first)")
         self.stdout.write(f"{summary['series']} series, {summary['rows']} rows, {summary['missing_bars']} missing "
                           f"bars in {summary['gaps']} gaps, {summary['invalid_ohlc']} invalid rows, "
                           f"{summary['outliers']} outliers")

@@ -13,8 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analytics.lookahead import LOOKAHEAD_FOUND, MODES, NOTHING_CHECKED
 from analytics.services import lookahead_job
-from interfaces.cli import parse_json_object, parse_when, split_list
-from marketdata.symbols import SYMBOLS, get_token
+from interfaces.cli import parse_json_object, parse_symbols, parse_when
 from marketdata.timeframes import TIMEFRAMES
 from strategies.registry import STRATEGIES
 
@@ -99,13 +98,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _symbols(value: str | None) -> list[str]:
-        symbols = [symbol.upper() for symbol in split_list(value or "")]
-        for symbol in symbols:
-            try:
-                get_token(symbol)
-            except ValueError:
-                raise CommandError(f"--symbols: unknown symbol {symbol!r}; supported: {', '.join(SYMBOLS)}") from None
-        return symbols
+        return parse_symbols(value)
 
     def _progress(self, mode: str):
         """Replay runs are long: a line on stderr at most every 10 seconds (none for sample mode)."""
