@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files: the docs work offline
     "django_q",
     "core",
     "marketdata",
@@ -157,7 +158,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["interfaces.api.safety.SafeJSONParser", "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "interfaces.api.pagination.PageSizePagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Reads are throttled per user (or per address when anonymous); starting work has its own, lower rate.
@@ -173,6 +174,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ingest market data, run backtests and research analyses.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # The schema and its docs describe the whole API: signed-in users only unless API_DOCS_PUBLIC=1.
     "SERVE_PERMISSIONS": (["rest_framework.permissions.AllowAny"] if env_bool("API_DOCS_PUBLIC", False)
                           else ["rest_framework.permissions.IsAuthenticated"]),

@@ -1,0 +1,51 @@
+"""Clients choose their page size (within a cap), and the API docs are served from our own static files."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.staticfiles import finders
+from rest_framework.test import APIClient
+
+from backtests.models import BacktestMetric
+from interfaces.api.pagination import MAX_PAGE_SIZE
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/v1/backtesting"
+
+
+@pytest.fixture
+def staff_client() -> APIClient:
+    user = get_user_model().objects.create_user("pages", password="x", is_staff=True)
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def snapshots():
+    config = f.backtest_config()
+    BacktestMetric.objects.bulk_create(
+        BacktestMetric(config=config, timestamp=f.T0 + timedelta(hours=i), equity=100_000.0 + i, cash=100_000.0,
+                       drawdown=0.0) for i in range(MAX_PAGE_SIZE + 184))
+    return config
+
+
+def test_page_size_is_the_clients_choice_up_to_the_cap(staff_client, snapshots):
+    url = f"{BASE}/configs/{snapshots.pk}/metrics"
+    default = staff_client.get(url).json()
+    assert default["count"] == MAX_PAGE_SIZE + 184 and len(default["results"]) == 100
+    page = staff_client.get(url, {"page_size": 500, "page": 3}).json()
+    assert len(page["results"]) == 184 and page["next"] is None  # 1,184 rows in pages of 500
+    assert len(staff_client.get(url, {"page_size": 50_000}).json()["results"]) == MAX_PAGE_SIZE
+
+
+def test_the_swagger_ui_is_served_from_the_project_not_a_cdn(staff_client):
+    html = staff_client.get("/api/v1/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower()
+    assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
