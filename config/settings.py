@@ -223,4 +223,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    # the queue workers say what they do (start, each task taken and finished) unless Q_LOG_LEVEL says otherwise
+    "loggers": {"django-q": {"level": os.environ.get("Q_LOG_LEVEL", "INFO")}},
 }
