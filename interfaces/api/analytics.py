@@ -18,6 +18,7 @@ from interfaces.api.analytics_serializers import (
     HoldoutLockSerializer,
     LookaheadRequestSerializer,
     MonteCarloRequestSerializer,
+    StrategySerializer,
     StressEventSerializer,
     StressTestRequestSerializer,
     WalkForwardRunDetailSerializer,
@@ -88,8 +89,16 @@ def _job_endpoint(kind: str, request_serializer: type[serializers.Serializer], d
         "kind": kind, "request_serializer": request_serializer, "__doc__": doc,
         "pagination_class": api_settings.DEFAULT_PAGINATION_CLASS,
     })
-    view.post = extend_schema(request=request_serializer, responses={202: AcceptedSerializer})(view.post)
-    view.get = extend_schema(responses=ResearchJobSerializer(many=True))(view.get)
+    # New functions per view: extend_schema marks the function it wraps, and the inherited post/get are shared
+    # by every job endpoint (marking them would give all of them the last endpoint's request body).
+    def post(self, request):
+        return JobStartView.post(self, request)
+
+    def get(self, request):
+        return JobListMixin.get(self, request)
+
+    view.post = extend_schema(request=request_serializer, responses={202: AcceptedSerializer})(post)
+    view.get = extend_schema(responses=ResearchJobSerializer(many=True))(get)
     return view
 
 
@@ -123,13 +132,13 @@ class StrategyViewSet(viewsets.ViewSet):
     permission_classes = [CanStartWork]
     lookup_field = "name"
 
-    @extend_schema(operation_id="backtesting_strategies_list", responses={200: dict})
+    @extend_schema(operation_id="backtesting_strategies_list", responses={200: StrategySerializer(many=True)})
     def list(self, request):
         from strategies.registry import describe_all
 
         return Response(describe_all())
 
-    @extend_schema(operation_id="backtesting_strategies_retrieve", responses={200: dict},
+    @extend_schema(operation_id="backtesting_strategies_retrieve", responses={200: StrategySerializer},
                    parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, description="strategy name")])
     def retrieve(self, request, name=None):
         from strategies.registry import STRATEGIES, describe_strategy

@@ -138,3 +138,30 @@ class HoldoutLockSerializer(serializers.ModelSerializer):
         model = HoldoutLock
         fields = ["strategy", "dataset_key", "holdout_start", "holdout_end", "fraction", "evaluations",
                   "configurations", "contaminated", "last_evaluated_at", "history"]
+
+
+class StrategyParameterSerializer(serializers.Serializer):
+    default = serializers.JSONField()
+    low = serializers.JSONField()
+    high = serializers.JSONField()
+    step = serializers.JSONField(allow_null=True)
+    kind = serializers.CharField()
+    choices = serializers.ListField(child=serializers.JSONField(), allow_null=True)
+
+
+class StrategySerializer(serializers.Serializer):
+    """A registered strategy as ``strategies.registry.describe_strategy`` describes it (read-only)."""
+
+    name = serializers.CharField()
+    label = serializers.CharField()
+    universe = serializers.ListField(child=serializers.CharField())
+    timeframe = serializers.CharField()
+    warmup_bars = serializers.IntegerField()
+    needs_onchain = serializers.BooleanField()
+    needs_social = serializers.BooleanField()
+    regime_symbols = serializers.ListField(child=serializers.CharField())
+    predicted_win_rate = serializers.FloatField(allow_null=True, help_text="Declared (Phase 0) win rate.")
+    parameters = serializers.DictField(child=StrategyParameterSerializer(),
+                                       help_text="Each parameter's default and search range.")
+    grid_size = serializers.IntegerField(help_text="Parameter combinations in the full search grid.")
+    summary = serializers.CharField()

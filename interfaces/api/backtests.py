@@ -59,12 +59,15 @@ class JobStartView(WriteView):
         return accepted(request, pk=job.pk, state=job.status, view_name="research-job-detail")
 
 
-@extend_schema(request=IngestRequestSerializer, responses={202: AcceptedSerializer})
 class IngestDataView(JobStartView):
     """Queue a candle ingestion (symbols, timeframe, start, end, source)."""
 
     kind = "ingest_ohlcv"
     request_serializer = IngestRequestSerializer
+
+    @extend_schema(request=IngestRequestSerializer, responses={202: AcceptedSerializer})
+    def post(self, request):
+        return super().post(request)
 
 
 class BacktestRunView(WriteView):

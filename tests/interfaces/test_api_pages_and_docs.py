@@ -49,3 +49,24 @@ def test_the_swagger_ui_is_served_from_the_project_not_a_cdn(staff_client):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+
+
+def test_the_schema_documents_each_job_endpoint_with_its_own_request_body():
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    bodies = {path.rsplit("/", 2)[-2]: op["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+              for path, op in paths.items() if "post" in op}
+    assert {name: ref.rsplit("/", 1)[-1] for name, ref in bodies.items()} == {
+        "data-quality": "DataQualityRequest", "ingest-data": "IngestRequest", "lookahead": "LookaheadRequest",
+        "montecarlo": "MonteCarloRequest", "run": "BacktestRequest", "stress-tests": "StressTestRequest",
+        "walkforward": "WalkForwardRequest"}
+
+
+def test_the_strategies_endpoint_answers_what_its_schema_says(staff_client):
+    from interfaces.api.analytics_serializers import StrategyParameterSerializer, StrategySerializer
+
+    listed = staff_client.get(f"{BASE}/strategies").json()
+    assert listed and all(set(item) == set(StrategySerializer().fields) for item in listed)
+    parameter_fields = set(StrategyParameterSerializer().fields)
+    assert all(set(param) == parameter_fields for item in listed for param in item["parameters"].values())
