@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import csv
+import json
 
 from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from analytics.charts import line_chart
-from analytics.report import num, pct
+from analytics.report import num, pct, refusals_text
 from backtests.jobs import job_create
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, ResearchJob
 from backtests.selectors import equity_frame
@@ -22,7 +23,7 @@ from backtests.services import TRADE_FIELDS
 from core import lifecycle
 from core.jsonsafe import json_safe
 from interfaces.admin.backtest_forms import BacktestConfigForm, IngestionForm
-from interfaces.admin.mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from interfaces.admin.mixins import ReadOnlyAdminMixin
 
 STATUS_COLORS = {"pending": "#777", "running": "#1f77b4", "succeeded": "#2ca02c", "failed": "#d62728"}
 
@@ -33,6 +34,19 @@ def status_badge(obj) -> str:
         label = "running (stale: worker lost? retry it)"
     color = STATUS_COLORS.get(obj.status, "#777")
     return format_html('<b style="color:{}">{}</b>', color, label)
+
+
+def format_html_join_rows(rows) -> str:
+    """Label/value pairs as a small two-column table."""
+    return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if hasattr(value, "strftime"):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return "" if value is None else str(value)
 
 
 def retry_selected(model_admin: admin.ModelAdmin, request, queryset, *, noun: str) -> None:
@@ -66,46 +80,71 @@ class LifecycleRunAdmin(admin.ModelAdmin):
             messages.info(request, self.queued_message.format(pk=obj.pk))
 
 
-class TradeInline(ReadOnlyTabularInline):
-    model = BacktestTrade
-    fields = TRADE_FIELDS
-    readonly_fields = fields
-    max_num = 0
-    classes = ("collapse",)
+#: Trade legs shown on a run's page (the rest are in its CSV export): a page stays light whatever the run.
+TRADES_ON_PAGE = 200
+METRIC_FIELDS = ("timestamp", "equity", "cash", "drawdown", "exposure", "portfolio_heat", "open_positions",
+                 "circuit_breaker")
 
 
-class MetricInline(ReadOnlyTabularInline):
-    model = BacktestMetric
-    fields = ("timestamp", "equity", "cash", "drawdown", "exposure", "portfolio_heat", "open_positions",
-              "circuit_breaker")
-    readonly_fields = fields
-    max_num = 0
-    classes = ("collapse",)
+def csv_response(filename: str, header: list[str], rows) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return response
 
 
 @admin.register(BacktestConfig)
 class BacktestConfigAdmin(LifecycleRunAdmin):
     form = BacktestConfigForm
-    list_display = ("id", "strategy", "timeframe", "start", "end", "status_display", "purpose", "total_return",
-                    "sharpe_ratio", "max_drawdown", "win_rate", "num_trades", "created_at")
+    list_display = ("id", "strategy", "status_display", "return_display", "sharpe_display", "drawdown_display",
+                    "win_rate_display", "positions", "timeframe", "period")
     list_filter = ("status", "strategy", "purpose", "timeframe")
     search_fields = ("name", "strategy", "error")
     date_hierarchy = "created_at"
-    result_fields = ("status", "error", "attempts", "created_at", "started_at", "finished_at", "charts", "summary",
-                     "total_return", "cagr", "sharpe_ratio", "sortino_ratio", "calmar_ratio", "max_drawdown",
-                     "win_rate", "profit_factor", "num_trades", "final_equity", "data_hash", "code_version",
-                     "data_quality_score", "annualization", "task_id")
-    inlines = [TradeInline, MetricInline]
+    result_fields = ("status", "error", "attempts", "created_at", "started_at", "finished_at", "charts",
+                     "summary_view", "results_view", "trades_table", "downloads", "purpose", "data_hash",
+                     "code_version", "data_quality_score", "annualization", "task_id")
     actions = ["export_trades_csv", "compare_runs", "retry_runs"]
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
         return status_badge(obj)
 
+    @admin.display(description="return", ordering="total_return")
+    def return_display(self, obj):
+        return pct(obj.total_return, 2)
+
+    @admin.display(description="Sharpe", ordering="sharpe_ratio")
+    def sharpe_display(self, obj):
+        return num(obj.sharpe_ratio)
+
+    @admin.display(description="max DD", ordering="max_drawdown")
+    def drawdown_display(self, obj):
+        return pct(obj.max_drawdown)
+
+    @admin.display(description="win rate", ordering="win_rate")
+    def win_rate_display(self, obj):
+        return pct(obj.win_rate)
+
+    @admin.display(description="positions", ordering="num_trades")
+    def positions(self, obj):
+        return obj.num_trades
+
+    @admin.display(description="period", ordering="start")
+    def period(self, obj):
+        return format_html('<span style="white-space:nowrap">{} .. {}</span>', f"{obj.start:%Y-%m-%d}",
+                           f"{obj.end:%Y-%m-%d}")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        """A run is immutable once created: its page is a view (no editable field, no Save)."""
+        return obj is None and super().has_change_permission(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return tuple(self.form.Meta.fields) + self.result_fields  # a run is immutable once created
+        return tuple(self.form.Meta.fields) + self.result_fields
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -113,13 +152,79 @@ class BacktestConfigAdmin(LifecycleRunAdmin):
         return [
             ("Status", {"fields": ["status", "error", "attempts", "created_at", "started_at", "finished_at"]}),
             ("Results (ratios annualised over 365 days from daily returns)", {"fields": [
-                "charts", "total_return", "cagr", "sharpe_ratio", "sortino_ratio", "calmar_ratio", "max_drawdown",
-                "win_rate", "profit_factor", "num_trades", "final_equity"]}),
+                "charts", "results_view", "summary_view"]}),
+            ("Trades", {"fields": ["trades_table", "downloads"]}),
             ("Configuration", {"fields": [*self.form.Meta.fields, "purpose"]}),
             ("Provenance", {"fields": ["data_hash", "code_version", "data_quality_score", "annualization", "task_id"],
                             "classes": ["collapse"]}),
-            ("Summary", {"fields": ["summary"], "classes": ["collapse"]}),
         ]
+
+    @admin.display(description="results")
+    def results_view(self, obj):
+        rows = [("Total return", pct(obj.total_return, 2)), ("CAGR", pct(obj.cagr, 2)),
+                ("Sharpe", num(obj.sharpe_ratio)), ("Sortino", num(obj.sortino_ratio)),
+                ("Calmar", num(obj.calmar_ratio)), ("Max drawdown", pct(obj.max_drawdown, 2)),
+                ("Win rate (per position)", pct(obj.win_rate)), ("Profit factor", num(obj.profit_factor)),
+                ("Positions", obj.num_trades if obj.num_trades is not None else "n/a"),
+                ("Final equity", num(obj.final_equity))]
+        return format_html_join_rows(rows)
+
+    @admin.display(description="what the run says")
+    def summary_view(self, obj):
+        summary = obj.summary or {}
+        performance = summary.get("performance") or {}
+        facts = [("Trade legs", performance.get("n_legs", "n/a")),
+                 ("Exit reasons", ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in
+                                            (summary.get("exit_reasons") or {}).items()) or "none"),
+                 ("Entries refused", refusals_text(summary.get("refusals"))),
+                 ("Drawdown breaker", f"fired {summary.get('circuit_breaker_events') or 0} times"),
+                 ("Fees / slippage paid", f"{num(summary.get('fees_total'))} / {num(summary.get('slippage_total'))}")]
+        touch = summary.get("holdout_touch")
+        if touch:
+            facts.append(("Locked holdout", touch.get("message", "")))
+        notes = [*(summary.get("notes") or []), *(performance.get("warnings") or [])]
+        html = format_html_join_rows(facts)
+        if notes:
+            html += format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((note,) for note in notes)))
+        raw = json.dumps(summary, indent=1, default=str)
+        return html + format_html("<details><summary>full summary (JSON)</summary><pre>{}</pre></details>", raw)
+
+    @admin.display(description=f"trade legs (first {TRADES_ON_PAGE}; partial exits are legs of one position)")
+    def trades_table(self, obj):
+        trades = list(obj.trades.order_by("entry_time", "exit_time", "id").values_list(*TRADE_FIELDS)[:TRADES_ON_PAGE])
+        if not trades:
+            return "no trades"
+        header = format_html_join("", "<th>{}</th>", ((field.replace("_", " "),) for field in TRADE_FIELDS))
+        body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((
+            _cell(value),) for value in row)),) for row in trades))
+        return format_html('<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', header, body)
+
+    @admin.display(description="downloads")
+    def downloads(self, obj):
+        return format_html('<a href="{}">all trade legs (CSV)</a> &middot; <a href="{}">equity and risk snapshots '
+                           '(CSV, {} rows)</a>',
+                           reverse("admin:backtests_backtestconfig_trades_csv", args=[obj.pk]),
+                           reverse("admin:backtests_backtestconfig_metrics_csv", args=[obj.pk]),
+                           obj.metrics.count())
+
+    def get_urls(self):
+        custom = [
+            path("<int:pk>/trades.csv", self.admin_site.admin_view(self.trades_csv_view),
+                 name="backtests_backtestconfig_trades_csv"),
+            path("<int:pk>/metrics.csv", self.admin_site.admin_view(self.metrics_csv_view),
+                 name="backtests_backtestconfig_metrics_csv"),
+        ]
+        return custom + super().get_urls()
+
+    def trades_csv_view(self, request, pk: int):
+        config = get_object_or_404(BacktestConfig, pk=pk)
+        rows = config.trades.order_by("entry_time", "exit_time", "id").values_list(*TRADE_FIELDS).iterator(2000)
+        return csv_response(f"backtest-{pk}-trades.csv", list(TRADE_FIELDS), rows)
+
+    def metrics_csv_view(self, request, pk: int):
+        config = get_object_or_404(BacktestConfig, pk=pk)
+        rows = config.metrics.order_by("timestamp").values_list(*METRIC_FIELDS).iterator(5000)
+        return csv_response(f"backtest-{pk}-metrics.csv", list(METRIC_FIELDS), rows)
 
     queued_message = "Backtest #{pk} queued; its status updates when a worker runs it."
 
@@ -134,16 +239,9 @@ class BacktestConfigAdmin(LifecycleRunAdmin):
 
     @admin.action(description="Export trades of the selected runs as CSV")
     def export_trades_csv(self, request, queryset):
-        response = HttpResponse(content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="trades.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["run_id", "strategy", *TRADE_FIELDS])
-        trades = BacktestTrade.objects.filter(config__in=queryset).select_related("config").order_by(
-            "config_id", "entry_time", "id")
-        for trade in trades.iterator(chunk_size=2000):
-            writer.writerow([trade.config_id, trade.config.strategy,
-                             *[getattr(trade, field) for field in TRADE_FIELDS]])
-        return response
+        trades = BacktestTrade.objects.filter(config__in=queryset).order_by("config_id", "entry_time", "id")
+        rows = trades.values_list("config_id", "config__strategy", *TRADE_FIELDS).iterator(chunk_size=2000)
+        return csv_response("trades.csv", ["run_id", "strategy", *TRADE_FIELDS], rows)
 
     @admin.action(description="Compare the selected runs side by side")
     def compare_runs(self, request, queryset):

@@ -49,14 +49,27 @@ def test_changelist_opens(admin_client, model):
     assert response.context["cl"].result_count >= 1
 
 
-def test_backtest_change_page_shows_trades_and_metrics(admin_client):
-    config = f.backtest_config()
+def test_backtest_page_shows_trades_and_links_the_snapshots_without_inlining_them(admin_client):
+    from datetime import timedelta
+
+    config = f.backtest_config(summary={"notes": ["BTC: data quality score 0.80 is below 0.9"],
+                                        "refusals": {"portfolio_heat": 2, "missing_stop": 0},
+                                        "performance": {"n_legs": 1}})
     f.backtest_trade(config, exit_reason="stop_loss")
-    f.backtest_metric(config, equity=123456.0)
+    for hour in range(300):
+        f.backtest_metric(config, timestamp=f.T0 + timedelta(hours=hour), equity=123456.0 + hour)
     response = admin_client.get(reverse("admin:backtests_backtestconfig_change", args=[config.pk]))
     body = response.content.decode()
     assert response.status_code == 200
-    assert "stop_loss" in body and "123456" in body
+    assert "stop_loss" in body and "2 by portfolio heat" in body and "data quality score 0.80" in body
+    assert "123700" not in body  # the 300 snapshots are not inlined: a chart and a CSV link instead
+    assert "(CSV, 300 rows)" in body
+    assert 'name="_save"' not in body and "<textarea" not in body  # a run is immutable: a view, no Save
+    csv_body = admin_client.get(reverse("admin:backtests_backtestconfig_metrics_csv", args=[config.pk]))
+    lines = csv_body.content.decode().splitlines()
+    assert lines[0].startswith("timestamp,equity") and len(lines) == 301 and ",123755.0," in lines[-1]
+    trades = admin_client.get(reverse("admin:backtests_backtestconfig_trades_csv", args=[config.pk]))
+    assert "stop_loss" in trades.content.decode()
 
 
 def test_result_tables_are_read_only(admin_client):
