@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -24,6 +26,7 @@ from core import lifecycle
 from core.jsonsafe import json_safe
 from interfaces.admin.backtest_forms import BacktestConfigForm, IngestionForm
 from interfaces.admin.mixins import ReadOnlyAdminMixin
+from interfaces.admin.research_forms import ResearchRunForm
 
 STATUS_COLORS = {"pending": "#777", "running": "#1f77b4", "succeeded": "#2ca02c", "failed": "#d62728"}
 
@@ -292,8 +295,8 @@ class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("kind", "status")
     search_fields = ("error",)
     date_hierarchy = "created_at"
-    readonly_fields = ("kind", "params", "status", "error", "result", "task_id", "attempts", "created_by",
-                       "created_at", "started_at", "finished_at")
+    readonly_fields = ("kind", "report_link", "params", "status", "error", "result", "task_id", "attempts",
+                       "created_by", "created_at", "started_at", "finished_at")
     actions = ["retry_jobs"]
     change_list_template = "admin/backtests/researchjob/change_list.html"
 
@@ -303,8 +306,41 @@ class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_urls(self):
         custom = [path("start-ingestion/", self.admin_site.admin_view(self.start_ingestion_view),
-                       name="backtests_researchjob_start_ingestion")]
+                       name="backtests_researchjob_start_ingestion"),
+                  path("start-research/", self.admin_site.admin_view(self.start_research_view),
+                       name="backtests_researchjob_start_research"),
+                  path("<int:pk>/report/", self.admin_site.admin_view(self.report_view),
+                       name="backtests_researchjob_report")]
         return custom + super().get_urls()
+
+    @admin.display(description="report")
+    def report_link(self, obj):
+        paths = (obj.result or {}).get("paths") if obj.kind == "research" else None
+        if not paths:
+            return "-"
+        return format_html('<a href="{}">open the research report</a> (files: {})',
+                           reverse("admin:backtests_researchjob_report", args=[obj.pk]), paths.get("html", ""))
+
+    def start_research_view(self, request):
+        form = ResearchRunForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            with transaction.atomic():
+                job = job_create(kind="research", params=json_safe(form.cleaned_data), user=request.user)
+            messages.info(request, f"Research job #{job.pk} queued; this page shows its status and, when it has "
+                                   "succeeded, a link to its report.")
+            return redirect(reverse("admin:backtests_researchjob_change", args=[job.pk]))
+        context = {**self.admin_site.each_context(request), "title": "Start a research run", "form": form,
+                   "opts": self.model._meta}
+        return TemplateResponse(request, "admin/backtests/start_form.html", context)
+
+    def report_view(self, request, pk: int):
+        """The HTML report a research job wrote (only a file inside the reports folder is served)."""
+        job = get_object_or_404(ResearchJob, pk=pk, kind="research")
+        html = Path(((job.result or {}).get("paths") or {}).get("html", "")).resolve()
+        reports = Path(settings.REPORTS_DIR).resolve()
+        if not html.is_file() or reports not in html.parents:
+            raise Http404("this job has no report in the reports folder")
+        return HttpResponse(html.read_text(encoding="utf-8"))
 
     def start_ingestion_view(self, request):
         if not request.user.is_staff:

@@ -88,3 +88,13 @@ def test_operator_sees_a_failed_ingestion_with_its_error(browser, live_server, s
     screenshot("04-ingestion-job-status")
     result = job.result or {}
     assert job.status == RunStatus.FAILED or result.get("ok") is False or "error" in str(result)
+
+
+def test_operator_opens_the_research_run_form(browser, live_server, screenshot):
+    _login(browser, live_server)
+    browser.get(f"{live_server.url}/admin/backtests/researchjob/")
+    browser.find_element(By.LINK_TEXT, "START A RESEARCH RUN").click()
+    WebDriverWait(browser, 20).until(EC.presence_of_element_located((By.NAME, "permutations")))
+    checked = [box.get_attribute("value") for box in browser.find_elements(By.NAME, "strategies") if box.is_selected()]
+    assert len(checked) == 5  # the five research strategies are ticked by default
+    screenshot("05-start-research-run")

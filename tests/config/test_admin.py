@@ -81,3 +81,29 @@ def test_result_tables_are_read_only(admin_client):
     assert response.status_code == 403
     trade.refresh_from_db()
     assert trade.pnl == 8.8
+
+
+def test_a_research_run_is_started_followed_and_its_report_opened_from_the_admin(admin_client, btc_candles_in_db,
+                                                                                 settings, tmp_path,
+                                                                                 django_capture_on_commit_callbacks):
+    from backtests.models import ResearchJob
+
+    settings.REPORTS_DIR = tmp_path
+    form = {"strategies": ["sma_crossover"], "max_trials": 2, "holdout_fraction": 0.3, "mc_iterations": 20,
+            "permutations": 0, "seed": 1}
+    assert admin_client.get(reverse("admin:backtests_researchjob_changelist")).content.decode().count(
+        "Start a research run") == 1
+    bad = admin_client.post(reverse("admin:backtests_researchjob_start_research"), {**form, "holdout_fraction": 0.9})
+    assert bad.status_code == 200 and "Ensure this value is less than or equal to 0.5" in bad.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:backtests_researchjob_start_research"), form)
+    job = ResearchJob.objects.get(kind="research")
+    assert response.status_code == 302 and response.url == reverse("admin:backtests_researchjob_change",
+                                                                   args=[job.pk])
+    assert job.status == "succeeded", job.error
+    page = admin_client.get(response.url).content.decode()
+    assert "open the research report" in page
+    report = admin_client.get(reverse("admin:backtests_researchjob_report", args=[job.pk]))
+    assert report.status_code == 200 and "Crypto strategy research report" in report.content.decode()
+    ResearchJob.objects.filter(pk=job.pk).update(result={"paths": {"html": "/etc/passwd"}})
+    assert admin_client.get(reverse("admin:backtests_researchjob_report", args=[job.pk])).status_code == 404
