@@ -134,6 +134,10 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Reports written by the research pipeline.
 REPORTS_DIR = Path(os.environ.get("REPORTS_DIR", BASE_DIR / "reports"))
 
+# A folder of your own strategy files (``*.py``), registered next to the built-in strategies at start-up
+# (see strategies.discovery and ``manage.py new_strategy``); empty: none.
+STRATEGIES_DIR = os.environ.get("STRATEGIES_DIR", "")
+
 # Production hardening: on unless DEBUG is on.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG

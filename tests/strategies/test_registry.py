@@ -1,4 +1,5 @@
-"""The strategy registry: all five research strategies plus the engine baseline, JSON-safe descriptions."""
+"""The strategy registry: the research strategies plus the engine baseline (and any registered from the
+configured folder), JSON-safe descriptions."""
 
 from __future__ import annotations
 
@@ -7,13 +8,23 @@ import json
 import pytest
 
 from strategies.base import BaseStrategy
-from strategies.registry import STRATEGIES, describe_all, describe_strategy, get_strategy
+from strategies.registry import (
+    BUILTIN_NAMES,
+    RESEARCH_STRATEGIES,
+    STRATEGIES,
+    USER_STRATEGIES,
+    describe_all,
+    describe_strategy,
+    get_strategy,
+)
 
-RESEARCH = {"defi_derivatives_momentum", "stable_lp_yield", "curve_wars", "layer2_growth", "lending_value"}
+RESEARCH = {cls.name for cls in RESEARCH_STRATEGIES}
 
 
-def test_registry_lists_the_five_strategies_and_the_baseline():
-    assert RESEARCH | {"sma_crossover"} == set(STRATEGIES)
+def test_registry_lists_the_research_strategies_the_baseline_and_the_folder_ones():
+    assert len(RESEARCH) == len(RESEARCH_STRATEGIES) >= 5
+    assert RESEARCH | {"sma_crossover"} == BUILTIN_NAMES
+    assert set(STRATEGIES) == BUILTIN_NAMES | set(USER_STRATEGIES)
     for name, cls in STRATEGIES.items():
         assert issubclass(cls, BaseStrategy) and cls.name == name
 
