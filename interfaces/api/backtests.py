@@ -8,8 +8,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+from rest_framework_csv.renderers import CSVRenderer
 
 from backtests import jobs, services
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, ResearchJob
@@ -93,9 +95,27 @@ class BacktestConfigViewSet(OwnedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         return BacktestConfigDetailSerializer if self.action == "retrieve" else BacktestConfigSerializer
 
 
-class ConfigTradesView(generics.ListAPIView):
-    """The trades of one run (filterable by symbol, exit reason, entry time)."""
+class CsvExportMixin:
+    """``?format=csv`` answers the whole (filtered) list as one CSV file, unpaginated; JSON stays paginated."""
 
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
+
+    def paginate_queryset(self, queryset):
+        if getattr(self.request.accepted_renderer, "format", "") == "csv":
+            return None
+        return super().paginate_queryset(queryset)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(request.accepted_renderer, "format", "") == "csv" and response.status_code == 200:
+            response["Content-Disposition"] = f'attachment; filename="{self.csv_name}-{self.kwargs["pk"]}.csv"'
+        return response
+
+
+class ConfigTradesView(CsvExportMixin, generics.ListAPIView):
+    """The trade legs of one run (filterable by symbol, exit reason, entry time); ``?format=csv`` for a file."""
+
+    csv_name = "trades"
     serializer_class = BacktestTradeSerializer
     filterset_class = BacktestTradeFilter
     permission_classes = [CanStartWork]
@@ -107,9 +127,11 @@ class ConfigTradesView(generics.ListAPIView):
         return config.trades.all()
 
 
-class ConfigMetricsView(generics.ListAPIView):
-    """The metric snapshots (equity, cash, drawdown, exposure, heat) of one run, bar by bar."""
+class ConfigMetricsView(CsvExportMixin, generics.ListAPIView):
+    """The metric snapshots (equity, cash, drawdown, exposure, heat) of one run, bar by bar; ``?format=csv``
+    for a file."""
 
+    csv_name = "metrics"
     serializer_class = BacktestMetricSerializer
     filterset_class = None
     permission_classes = [CanStartWork]

@@ -70,3 +70,18 @@ def test_the_strategies_endpoint_answers_what_its_schema_says(staff_client):
     assert listed and all(set(item) == set(StrategySerializer().fields) for item in listed)
     parameter_fields = set(StrategyParameterSerializer().fields)
     assert all(set(param) == parameter_fields for item in listed for param in item["parameters"].values())
+
+
+def test_trades_and_snapshots_download_as_one_csv_file(staff_client, snapshots):
+    f.backtest_trade(snapshots, exit_reason="stop_loss")
+    f.backtest_trade(snapshots, entry_time=f.T0 + timedelta(days=1), exit_time=f.T0 + timedelta(days=2))
+    response = staff_client.get(f"{BASE}/configs/{snapshots.pk}/metrics", {"format": "csv"})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"] == f'attachment; filename="metrics-{snapshots.pk}.csv"'
+    lines = response.content.decode().splitlines()
+    assert len(lines) == MAX_PAGE_SIZE + 184 + 1  # every snapshot, not one page, plus the header
+    assert "equity" in lines[0].split(",")
+    trades = staff_client.get(f"{BASE}/configs/{snapshots.pk}/trades", {"format": "csv", "exit_reason": "stop_loss"})
+    rows = trades.content.decode().splitlines()
+    assert len(rows) == 2 and "stop_loss" in rows[1]  # filters apply to the file too
+    assert staff_client.get(f"{BASE}/configs/{snapshots.pk}/trades").json()["count"] == 2  # JSON stays paged
