@@ -1,4 +1,4 @@
-"""Render the research report: an HTML page (Django template, inline SVG charts) and a Markdown summary."""
+"""Render the research report: an HTML page (Django template, offline Plotly charts) and a Markdown summary."""
 
 from __future__ import annotations
 
@@ -41,34 +41,28 @@ def points_series(points: dict | None, key: str) -> pd.Series | None:
 
 
 def _strategy_charts(result: dict) -> dict:
-    equity, drawdown = points_series(result.get("equity"), "equity"), points_series(result.get("equity"), "drawdown")
-    out = {
-        "equity": charts.line_chart({"holdout equity": equity}, title="Holdout equity"),
-        "drawdown": charts.line_chart({"drawdown": -drawdown if drawdown is not None else None},
-                                      title="Holdout drawdown", percent=True, height=150),
-    }
+    """The strategy's Plotly charts as HTML fragments (a missing series gives no entry, so nothing shows)."""
+    key = result.get("name") or "strategy"
+    equity = points_series(result.get("equity"), "equity")
+    drawdown = points_series(result.get("equity"), "drawdown")
     periods = result.get("periods") or []
-    if periods:
-        index = pd.to_datetime([p["test_start"] for p in periods], utc=True)
-        train = pd.Series([p["train_metrics"].get("sharpe") for p in periods], index=index, dtype="float64")
-        test = pd.Series([p["test_metrics"].get("sharpe") for p in periods], index=index, dtype="float64")
-        out["walkforward"] = charts.line_chart({"train Sharpe": train, "test Sharpe": test},
-                                               title="Walk-forward Sharpe by period (365-day annualised)")
-    histogram = result.get("montecarlo_paths") or {}
-    if histogram:
-        observed = (result.get("montecarlo") or {}).get("bootstrap", {})
-        out["mc_return"] = charts.histogram(histogram.get("final_return", []), title="Bootstrap: final return",
-                                            marker=(observed.get("final_return") or {}).get("observed"))
-        out["mc_drawdown"] = charts.histogram(histogram.get("max_drawdown", []), title="Bootstrap: max drawdown",
-                                              marker=(observed.get("max_drawdown") or {}).get("observed"))
-    neighbourhood = (result.get("summary") or {}).get("neighbourhood")
-    if neighbourhood:
-        matrix = pd.DataFrame(neighbourhood["z"], index=[f"{neighbourhood['y_param']}={v}" for v in
-                                                         neighbourhood["y_values"]],
-                              columns=[f"{neighbourhood['x_param']}={v}" for v in neighbourhood["x_values"]],
-                              dtype="float64")
-        out["neighbourhood"] = charts.heatmap(matrix, title="Objective around the chosen parameters", lo=-3, hi=3)
-    return {key: mark_safe(value) for key, value in out.items()}
+    summary = result.get("summary") or {}
+    bootstrap = (result.get("montecarlo") or {}).get("bootstrap") or {}
+    objective = (summary.get("stability") or {}).get("objective") or "sharpe"
+    objective = objective.capitalize() if objective in ("sharpe", "sortino", "calmar") else objective.replace("_", " ")
+    figures = {
+        "equity": charts.equity_figure(equity),
+        "drawdown": charts.drawdown_figure(drawdown),
+        "monthly": charts.monthly_returns_figure(equity),
+        "rolling_sharpe": charts.rolling_sharpe_figure(equity),
+        "walkforward_timeline": charts.walkforward_timeline_figure(periods),
+        "walkforward": charts.walkforward_sharpe_figure(periods),
+        "montecarlo": charts.montecarlo_figure(result.get("montecarlo_paths"), bootstrap),
+        "neighbourhood": charts.neighbourhood_figure(summary.get("neighbourhood"), result.get("final_parameters"),
+                                                     objective=f"train {objective}"),
+    }
+    return {kind: mark_safe(charts.figure_html(fig, f"chart-{key}-{kind}".replace("_", "-")))
+            for kind, fig in figures.items() if fig is not None}
 
 
 def portfolio_lines(report: dict) -> list[str]:
@@ -102,12 +96,8 @@ def portfolio_lines(report: dict) -> list[str]:
 def _portfolio_chart(report: dict) -> str:
     portfolio = report.get("portfolio") or {}
     equity = points_series(portfolio.get("equity"), "equity")
-    if equity is None:
-        return ""
     drawdown = points_series(portfolio.get("equity"), "drawdown")
-    return (charts.line_chart({"portfolio equity": equity}, title="Candidates together: equity")
-            + charts.line_chart({"drawdown": -drawdown if drawdown is not None else None},
-                                title="Candidates together: drawdown", percent=True, height=150))
+    return charts.figure_html(charts.portfolio_figure(equity, drawdown), "chart-portfolio")
 
 
 def coverage_tables(result: dict) -> list[tuple[str, dict]]:
@@ -234,19 +224,19 @@ def _stress_rows(result: dict) -> list[dict]:
 def render_html(report: dict) -> str:
     strategies = []
     for name, result in (report.get("strategies") or {}).items():
-        strategies.append({**result, "name": name, "charts": _strategy_charts(result), "stress": _stress_rows(result),
-                           "coverage_tables": coverage_tables(result), "holdout_line": holdout_line(result),
-                           "evidence": evidence_lines(result)})
-    correlation = report.get("correlation")
-    corr_chart = ""
-    if correlation:
-        corr_chart = charts.heatmap(pd.DataFrame(correlation).astype("float64"),
-                                    title="Correlation of holdout daily returns")
+        strategies.append({**result, "name": name, "charts": _strategy_charts({**result, "name": name}),
+                           "stress": _stress_rows(result), "coverage_tables": coverage_tables(result),
+                           "holdout_line": holdout_line(result), "evidence": evidence_lines(result)})
+    corr_chart = charts.figure_html(charts.correlation_figure(report.get("correlation")), "chart-correlation")
+    portfolio_chart = _portfolio_chart(report)
+    any_chart = bool(corr_chart or portfolio_chart or any(s["charts"] for s in strategies))
     context = {"report": report, "strategies": strategies, "convention": CONVENTION,
                "correlation_chart": mark_safe(corr_chart), "scorecard_rows": scorecard_rows(report),
                "scorecard_headings": [heading for _, heading in SCORECARD_COLUMNS],
                "criteria_legend": criteria_legend(report), "portfolio_lines": portfolio_lines(report),
-               "portfolio_chart": mark_safe(_portfolio_chart(report))}
+               "portfolio_chart": mark_safe(portfolio_chart),
+               # plotly.js once, inline in <head> (charts.plotly_js says why), only when a chart needs it
+               "plotly_js": mark_safe(charts.plotly_js()) if any_chart else ""}
     return render_to_string("analytics/report.html", context)
 
 
