@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.html import format_html, format_html_join
 
 from backtests.engine import RiskLimits
 from backtests.models import BacktestConfig, default_risk_limits
 from core.timeutil import check_period
 from marketdata.symbols import SYMBOL_CHOICES
 from marketdata.timeframes import TIMEFRAME_CHOICES
-from strategies.registry import STRATEGIES, validated_parameters
+from strategies.registry import STRATEGIES, describe_param, validated_parameters
 
 
 def strategy_choices() -> list[tuple[str, str]]:
@@ -24,10 +25,39 @@ def clean_period(form: forms.Form, cleaned: dict) -> None:
         form.add_error("end", str(exc))
 
 
+def _range_text(spec: dict) -> str:
+    if spec.get("choices"):
+        return f"{spec['default']} (one of {', '.join(map(str, spec['choices']))})"
+    step = f" step {spec['step']}" if spec.get("step") is not None else ""
+    return f"{spec['default']} ({spec['low']}..{spec['high']}{step})"
+
+
+def parameters_help() -> str:
+    """Every strategy's parameters with their defaults and ranges, and its timeframe and universe."""
+    rows = []
+    for name, cls in sorted(STRATEGIES.items()):
+        described = ", ".join(f"{param} {_range_text(describe_param(spec))}"
+                              for param, spec in cls.parameters.items()) or "none"
+        rows.append((name, cls.timeframe, ", ".join(cls.universe), described))
+    return format_html("A JSON object; leave <code>{{}}</code> for the defaults, give only what you change, e.g. "
+                       "<code>{{\"stop_pct\": 0.1}}</code>.<details><summary>parameters of each strategy: "
+                       "default (range)</summary><table>{}</table></details>",
+                       format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>", rows))
+
+
 class BacktestConfigForm(forms.ModelForm):
     strategy = forms.ChoiceField(choices=strategy_choices)
     symbols = forms.MultipleChoiceField(choices=SYMBOL_CHOICES, required=False,
                                         help_text="Empty: the strategy's own universe.")
+    timeframe = forms.ChoiceField(choices=[("", "the strategy's own"), *TIMEFRAME_CHOICES], required=False,
+                                  help_text="Empty: the strategy's own (e.g. 4h for curve_wars, 1d for "
+                                            "lending_value).")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "parameters" in self.fields:
+            self.fields["parameters"].help_text = parameters_help()
+            self.fields["parameters"].required = False
 
     class Meta:
         model = BacktestConfig
@@ -45,6 +75,8 @@ class BacktestConfigForm(forms.ModelForm):
                 self.add_error("parameters", str(exc))
             if not cleaned.get("symbols"):
                 cleaned["symbols"] = list(strategy_class.universe)
+            if not cleaned.get("timeframe"):
+                cleaned["timeframe"] = strategy_class.timeframe
         limits = {**default_risk_limits(), **(cleaned.get("risk_limits") or {})}
         try:
             RiskLimits.from_dict(limits)

@@ -32,6 +32,21 @@ def test_add_form_queues_a_backtest_that_runs(admin_client, btc_candles_in_db, d
     assert "<svg" in page and "Equity" in page and "Drawdown" in page
 
 
+def test_add_form_explains_parameters_and_takes_the_strategys_own_timeframe(admin_client):
+    page = admin_client.get(reverse("admin:backtests_backtestconfig_add")).content.decode()
+    assert "parameters of each strategy" in page and "bb_std 2.0 (1.5..2.5 step 0.5)" in page
+    assert "the strategy&#x27;s own" in page or "the strategy's own" in page
+    form = {"name": "own timeframe", "strategy": "curve_wars", "timeframe": "", "start_0": "2022-01-15",
+            "start_1": "00:00:00", "end_0": "2022-05-01", "end_1": "00:00:00", "parameters": "",
+            "initial_capital": "100000", "fee_rate": "0.001", "slippage_rate": "0.005", "latency_ms": "100",
+            "risk_limits": "{}", "seed": "42"}
+    response = admin_client.post(reverse("admin:backtests_backtestconfig_add"), form)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    config = BacktestConfig.objects.get(name="own timeframe")
+    assert config.timeframe == "4h" and config.symbols == ["CRV", "CVX", "FXS"]
+    assert config.parameters["bb_std"] == 2.0  # empty parameters: the defaults
+
+
 def test_add_form_rejects_bad_parameters_and_writes_nothing(admin_client):
     form = {"strategy": "sma_crossover", "timeframe": "1h", "start_0": "2022-05-01", "start_1": "00:00:00",
             "end_0": "2022-01-01", "end_1": "00:00:00", "parameters": '{"fast": 5000}', "initial_capital": "-1",
