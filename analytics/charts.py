@@ -101,6 +101,11 @@ def _percent_format(span: float) -> str:
     return f".{decimals}%"
 
 
+def _cells(z: np.ndarray) -> list[list[float | None]]:
+    """A heat map's values as nested lists, None (a gap) where undefined."""
+    return [[float(v) if np.isfinite(v) else None for v in row] for row in z]
+
+
 def _grid(x_labels: Sequence[str], y_labels: Sequence[str]) -> dict[str, Any]:
     """Heat-map cells on integer positions, labelled by tick text, the labels handed to hover as customdata.
 
@@ -144,7 +149,8 @@ def rolling_sharpe(equity: pd.Series, window: int = ROLLING_SHARPE_DAYS,
     """Rolling annualised Sharpe of the curve's daily returns (``window`` days, sample std, sqrt(365)).
 
     The report's convention: daily returns from the last equity of each UTC day, risk-free rate 0. A
-    window whose returns are flat (no position the whole time) has no Sharpe (NaN), not an infinite one.
+    window whose returns are flat (no position the whole time) has no Sharpe (NaN, a gap in the chart), not
+    an infinite one. The result starts at the first full window.
     """
     equity = _usable(equity)
     if equity is None:
@@ -152,10 +158,18 @@ def rolling_sharpe(equity: pd.Series, window: int = ROLLING_SHARPE_DAYS,
     returns = daily_returns(equity.sort_index())
     if len(returns) < window:
         return pd.Series(dtype="float64")
-    rolling = returns.rolling(window, min_periods=window)
-    mean, std = rolling.mean(), rolling.std(ddof=1)
-    sharpe = mean / std.where(std > 1e-12) * math.sqrt(periods_per_year)
-    return sharpe.dropna()
+    # each window computed afresh: pandas' running rolling std leaves a residue of ~1e-11 once a return
+    # leaves the window, which turns a flat month into a steady "Sharpe -3.5" of rounding noise
+    sharpe = returns.rolling(window, min_periods=window).apply(
+        lambda values: _window_sharpe(values, periods_per_year), raw=True)
+    return sharpe.iloc[window - 1:]
+
+
+def _window_sharpe(values: np.ndarray, periods_per_year: int) -> float:
+    std = float(np.std(values, ddof=1))
+    if not std > 1e-12:
+        return math.nan
+    return float(np.mean(values)) / std * math.sqrt(periods_per_year)
 
 
 # --------------------------------------------------------------------------- per strategy
@@ -199,9 +213,9 @@ def monthly_returns_figure(equity: pd.Series | None, *, title: str = "Holdout mo
     z = table.to_numpy(dtype="float64")
     bound = float(np.nanmax(np.abs(z))) or 0.01
     months, years = [calendar.month_abbr[m] for m in table.columns], [str(year) for year in table.index]
-    text = [["" if not np.isfinite(v) else f"{v:.1%}" for v in row] for row in z]
+    text = [["" if not np.isfinite(v) else f"{0.0 if abs(v) < 0.0005 else v:.1%}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
-        z=np.where(np.isfinite(z), z, None), **_grid(months, years), text=text, texttemplate="%{text}",
+        z=_cells(z), **_grid(months, years), text=text, texttemplate="%{text}",
         colorscale=RETURN_SCALE, zmid=0, zmin=-bound, zmax=bound, xgap=2, ygap=2, hoverongaps=False,
         colorbar=dict(title=dict(text="return"), tickformat=_percent_format(bound), thickness=14, len=1,
                       lenmode="fraction", nticks=5),
@@ -216,15 +230,16 @@ def rolling_sharpe_figure(equity: pd.Series | None, *, window: int = ROLLING_SHA
                           title: str | None = None) -> go.Figure | None:
     """:func:`rolling_sharpe` on a date axis with the zero line; gaps where a window was flat."""
     sharpe = rolling_sharpe(equity, window) if equity is not None else pd.Series(dtype="float64")
-    if sharpe.empty:
+    if not sharpe.notna().any():
         return None
     fig = go.Figure(go.Scatter(x=_utc_naive(sharpe.index), y=sharpe.to_numpy(), mode="lines",
                                name=f"{window}-day Sharpe", line=dict(color=EQUITY_COLOR, width=1.4),
                                hovertemplate="%{y:.2f}<extra>" + f"{window}-day Sharpe</extra>"))
     fig.add_hline(y=0, line=dict(color="#888", width=1))
-    _layout(fig, title=title or f"Rolling {window}-day Sharpe of the holdout (annualised, sqrt(365))", height=260,
-            showlegend=False)
-    _date_axis(fig)
+    _layout(fig, title=title or f"Rolling {window}-day Sharpe of the holdout (annualised, sqrt(365); gaps: no "
+                                f"return in {window} days)", height=260, showlegend=False)
+    span = _utc_naive(_usable(equity).index)  # type: ignore[union-attr]
+    _date_axis(fig, range=[span.min(), span.max()])  # lines up under the equity and drawdown charts
     fig.update_xaxes(hoverformat="%Y-%m-%d")
     fig.update_yaxes(title_text="Sharpe (annualised)", tickformat=".1f", zeroline=False)
     return fig
@@ -375,7 +390,7 @@ def neighbourhood_figure(neighbourhood: Mapping | None, chosen: Mapping[str, Any
     fig = go.Figure(_missing_cells(x_labels, y_labels, z, "not tried",
                                    f"{x_param} = %{{customdata[0]}}, {y_param} = %{{customdata[1]}}: not tried"))
     fig.add_trace(go.Heatmap(
-        z=np.where(np.isfinite(z), z, None), **_grid(x_labels, y_labels), text=text, texttemplate="%{text}",
+        z=_cells(z), **_grid(x_labels, y_labels), text=text, texttemplate="%{text}",
         colorscale=RETURN_SCALE, zmid=0, zmin=-bound, zmax=bound, xgap=2, ygap=2, hoverongaps=False,
         colorbar=dict(title=dict(text=objective), thickness=14),
         hovertemplate=f"{x_param} = %{{customdata[0]}}<br>{y_param} = %{{customdata[1]}}<br>"
@@ -401,7 +416,7 @@ def neighbourhood_figure(neighbourhood: Mapping | None, chosen: Mapping[str, Any
 def _missing_cells(x: Sequence[str], y: Sequence[str], z: np.ndarray, label: str, hover: str) -> go.Heatmap:
     """A grey layer, labelled, under the cells that have no value (the value layer leaves them as gaps)."""
     missing = ~np.isfinite(z)
-    return go.Heatmap(z=np.where(missing, 0.0, None), **_grid(x, y), showscale=False, xgap=2, ygap=2,
+    return go.Heatmap(z=[[0.0 if m else None for m in row] for row in missing], **_grid(x, y), showscale=False, xgap=2, ygap=2,
                       colorscale=[[0, NO_DATA_COLOR], [1, NO_DATA_COLOR]], hoverongaps=False,
                       text=[[label if m else "" for m in row] for row in missing], texttemplate="%{text}",
                       textfont=dict(color="#666"), hovertemplate=hover + "<extra></extra>")
@@ -467,7 +482,7 @@ def correlation_figure(correlation: Mapping | pd.DataFrame | None, *,
     fig = go.Figure(_missing_cells(names, names, z, "n/a",
                                    "%{customdata[1]} vs %{customdata[0]}: n/a (not computed)"))
     fig.add_trace(go.Heatmap(
-        z=np.where(np.isfinite(z), z, None), **_grid(names, names), text=text, texttemplate="%{text}",
+        z=_cells(z), **_grid(names, names), text=text, texttemplate="%{text}",
         colorscale=CORRELATION_SCALE, zmin=-1, zmax=1, zmid=0, xgap=2, ygap=2, hoverongaps=False,
         colorbar=dict(title=dict(text="correlation"), tickvals=[-1, -0.5, 0, 0.5, 1], thickness=14),
         hovertemplate="%{customdata[1]} vs %{customdata[0]}: %{z:.2f}<extra></extra>"))
