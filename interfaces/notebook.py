@@ -21,10 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-#: The settings module ``setup()`` uses when ``DJANGO_SETTINGS_MODULE`` is unset (what ``manage.py`` sets). It is
-#: spelled in two parts on purpose: it names the top layer (config) only as the entry point's default, the way
-#: manage.py does, not as an import of this module; tests/test_layers.py treats a dotted string as an import.
-DEFAULT_SETTINGS = ".".join(("config", "settings"))
+#: The settings module ``setup()`` uses when ``DJANGO_SETTINGS_MODULE`` is unset (what ``manage.py`` sets).
+DEFAULT_SETTINGS = "config.settings"
 
 
 def setup(settings_module: str = DEFAULT_SETTINGS) -> None:

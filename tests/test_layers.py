@@ -38,6 +38,11 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
+#: The settings module's name is what an entry point hands Django (manage.py, the notebook's ``setup()``), not a
+#: use of the config layer's code: the one dotted string every layer may name.
+SETTINGS_MODULE = "config.settings"
+
+
 def references(module: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, int, str]]:
     """(target module, line, how) for every import and dotted-path string in ``path``."""
     found = []
@@ -52,7 +57,8 @@ def references(module: str, path: Path, modules: dict[str, Path]) -> list[tuple[
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
             names = [(f"{base}.{alias.name}", "import") for alias in node.names] + [(base, "import")]
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and DOTTED.match(node.value):
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and DOTTED.match(node.value) \
+                and node.value != SETTINGS_MODULE:
             names = [(node.value, "dotted-path string")]
         for name, how in names:
             target = _resolve(name, modules)
