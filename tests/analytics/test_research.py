@@ -57,7 +57,7 @@ def test_pipeline_writes_reports_with_every_section(lending_data, tmp_path):
     assert report["scorecard"]["strategies"][0]["name"] == "lending_value"
     html = Path(report["paths"]["html"]).read_text()
     for section in ("Selection for paper trading", "Scorecard", "Risk metrics summary", "Walk-forward",
-                    "Monte Carlo", "Stress tests", "Data quality", "365 days", "<svg", "Is there an edge?",
+                    "Monte Carlo", "Stress tests", "Data quality", "365 days", "Plotly.newPlot", "Is there an edge?",
                     "Probability of backtest overfitting", "SPA against buy-and-hold", "Permutation test of the signal",
                     "The candidates together in one portfolio", "win rate within 5 pts of prediction",
                     "n/a (judged alone)", "locked at 30% of the range"):
