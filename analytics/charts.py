@@ -466,6 +466,89 @@ def portfolio_figure(equity: pd.Series | None, drawdown: pd.Series | None, *,
     return fig
 
 
+#: Indicators drawn over the candles (in price units); the others (RSI, ATR, ADX, volume) are not overlaid.
+PRICE_INDICATORS = ("ema", "sma", "bbands", "vwap_daily", "vwap_rolling")
+#: A candle chart keeps at most this many candles; longer runs are shown on coarser candles (OHLC aggregated).
+MAX_CANDLES = 1500
+
+
+def coarser_candles(candles: pd.DataFrame, max_candles: int = MAX_CANDLES) -> pd.DataFrame:
+    """The candles aggregated (first open, max high, min low, last close) to at most ``max_candles`` bars."""
+    if len(candles) <= max_candles or len(candles) < 2:
+        return candles
+    bar = pd.Series(candles.index).diff().median()
+    rule = bar * math.ceil(len(candles) / max_candles)
+    grouped = candles.resample(rule, origin="start")
+    out = pd.DataFrame({"open": grouped["open"].first(), "high": grouped["high"].max(),
+                        "low": grouped["low"].min(), "close": grouped["close"].last()})
+    return out.dropna(subset=["close"])
+
+
+def price_trades_figure(candles: pd.DataFrame | None, trades: pd.DataFrame | None,
+                        indicators: Mapping[str, pd.Series] | None = None, *, title: str) -> go.Figure | None:
+    """Candles with the strategy's price indicators and every trade leg's entry (triangle up for a long,
+    down for a short) and exit (x, green for a gain, red for a loss), hover with price, P&L and reason."""
+    if candles is None or candles.empty:
+        return None
+    shown = coarser_candles(candles)
+    x = _utc_naive(shown.index)
+    fig = go.Figure(go.Candlestick(x=x, open=shown["open"], high=shown["high"], low=shown["low"],
+                                   close=shown["close"], name="price", increasing_line_color="#26a69a",
+                                   decreasing_line_color="#ef5350", showlegend=False))
+    for i, (name, series) in enumerate((indicators or {}).items()):
+        series = _usable(series)
+        if series is None:
+            continue
+        series = series.reindex(shown.index, method="ffill") if len(shown) < len(candles) else series
+        fig.add_trace(go.Scatter(x=_utc_naive(series.index), y=series.to_numpy(), mode="lines", name=name,
+                                 line=dict(width=1.1, color=PALETTE[(i + 2) % len(PALETTE)]),
+                                 hovertemplate="%{y:,.4g}<extra>" + html.escape(name) + "</extra>"))
+    if trades is not None and len(trades):
+        long = trades["side"] == "long"
+        for mask, symbol, label in ((long, "triangle-up", "long entry"), (~long, "triangle-down", "short entry")):
+            legs = trades[mask]
+            if len(legs):
+                fig.add_trace(go.Scatter(
+                    x=_utc_naive(pd.DatetimeIndex(legs["entry_time"])), y=legs["entry_price"], mode="markers",
+                    name=label, marker=dict(symbol=symbol, size=10, color="#1f77b4", line=dict(width=1, color="#fff")),
+                    hovertemplate="entry %{y:,.4g}<extra>" + label + "</extra>"))
+        gains = trades["pnl"] > 0
+        for mask, color, label in ((gains, "#2ca02c", "exit with a gain"), (~gains, "#d62728", "exit with a loss")):
+            legs = trades[mask]
+            if len(legs):
+                fig.add_trace(go.Scatter(
+                    x=_utc_naive(pd.DatetimeIndex(legs["exit_time"])), y=legs["exit_price"], mode="markers",
+                    name=label, marker=dict(symbol="x", size=9, color=color),
+                    customdata=np.stack([legs["pnl"].to_numpy(dtype=float), legs["exit_reason"].astype(str)], axis=1),
+                    hovertemplate="exit %{y:,.4g}, P&L %{customdata[0]:,.2f} (%{customdata[1]})<extra></extra>"))
+    _layout(fig, title=title + (f" ({len(candles)} bars shown as {len(shown)} candles)"
+                                if len(shown) < len(candles) else ""), height=440, hovermode="closest",
+            legend=dict(orientation="h", y=-0.32, yanchor="top", x=0, xanchor="left"),
+            margin=dict(l=70, r=30, t=50, b=110))
+    _date_axis(fig, rangeslider=dict(visible=False))
+    fig.update_yaxes(title_text="price (quote currency)")
+    return fig
+
+
+def equity_benchmark_figure(equity: pd.Series | None, benchmark: pd.Series | None, *,
+                            title: str = "Equity against buy-and-hold of the universe") -> go.Figure | None:
+    """The run's equity and an equal-weight buy-and-hold of its symbols started with the same capital."""
+    equity = _usable(equity)
+    if equity is None:
+        return None
+    fig = go.Figure(go.Scatter(x=_utc_naive(equity.index), y=equity.to_numpy(), mode="lines", name="strategy",
+                               line=dict(color=EQUITY_COLOR, width=1.6), hovertemplate="%{y:,.0f}"))
+    benchmark = _usable(benchmark)
+    if benchmark is not None:
+        fig.add_trace(go.Scatter(x=_utc_naive(benchmark.index), y=benchmark.to_numpy(), mode="lines",
+                                 name="buy and hold (equal weight)", line=dict(color="#7f7f7f", width=1.2, dash="dot"),
+                                 hovertemplate="%{y:,.0f}"))
+    _layout(fig, title=title, height=340)
+    _date_axis(fig)
+    fig.update_yaxes(title_text="equity (account currency)", tickformat=",.0f")
+    return fig
+
+
 def correlation_figure(correlation: Mapping | pd.DataFrame | None, *,
                        title: str = "Correlation of holdout daily returns") -> go.Figure | None:
     """The strategies' correlation matrix with full names, a -1..1 colour bar and every value printed."""

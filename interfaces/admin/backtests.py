@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from analytics import charts
 from analytics.charts import line_chart
 from analytics.report import num, pct, refusals_text
 from backtests.jobs import job_create
@@ -37,6 +38,56 @@ def status_badge(obj) -> str:
         label = "running (stale: worker lost? retry it)"
     color = STATUS_COLORS.get(obj.status, "#777")
     return format_html('<b style="color:{}">{}</b>', color, label)
+
+
+def plotly_js_view(request) -> HttpResponse:
+    """plotly.js from the installed package (the admin's charts work offline), cached by the browser."""
+    response = HttpResponse(charts.plotly_js(), content_type="application/javascript")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+#: Candle charts on a run's page: one per symbol, for at most this many symbols.
+CANDLE_CHARTS = 4
+
+
+def run_charts_html(config: BacktestConfig, frame) -> str:
+    """Equity against buy-and-hold, underwater, and candles with indicators and trades for the run's symbols."""
+    import pandas as pd
+
+    from analytics.evidence import buy_and_hold_returns
+    from marketdata.indicators import compute_indicator, wide_column
+    from marketdata.selectors import candles_df
+    from strategies.registry import build_strategy
+
+    candles = {symbol: candles_df(symbol=symbol, timeframe=config.timeframe, start=config.start, end=config.end)
+               for symbol in list(config.symbols)[:CANDLE_CHARTS]}
+    start, end = pd.Timestamp(config.start), pd.Timestamp(config.end)
+    daily = buy_and_hold_returns(candles, list(candles), start, end)
+    benchmark = config.initial_capital * (1.0 + daily).cumprod() if len(daily) else None
+    parts = [charts.figure_html(charts.equity_benchmark_figure(frame["equity"], benchmark), "run-equity"),
+             charts.figure_html(charts.drawdown_figure(frame["drawdown"], title="Drawdown (underwater)"),
+                                "run-drawdown")]
+    try:
+        requested = build_strategy(config.strategy, config.parameters).required_indicators()
+    except ValueError:  # a strategy no longer registered: candles and trades without its indicators
+        requested = []
+    trades = pd.DataFrame(list(config.trades.values("symbol", "side", "entry_time", "entry_price", "exit_time",
+                                                     "exit_price", "pnl", "exit_reason")))
+    for i, (symbol, bars) in enumerate(candles.items()):
+        overlays = {}
+        for name, params in requested:
+            if name in charts.PRICE_INDICATORS and not bars.empty:
+                computed = compute_indicator(name, bars, **params)
+                for column in computed.columns:
+                    if column not in ("percent_b", "width"):  # the price-unit outputs only
+                        output = column if len(computed.columns) > 1 else "value"
+                        overlays[wide_column(name, params, output)] = computed[column]
+        legs = trades[trades["symbol"] == symbol] if len(trades) else None
+        parts.append(charts.figure_html(charts.price_trades_figure(bars, legs, overlays,
+                                                                   title=f"{symbol} {config.timeframe}"),
+                                        f"run-candles-{i}"))
+    return "".join(parts)
 
 
 def format_html_join_rows(rows) -> str:
@@ -216,6 +267,7 @@ class BacktestConfigAdmin(LifecycleRunAdmin):
                  name="backtests_backtestconfig_trades_csv"),
             path("<int:pk>/metrics.csv", self.admin_site.admin_view(self.metrics_csv_view),
                  name="backtests_backtestconfig_metrics_csv"),
+            path("plotly.min.js", self.admin_site.admin_view(plotly_js_view), name="backtests_plotly_js"),
         ]
         return custom + super().get_urls()
 
@@ -231,14 +283,13 @@ class BacktestConfigAdmin(LifecycleRunAdmin):
 
     queued_message = "Backtest #{pk} queued; its status updates when a worker runs it."
 
-    @admin.display(description="equity and drawdown")
+    @admin.display(description="charts")
     def charts(self, obj):
         frame = equity_frame(obj)
         if frame.empty:
             return "no metric snapshots yet"
-        equity = line_chart({"equity": frame["equity"]}, title="Equity")
-        drawdown = line_chart({"drawdown": -frame["drawdown"]}, title="Drawdown", percent=True, height=160)
-        return mark_safe(equity + drawdown)
+        return mark_safe(format_html('<script src="{}"></script>', reverse("admin:backtests_plotly_js"))
+                         + run_charts_html(obj, frame))
 
     @admin.action(description="Export trades of the selected runs as CSV")
     def export_trades_csv(self, request, queryset):

@@ -29,7 +29,8 @@ def test_add_form_queues_a_backtest_that_runs(admin_client, btc_candles_in_db, d
     config = BacktestConfig.objects.get(name="from admin")
     assert config.status == RunStatus.SUCCEEDED, config.error
     page = admin_client.get(reverse("admin:backtests_backtestconfig_change", args=[config.pk])).content.decode()
-    assert "<svg" in page and "Equity" in page and "Drawdown" in page
+    assert 'id="run-equity"' in page and 'id="run-drawdown"' in page and 'id="run-candles-0"' in page
+    assert "buy and hold (equal weight)" in page and "sma_20" in page and "sma_50" in page  # benchmark, both SMAs
 
 
 def test_add_form_explains_parameters_and_takes_the_strategys_own_timeframe(admin_client):

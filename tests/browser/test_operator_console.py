@@ -55,11 +55,17 @@ def test_operator_runs_inspects_and_compares_backtests(browser, live_server, scr
     assert "succeeded" in browser.find_element(By.ID, "result_list").text
 
     browser.get(f"{live_server.url}/admin/backtests/backtestconfig/{first.pk}/change/")
-    charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart polyline")
-    assert len(charts) >= 2, "equity and drawdown curves are drawn"
+    WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#run-candles-0 svg.main-svg")))
+    rendered = {element.get_attribute("id") for element in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")}
+    assert rendered == {"run-equity", "run-drawdown", "run-candles-0"}  # equity vs buy-and-hold, underwater, BTC
+    markers = browser.find_elements(By.CSS_SELECTOR, "#run-candles-0 .scatterlayer .point")
+    assert len(markers) >= 2 * first.trades.count()  # every leg's entry and exit is marked
+    assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
     assert "sma_crossover" in browser.page_source
-    browser.execute_script("arguments[0].scrollIntoView();", browser.find_element(By.CSS_SELECTOR, "svg.chart"))
+    browser.execute_script("arguments[0].scrollIntoView();", browser.find_element(By.ID, "run-equity"))
     screenshot("02-run-detail-with-equity-and-drawdown")
+    browser.execute_script("arguments[0].scrollIntoView();", browser.find_element(By.ID, "run-candles-0"))
+    screenshot("02b-run-detail-candles-indicators-trades")
 
     browser.get(f"{live_server.url}/admin/backtests/backtestconfig/")
     for pk in (first.pk, second.pk):
