@@ -19,6 +19,7 @@ from django.utils.safestring import mark_safe
 from analytics import charts
 from analytics.charts import line_chart
 from analytics.report import num, pct, refusals_text
+from analytics.run_charts import run_chart_inputs
 from backtests.jobs import job_create
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, ResearchJob
 from backtests.selectors import equity_frame
@@ -47,46 +48,19 @@ def plotly_js_view(request) -> HttpResponse:
     return response
 
 
-#: Candle charts on a run's page: one per symbol, for at most this many symbols.
-CANDLE_CHARTS = 4
-
-
 def run_charts_html(config: BacktestConfig, frame) -> str:
     """Equity against buy-and-hold, underwater, and candles with indicators and trades for the run's symbols."""
-    import pandas as pd
-
-    from analytics.evidence import buy_and_hold_returns
-    from marketdata.indicators import compute_indicator, wide_column
-    from marketdata.selectors import candles_df
-    from strategies.registry import build_strategy
-
-    candles = {symbol: candles_df(symbol=symbol, timeframe=config.timeframe, start=config.start, end=config.end)
-               for symbol in list(config.symbols)[:CANDLE_CHARTS]}
-    start, end = pd.Timestamp(config.start), pd.Timestamp(config.end)
-    daily = buy_and_hold_returns(candles, list(candles), start, end)
-    benchmark = config.initial_capital * (1.0 + daily).cumprod() if len(daily) else None
-    parts = [charts.figure_html(charts.equity_benchmark_figure(frame["equity"], benchmark), "run-equity"),
+    inputs = run_chart_inputs(config)
+    parts = [charts.figure_html(charts.equity_benchmark_figure(frame["equity"], inputs.benchmark), "run-equity"),
              charts.figure_html(charts.drawdown_figure(frame["drawdown"], title="Drawdown (underwater)"),
-                                "run-drawdown")]
-    try:
-        requested = build_strategy(config.strategy, config.parameters).required_indicators()
-    except ValueError:  # a strategy no longer registered: candles and trades without its indicators
-        requested = []
-    trades = pd.DataFrame(list(config.trades.values("symbol", "side", "entry_time", "entry_price", "exit_time",
-                                                     "exit_price", "pnl", "exit_reason")))
-    for i, (symbol, bars) in enumerate(candles.items()):
-        overlays = {}
-        for name, params in requested:
-            if name in charts.PRICE_INDICATORS and not bars.empty:
-                computed = compute_indicator(name, bars, **params)
-                for column in computed.columns:
-                    if column not in ("percent_b", "width"):  # the price-unit outputs only
-                        output = column if len(computed.columns) > 1 else "value"
-                        overlays[wide_column(name, params, output)] = computed[column]
-        legs = trades[trades["symbol"] == symbol] if len(trades) else None
-        parts.append(charts.figure_html(charts.price_trades_figure(bars, legs, overlays,
-                                                                   title=f"{symbol} {config.timeframe}"),
-                                        f"run-candles-{i}"))
+                                "run-drawdown"),
+             charts.figure_html(charts.monthly_returns_figure(frame["equity"], title="Monthly returns"),
+                                "run-monthly"),
+             charts.figure_html(charts.rolling_sharpe_figure(frame["equity"]), "run-rolling-sharpe")]
+    for i, (symbol, bars) in enumerate(inputs.candles.items()):
+        figure = charts.price_trades_figure(bars, inputs.legs(symbol), inputs.overlays[symbol],
+                                            title=f"{symbol} {config.timeframe}")
+        parts.append(charts.figure_html(figure, f"run-candles-{i}"))
     return "".join(parts)
 
 

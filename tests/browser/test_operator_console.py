@@ -57,7 +57,7 @@ def test_operator_runs_inspects_and_compares_backtests(browser, live_server, scr
     browser.get(f"{live_server.url}/admin/backtests/backtestconfig/{first.pk}/change/")
     WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#run-candles-0 svg.main-svg")))
     rendered = {element.get_attribute("id") for element in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")}
-    assert rendered == {"run-equity", "run-drawdown", "run-candles-0"}  # equity vs buy-and-hold, underwater, BTC
+    assert rendered == {"run-equity", "run-drawdown", "run-monthly", "run-rolling-sharpe", "run-candles-0"}
     markers = browser.find_elements(By.CSS_SELECTOR, "#run-candles-0 .scatterlayer .point")
     assert len(markers) >= 2 * first.trades.count()  # every leg's entry and exit is marked
     assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
