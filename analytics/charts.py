@@ -549,6 +549,51 @@ def equity_benchmark_figure(equity: pd.Series | None, benchmark: pd.Series | Non
     return fig
 
 
+def montecarlo_fan_figure(fan: Mapping | None, *,
+                          title: str = "Monte Carlo fan: equity paths of resampled holdout positions") -> go.Figure | None:
+    """Percentile bands (5-95 %, 25-75 %) and the median of the bootstrap's compounded paths, position by
+    position, with the holdout as observed (``fan``: ``{"step": [...], "p5": [...], ..., "observed": [...]}``)."""
+    if not fan or not fan.get("step"):
+        return None
+    step = list(fan["step"])
+    fig = go.Figure()
+    for low, high, alpha in (("p5", "p95", 0.15), ("p25", "p75", 0.3)):
+        fig.add_trace(go.Scatter(x=step, y=fan[high], mode="lines", line=dict(width=0), showlegend=False,
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=step, y=fan[low], mode="lines", line=dict(width=0), fill="tonexty",
+                                 fillcolor=f"rgba(31, 119, 180, {alpha})", name=f"{low[1:]}-{high[1:]} %",
+                                 hovertemplate="%{y:.1%}"))
+    fig.add_trace(go.Scatter(x=step, y=fan["p50"], mode="lines", name="median", line=dict(color=EQUITY_COLOR),
+                             hovertemplate="%{y:.1%}"))
+    if fan.get("observed"):
+        fig.add_trace(go.Scatter(x=step, y=fan["observed"], mode="lines", name="as observed",
+                                 line=dict(color=OBSERVED_COLOR, dash="dash"), hovertemplate="%{y:.1%}"))
+    _layout(fig, title=title, height=340)
+    fig.update_xaxes(title_text="positions closed")
+    fig.update_yaxes(title_text="return on the starting equity", tickformat=".1%")
+    return fig
+
+
+def stress_figure(windows: Mapping[str, Mapping] | None, *,
+                  title: str = "Stress windows: equity from each window's start") -> go.Figure | None:
+    """One line per stress window with data: the return since the window opened, day by day."""
+    fig = go.Figure()
+    for i, (name, points) in enumerate((windows or {}).items()):
+        values = points.get("equity") or []
+        if len(values) < 2 or not values[0]:
+            continue
+        days = [(pd.Timestamp(t) - pd.Timestamp(points["timestamps"][0])) / pd.Timedelta(days=1)
+                for t in points["timestamps"]]
+        fig.add_trace(go.Scatter(x=days, y=np.asarray(values, dtype=float) / float(values[0]) - 1.0, mode="lines",
+                                 name=name, line=dict(color=PALETTE[i % len(PALETTE)]), hovertemplate="%{y:.2%}"))
+    if not fig.data:
+        return None
+    _layout(fig, title=title, height=320)
+    fig.update_xaxes(title_text="days since the window opened")
+    fig.update_yaxes(title_text="return", tickformat=".1%")
+    return fig
+
+
 def correlation_figure(correlation: Mapping | pd.DataFrame | None, *,
                        title: str = "Correlation of holdout daily returns") -> go.Figure | None:
     """The strategies' correlation matrix with full names, a -1..1 colour bar and every value printed."""

@@ -180,3 +180,27 @@ def monte_carlo_report(
         warnings.append("fewer than 30 trades: Monte Carlo intervals are unreliable")
     report["warnings"] = warnings
     return report
+
+
+FAN_PERCENTILES = (5, 25, 50, 75, 95)
+
+
+def fan_quantiles(returns: Sequence[float] | np.ndarray, *, n_iterations: int = 1000, seed: int | None = 42) -> dict:
+    """Percentiles, trade by trade, of the compounded return of bootstrap-resampled trade sequences.
+
+    ``{"step": [0..n], "p5": [...], ..., "p95": [...], "observed": [...]}``: step 0 is the start (0 %); each
+    path draws ``n`` trades with replacement (``numpy.random.default_rng(seed)``), like the bootstrap of
+    :func:`simulate_paths`. ``observed`` compounds the trades in their actual order.
+    """
+    values = np.asarray(returns, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    samples = values[rng.integers(0, values.size, size=(n_iterations, values.size))]
+    paths = np.concatenate([np.zeros((n_iterations, 1)), np.cumprod(1.0 + samples, axis=1) - 1.0], axis=1)
+    bands = np.percentile(paths, FAN_PERCENTILES, axis=0)
+    observed = np.concatenate([[0.0], np.cumprod(1.0 + values) - 1.0])
+    return {"step": list(range(values.size + 1)),
+            **{f"p{p}": band.round(6).tolist() for p, band in zip(FAN_PERCENTILES, bands, strict=True)},
+            "observed": observed.round(6).tolist()}

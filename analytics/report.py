@@ -50,19 +50,45 @@ def _strategy_charts(result: dict) -> dict:
     bootstrap = (result.get("montecarlo") or {}).get("bootstrap") or {}
     objective = (summary.get("stability") or {}).get("objective") or "sharpe"
     objective = objective.capitalize() if objective in ("sharpe", "sortino", "calmar") else objective.replace("_", " ")
+    holdout_charts = result.get("holdout_charts") or {}
+    benchmark = points_series(holdout_charts.get("benchmark"), "equity")
     figures = {
-        "equity": charts.equity_figure(equity),
+        "equity": charts.equity_benchmark_figure(equity, benchmark, title="Holdout equity against buy-and-hold of "
+                                                 "the universe") if equity is not None else None,
         "drawdown": charts.drawdown_figure(drawdown),
         "monthly": charts.monthly_returns_figure(equity),
         "rolling_sharpe": charts.rolling_sharpe_figure(equity),
         "walkforward_timeline": charts.walkforward_timeline_figure(periods),
         "walkforward": charts.walkforward_sharpe_figure(periods),
         "montecarlo": charts.montecarlo_figure(result.get("montecarlo_paths"), bootstrap),
+        "montecarlo_fan": charts.montecarlo_fan_figure(result.get("montecarlo_fan")),
+        "stress": charts.stress_figure({event["name"]: event["equity"] for event in result.get("stress") or []
+                                        if event.get("equity")}),
         "neighbourhood": charts.neighbourhood_figure(summary.get("neighbourhood"), result.get("final_parameters"),
                                                      objective=f"train {objective}"),
     }
-    return {kind: mark_safe(charts.figure_html(fig, f"chart-{key}-{kind}".replace("_", "-")))
-            for kind, fig in figures.items() if fig is not None}
+    out = {kind: mark_safe(charts.figure_html(fig, f"chart-{key}-{kind}".replace("_", "-")))
+           for kind, fig in figures.items() if fig is not None}
+    prices = [charts.figure_html(_price_figure(symbol, points, result.get("timeframe", "")),
+                                 f"chart-{key}-price-{i}".replace("_", "-"))
+              for i, (symbol, points) in enumerate((holdout_charts.get("symbols") or {}).items())]
+    if any(prices):
+        out["prices"] = mark_safe("".join(prices))
+    return out
+
+
+def _price_figure(symbol: str, points: dict, timeframe: str):
+    """A holdout symbol's stored candles, indicators and trade legs as a candle chart."""
+    index = pd.to_datetime(points["timestamps"], utc=True)
+    candles = pd.DataFrame({column: points[column] for column in ("open", "high", "low", "close")}, index=index)
+    overlays = {name: pd.Series(values, index=index) for name, values in (points.get("overlays") or {}).items()}
+    trades = pd.DataFrame(points.get("trades") or [])
+    if len(trades):
+        trades["entry_time"] = pd.to_datetime(trades["entry_time"], utc=True)
+        trades["exit_time"] = pd.to_datetime(trades["exit_time"], utc=True)
+    shown = f" ({points['bars']} bars shown as {len(candles)} candles)" if points.get("bars", 0) > len(candles) else ""
+    return charts.price_trades_figure(candles, trades if len(trades) else None, overlays,
+                                      title=f"{symbol} {timeframe} on the holdout{shown}")
 
 
 def portfolio_lines(report: dict) -> list[str]:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from analytics import holdout, services
 from analytics.models import StressEvent, WalkForwardPeriod, WalkForwardRun
-from analytics.montecarlo import monte_carlo_report, simulate_paths
+from analytics.montecarlo import fan_quantiles, monte_carlo_report, simulate_paths
 from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
 from analytics.report import points_series, render_html, render_markdown
 from analytics.walkforward import WALKFORWARD_DEFAULTS
@@ -267,6 +267,7 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
     config_id = holdout.get("config_id")
     if config_id:
         result["equity"] = _equity_points(config_id)
+        result["holdout_charts"] = holdout_chart_points(config_id)
         progress(f"  {name}: Monte Carlo ({options.mc_iterations} runs)")
         result.update(montecarlo_section(config_id, options))
     progress(f"  {name}: stress tests")
@@ -312,7 +313,33 @@ def montecarlo_section(config_id: int, options: ResearchOptions) -> dict:
     report = monte_carlo_report(returns, n_iterations=options.mc_iterations, seed=options.seed)
     paths = simulate_paths(returns, n_iterations=options.mc_iterations, method="bootstrap", seed=options.seed)
     return {"montecarlo": {"config_id": config_id, **report},
-            "montecarlo_paths": {key: paths[key].round(6).tolist() for key in ("final_return", "max_drawdown")}}
+            "montecarlo_paths": {key: paths[key].round(6).tolist() for key in ("final_return", "max_drawdown")},
+            "montecarlo_fan": fan_quantiles(returns, n_iterations=options.mc_iterations, seed=options.seed)}
+
+
+#: Candles kept per symbol for the report's holdout charts (longer holdouts are shown on coarser candles).
+REPORT_CANDLES = 600
+
+
+def holdout_chart_points(config_id: int) -> dict:
+    """The holdout's candles (coarsened), price indicators, trade legs and buy-and-hold, as JSON for the report."""
+    from analytics.charts import coarser_candles
+    from analytics.run_charts import run_chart_inputs
+
+    inputs = run_chart_inputs(BacktestConfig.objects.get(pk=config_id), max_symbols=3)
+    symbols = {}
+    for symbol, bars in inputs.candles.items():
+        shown = coarser_candles(bars, REPORT_CANDLES)
+        symbols[symbol] = {
+            "bars": len(bars), "timestamps": [ts.isoformat() for ts in shown.index],
+            **{column: shown[column].round(8).tolist() for column in ("open", "high", "low", "close")},
+            "overlays": {name: series.reindex(shown.index, method="ffill").round(8).tolist()
+                         for name, series in inputs.overlays[symbol].items()},
+            "trades": json_safe(inputs.legs(symbol).to_dict("records")) if inputs.legs(symbol) is not None else []}
+    benchmark = inputs.benchmark
+    return {"symbols": symbols, "notes": inputs.notes,
+            "benchmark": {"timestamps": [ts.isoformat() for ts in benchmark.index],
+                          "equity": benchmark.round(4).tolist()} if benchmark is not None else {}}
 
 
 def _equity_points(config_id: int) -> dict:

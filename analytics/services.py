@@ -557,6 +557,7 @@ def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbo
         if touched:
             base["holdout_touch"] = touched
         equity = outcome.result.equity
+        base["equity"] = _window_points(equity["equity"], event.start, event.end)
         window = stress_window_report(equity, event.start, event.end)
         summary = outcome.result.summary
         reports.append({**base, **window, "status": "ok", "symbols_with_data": traded,
@@ -565,6 +566,14 @@ def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbo
                                          "circuit_breaker_events": summary.get("circuit_breaker_events")},
                         "n_trades": outcome.performance.get("n_trades")})
     return json_safe(reports)
+
+
+def _window_points(equity: pd.Series, start, end, max_points: int = 400) -> dict:
+    """The equity inside ``[start, end)``, thinned to at most ``max_points``, for the stress chart."""
+    inside = equity.loc[(equity.index >= pd.Timestamp(start)) & (equity.index < pd.Timestamp(end))]
+    step = max(1, -(-len(inside) // max_points))
+    thinned = inside.iloc[::step]
+    return {"timestamps": [ts.isoformat() for ts in thinned.index], "equity": thinned.round(4).tolist()}
 
 
 def stress_test_job(*, strategy: str, parameters: dict | None = None, events: list[str] | None = None,

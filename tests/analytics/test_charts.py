@@ -198,3 +198,32 @@ def test_line_chart_draws_one_polyline_per_series_within_the_viewbox():
 
 def test_line_chart_without_data_says_so():
     assert "no data" in line_chart({}, title="Equity")
+
+
+def test_price_chart_marks_every_leg_and_coarsens_long_runs():
+    import numpy as np
+    import pandas as pd
+
+    index = pd.date_range("2024-01-01", periods=4000, freq="1h", tz="UTC")
+    close = pd.Series(100 + np.sin(np.arange(4000) / 50), index=index)
+    candles = pd.DataFrame({"open": close, "high": close + 1, "low": close - 1, "close": close})
+    trades = pd.DataFrame({"side": ["long", "short", "long"], "entry_time": index[[10, 100, 200]],
+                           "entry_price": [100.0, 101.0, 99.0], "exit_time": index[[50, 150, 300]],
+                           "exit_price": [101.0, 100.0, 98.0], "pnl": [1.0, 1.0, -1.0],
+                           "exit_reason": ["signal", "signal", "stop_loss"]})
+    fig = charts.price_trades_figure(candles, trades, {"sma_20": close.rolling(20).mean()}, title="BTC 1h")
+    shown = fig.data[0]
+    assert len(shown.x) <= charts.MAX_CANDLES and float(max(shown.high)) == float(candles["high"].max())
+    markers = {trace.name: len(trace.x) for trace in fig.data[2:]}
+    assert markers == {"long entry": 2, "short entry": 1, "exit with a gain": 2, "exit with a loss": 1}
+    assert "4000 bars shown as" in fig.layout.title.text
+    assert charts.price_trades_figure(candles.iloc[:0], trades, title="none") is None
+
+
+def test_stress_chart_draws_windows_with_data_from_their_start():
+    fig = charts.stress_figure({"FTX": {"timestamps": ["2022-11-01T00:00:00+00:00", "2022-11-03T00:00:00+00:00"],
+                                        "equity": [100_000.0, 95_000.0]},
+                                "COVID": {"timestamps": [], "equity": []}})
+    assert [trace.name for trace in fig.data] == ["FTX"]
+    assert list(fig.data[0].x) == [0.0, 2.0] and list(fig.data[0].y) == [0.0, pytest.approx(-0.05)]
+    assert charts.stress_figure({"COVID": {"timestamps": [], "equity": []}}) is None

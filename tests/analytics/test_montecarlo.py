@@ -75,3 +75,16 @@ def test_rejects_unknown_method_and_empty_input():
         mc.simulate([0.01], method="jackknife")
     with pytest.raises(ValueError):
         mc.simulate([], n_iterations=10)
+
+
+def test_the_fan_bands_bracket_the_median_and_equal_returns_give_one_path():
+    from analytics.montecarlo import fan_quantiles
+
+    fan = fan_quantiles([0.01, -0.02, 0.03, 0.005], n_iterations=500, seed=3)
+    assert fan["step"] == [0, 1, 2, 3, 4] and fan["p50"][0] == 0.0
+    for i in fan["step"]:
+        assert fan["p5"][i] <= fan["p25"][i] <= fan["p50"][i] <= fan["p75"][i] <= fan["p95"][i]
+    assert fan["observed"][-1] == pytest.approx(1.01 * 0.98 * 1.03 * 1.005 - 1, abs=1e-6)
+    flat = fan_quantiles([0.01] * 3, n_iterations=50, seed=1)
+    assert flat["p5"] == flat["p95"] == flat["observed"] == pytest.approx([0, 0.01, 0.0201, 0.030301])
+    assert fan_quantiles([], n_iterations=10) == {}
