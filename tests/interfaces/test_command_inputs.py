@@ -57,3 +57,21 @@ def test_a_missing_secret_key_is_one_line_not_a_traceback(tmp_path):
         assert done.stderr.strip().splitlines() == [
             "configuration error: DJANGO_SECRET_KEY is not set. Set it in the environment, or set DJANGO_DEBUG=1 "
             "for local development (never in production)."]
+
+
+def test_research_progress_keeps_its_clock_moving_during_a_long_step(monkeypatch):
+    import io
+    import sys
+    import time
+
+    from interfaces.management.commands.research import Command
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    Command()._progress()("strategy curve_wars ...")  # one message, then a step that says nothing for a while
+    time.sleep(2.3)
+    assert "strategy curve_wars ... [00:02]" in terminal.getvalue()

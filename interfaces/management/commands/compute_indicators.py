@@ -56,17 +56,19 @@ class Command(BaseCommand):
 
         show_bar = sys.stderr.isatty() and options["verbosity"] > 0
         total = 0
-        for symbol in tqdm(symbols, desc="symbols", unit="symbol", disable=not show_bar):
+        bar = tqdm(symbols, desc="symbols", unit="symbol", disable=not show_bar)
+        write = bar.write if show_bar else self.stdout.write  # lines above the bar, not through it
+        for symbol in bar:
             result = indicators_sync(symbol=symbol, timeframe=options["timeframe"],
                                      indicators=[(k.name, k.params_dict) for k in keys],
                                      start=start, end=end, rebuild=options["rebuild"], verify=options["verify"])
             total += result.inserted_total
             bars = len(result.frame)
             if not bars:
-                self.stdout.write(f"{symbol} {options['timeframe']}: no candles, nothing computed")
+                write(f"{symbol} {options['timeframe']}: no candles, nothing computed")
                 continue
             cached = len(keys) - len(result.computed)
-            self.stdout.write(
+            write(
                 f"{symbol} {options['timeframe']}: {bars} bars, computed {len(result.computed)} indicator(s) "
                 f"({', '.join(result.computed) or 'none'}), {cached} already cached, "
                 f"inserted {result.inserted_total} rows"

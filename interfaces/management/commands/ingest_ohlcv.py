@@ -6,6 +6,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from interfaces.cli import parse_when, split_list
 from marketdata.ingestion import ohlcv_ingest
@@ -35,11 +36,12 @@ class Command(BaseCommand):
                 bars.pop(event["symbol"]).close()
 
         try:
-            result = ohlcv_ingest(
-                symbols=split_list(options["symbols"]), timeframe=options["timeframe"],
-                start=parse_when(options["start"], "--start"), end=parse_when(options["end"], "--end"),
-                source=options["source"], progress=progress,
-            )
+            with logging_redirect_tqdm():  # a provider's warning is printed above the bars, not through them
+                result = ohlcv_ingest(
+                    symbols=split_list(options["symbols"]), timeframe=options["timeframe"],
+                    start=parse_when(options["start"], "--start"), end=parse_when(options["end"], "--end"),
+                    source=options["source"], progress=progress,
+                )
         except ValueError as error:
             raise CommandError(str(error)) from None
         for item in result.symbols:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -73,6 +74,13 @@ class Command(BaseCommand):
 
         if sys.stderr.isatty():
             bar = tqdm(total=None, bar_format="{desc} [{elapsed}]", file=sys.stderr)
+            ticking = threading.Event()
+
+            def tick() -> None:  # the elapsed time keeps moving during a long step (a step reports only its end)
+                while not ticking.wait(1.0):
+                    bar.refresh()
+
+            threading.Thread(target=tick, daemon=True, name="research-progress").start()
 
             def update(message: str) -> None:
                 bar.set_description_str(message)
