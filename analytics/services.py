@@ -514,6 +514,55 @@ def _daily_points(equity: pd.Series) -> dict:
             "drawdown": drawdown_series(daily).round(6).tolist()}
 
 
+# --------------------------------------------------------------------------- any two parameters
+#: The most grid cells one heat map may evaluate (each cell is one backtest of the research range).
+MAX_HEATMAP_CELLS = 400
+
+
+def check_heatmap_request(run: WalkForwardRun, x: str, y: str) -> dict[str, list]:
+    """The strategy's parameter space, or ``ValueError`` saying why no heat map of ``x`` and ``y`` can be made."""
+    if run.status != RunStatus.SUCCEEDED or not run.final_parameters:
+        raise ValueError(f"walk-forward #{run.pk} has status {run.status}: a heat map needs its chosen parameters")
+    space = parameter_space(get_strategy(run.strategy))
+    unknown = [name for name in (x, y) if name not in space]
+    if unknown or x == y:
+        raise ValueError(f"choose two different parameters of {run.strategy}: {', '.join(space)}"
+                         + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    cells = len(space[x]) * len(space[y])
+    if cells > MAX_HEATMAP_CELLS:
+        raise ValueError(f"{x} x {y} is {cells} grid cells; at most {MAX_HEATMAP_CELLS} are evaluated at once")
+    return space
+
+
+def parameter_heatmap(run: WalkForwardRun, x: str, y: str) -> dict:
+    """The objective over the full grid of parameters ``x`` and ``y``, the others at the run's chosen values,
+    on the run's research range (never the holdout). ``ValueError`` for a run without a result, unknown or
+    equal parameters, or a grid larger than :data:`MAX_HEATMAP_CELLS`."""
+    space = check_heatmap_request(run, x, y)
+    data = _load(run)
+    start, end = pd.Timestamp(run.summary["research_start"]), pd.Timestamp(run.summary["research_end"])
+    lock = holdout.lock_of(run.strategy)
+    if lock is not None:
+        holdout.refuse_overlap(lock, start, end)
+    evaluate = _safe_evaluate(data, start, end)
+    chosen = dict(run.final_parameters)
+    trials = []
+    for x_value in space[x]:
+        for y_value in space[y]:
+            params = {**chosen, x: x_value, y: y_value}
+            metrics = evaluate(params)
+            trials.append({"params": params, "metrics": metrics,
+                           "value": optimization.objective_value(metrics, run.objective)})
+    result = optimization.neighbourhood(trials, chosen, space, x=x, y=y, radius=None)
+    result.update(walkforward_id=run.pk, strategy=run.strategy, objective=run.objective, evaluations=len(trials),
+                  chosen=chosen, research_start=start.isoformat(), research_end=end.isoformat())
+    return json_safe(result)
+
+
+def parameter_heatmap_job(*, walkforward_id: int, x: str, y: str) -> dict:
+    return parameter_heatmap(WalkForwardRun.objects.get(pk=walkforward_id), x, y)
+
+
 # --------------------------------------------------------------------------- Monte Carlo
 def montecarlo_job(*, config_id: int, iterations: int = 1000, seed: int = 42,
                    drawdown_threshold: float = 0.20) -> dict:
@@ -605,3 +654,4 @@ def register_jobs() -> None:
     register_job("montecarlo", "Monte Carlo", montecarlo_job)
     register_job("stress_test", "Stress test", stress_test_job)
     register_job("lookahead", "Look-ahead analysis", lookahead_job)
+    register_job("parameter_heatmap", "Parameter heat map", parameter_heatmap_job)

@@ -1,9 +1,18 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from analytics import services
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
+from backtests.jobs import job_create
 from interfaces.admin.analytics_forms import WalkForwardRunForm
 from interfaces.admin.backtests import LifecycleRunAdmin, retry_selected, status_badge
 from interfaces.admin.mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from strategies.registry import get_strategy
 
 
 class PeriodInline(ReadOnlyTabularInline):
@@ -26,7 +35,7 @@ class WalkForwardRunAdmin(LifecycleRunAdmin):
     input_fields = ("strategy", "symbols", "timeframe", "start", "end", "train_months", "test_months", "objective",
                     "holdout_fraction", "settings", "seed")
     result_fields = ("status", "error", "task_id", "created_at", "started_at", "finished_at", "final_parameters",
-                     "holdout_metrics", "summary")
+                     "heatmap_link", "holdout_metrics", "summary")
     inlines = [PeriodInline]
     actions = ["retry_runs"]
 
@@ -41,6 +50,30 @@ class WalkForwardRunAdmin(LifecycleRunAdmin):
         return () if obj is None else (*self.input_fields, *self.result_fields)
 
     queued_message = "Walk-forward #{pk} queued."
+
+    @admin.display(description="parameter heat map")
+    def heatmap_link(self, obj):
+        if obj.status != "succeeded":
+            return "after the run has succeeded"
+        return format_html('<a href="{}">the objective over any two parameters</a> (on the research range)',
+                           reverse("admin:analytics_walkforwardrun_heatmap", args=[obj.pk]))
+
+    def get_urls(self):
+        return [path("<int:pk>/heatmap/", self.admin_site.admin_view(self.heatmap_view),
+                     name="analytics_walkforwardrun_heatmap"), *super().get_urls()]
+
+    def heatmap_view(self, request, pk: int):
+        run = get_object_or_404(WalkForwardRun, pk=pk)
+        form = HeatmapForm(run, request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            params = {"walkforward_id": run.pk, "x": form.cleaned_data["x"], "y": form.cleaned_data["y"]}
+            with transaction.atomic():
+                job = job_create(kind="parameter_heatmap", params=params, user=request.user)
+            messages.info(request, f"Heat map job #{job.pk} queued; its page shows the chart when it has run.")
+            return redirect(reverse("admin:backtests_researchjob_change", args=[job.pk]))
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                   "title": f"Parameter heat map of walk-forward #{run.pk} ({run.strategy})"}
+        return TemplateResponse(request, "admin/backtests/start_form.html", context)
 
     @admin.action(description="Retry the selected failed or stale walk-forward runs")
     def retry_runs(self, request, queryset):
@@ -88,3 +121,24 @@ class StressEventAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
     date_hierarchy = "start"
+
+
+class HeatmapForm(forms.Form):
+    """Two parameters of the run's strategy; the service checks the rest (grid size, run status)."""
+
+    def __init__(self, run: WalkForwardRun, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.run = run
+        choices = [(name, f"{name} ({len(param.grid())} values)")
+                   for name, param in get_strategy(run.strategy).parameters.items()]
+        self.fields["x"] = forms.ChoiceField(choices=choices, label="columns (x)")
+        self.fields["y"] = forms.ChoiceField(choices=choices, label="rows (y)",
+                                             initial=choices[1][0] if len(choices) > 1 else None)
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services.check_heatmap_request(self.run, cleaned.get("x", ""), cleaned.get("y", ""))
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return cleaned

@@ -320,8 +320,8 @@ class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("kind", "status")
     search_fields = ("error",)
     date_hierarchy = "created_at"
-    readonly_fields = ("kind", "report_link", "params", "status", "error", "result", "task_id", "attempts",
-                       "created_by", "created_at", "started_at", "finished_at")
+    readonly_fields = ("kind", "report_link", "result_chart", "params", "status", "error", "result", "task_id",
+                       "attempts", "created_by", "created_at", "started_at", "finished_at")
     actions = ["retry_jobs"]
     change_list_template = "admin/backtests/researchjob/change_list.html"
 
@@ -337,6 +337,18 @@ class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                   path("<int:pk>/report/", self.admin_site.admin_view(self.report_view),
                        name="backtests_researchjob_report")]
         return custom + super().get_urls()
+
+    @admin.display(description="chart")
+    def result_chart(self, obj):
+        """A parameter heat map job's result as its chart (other kinds show their result below)."""
+        if obj.kind != "parameter_heatmap" or obj.status != "succeeded" or not obj.result:
+            return "-"
+        figure = charts.neighbourhood_figure(obj.result, obj.result.get("chosen"),
+                                             objective=f"research {obj.result.get('objective', '')}",
+                                             title=f"{obj.result.get('strategy')}: {obj.result.get('objective')} over "
+                                                   f"{obj.result.get('x_param')} x {obj.result.get('y_param')}")
+        return mark_safe(format_html('<script src="{}"></script>', reverse("admin:backtests_plotly_js"))
+                         + charts.figure_html(figure, "job-heatmap"))
 
     @admin.display(description="report")
     def report_link(self, obj):

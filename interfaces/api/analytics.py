@@ -18,6 +18,7 @@ from interfaces.api.analytics_serializers import (
     HoldoutLockSerializer,
     LookaheadRequestSerializer,
     MonteCarloRequestSerializer,
+    ParameterHeatmapRequestSerializer,
     StrategySerializer,
     StressEventSerializer,
     StressTestRequestSerializer,
@@ -108,6 +109,9 @@ StressTestView = _job_endpoint("stress_test", StressTestRequestSerializer,
                                "A strategy through the historical stress windows (COVID, LUNA, FTX, SVB).")
 LookaheadView = _job_endpoint("lookahead", LookaheadRequestSerializer,
                               "Look-ahead analysis: re-run on data cut after sampled signals and compare.")
+ParameterHeatmapView = _job_endpoint("parameter_heatmap", ParameterHeatmapRequestSerializer,
+                                     "The objective over the full grid of any two parameters of a walk-forward's "
+                                     "strategy, the others at its chosen values, on its research range.")
 DataQualityView = _job_endpoint("data_quality", DataQualityRequestSerializer,
                                 "Data-quality report: gaps, duplicates, OHLC sanity, outliers, scores.")
 

@@ -165,3 +165,26 @@ class StrategySerializer(serializers.Serializer):
                                        help_text="Each parameter's default and search range.")
     grid_size = serializers.IntegerField(help_text="Parameter combinations in the full search grid.")
     summary = serializers.CharField()
+
+
+class ParameterHeatmapRequestSerializer(serializers.Serializer):
+    walkforward_id = serializers.IntegerField(help_text="A succeeded walk-forward: its chosen parameters fix the "
+                                                        "others, its research range is evaluated (never the holdout).")
+    x = serializers.CharField(max_length=64, help_text="A parameter of the strategy (the heat map's columns).")
+    y = serializers.CharField(max_length=64, help_text="Another parameter (the rows).")
+
+    def validate(self, attrs):
+        from analytics.services import check_heatmap_request
+        from interfaces.api.permissions import visible_to
+
+        request = self.context.get("request")
+        runs = WalkForwardRun.objects.all()
+        run = (visible_to(runs, request.user) if request is not None else runs).filter(
+            pk=attrs["walkforward_id"]).first()
+        if run is None:
+            raise serializers.ValidationError({"walkforward_id": f"no walk-forward #{attrs['walkforward_id']}"})
+        try:
+            check_heatmap_request(run, attrs["x"], attrs["y"])
+        except ValueError as exc:
+            raise serializers.ValidationError({"x": str(exc)}) from exc
+        return attrs

@@ -23,6 +23,7 @@ urlpatterns = [
     re_path(r"^montecarlo/?$", analytics.MonteCarloView.as_view(), name="montecarlo"),
     re_path(r"^stress-tests/?$", analytics.StressTestView.as_view(), name="stress-tests"),
     re_path(r"^lookahead/?$", analytics.LookaheadView.as_view(), name="lookahead"),
+    re_path(r"^parameter-heatmap/?$", analytics.ParameterHeatmapView.as_view(), name="parameter-heatmap"),
     re_path(r"^data-quality/?$", analytics.DataQualityView.as_view(), name="data-quality"),
     re_path(r"^data-quality/latest/?$", analytics.DataQualityLatestView.as_view(), name="data-quality-latest"),
     path("", include(router.urls)),
