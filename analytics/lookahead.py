@@ -475,3 +475,40 @@ def _replay(strategy: BaseStrategy, full: dict[str, pd.DataFrame], timeline: pd.
             progress(step + 1, len(timeline))
     if report.difference_count > len(report.differences):
         report.notes.append(f"kept the first {len(report.differences)} of {report.difference_count} differences")
+
+
+def synthetic_market(strategy_class: type[BaseStrategy], *, bars: int = 600, seed: int = 0) -> MarketData:
+    """Random-walk candles (volatility 2 % a bar, trending regimes so rules fire) for the strategy's universe and
+    regime symbols at its timeframe, after its warm-up; no fundamentals (strategies run on their fallbacks).
+
+    Enough for a look-ahead check of a strategy that has no data yet (a new strategy being registered): a peek
+    changes values whatever the prices are.
+    """
+    from marketdata.timeframes import timeframe_delta
+
+    rng = np.random.default_rng(seed)
+    n = int(strategy_class.warmup_bars) + bars
+    index = pd.date_range("2022-01-01", periods=n, freq=timeframe_delta(strategy_class.timeframe), tz="UTC")
+    drift = 0.004 * np.sign(np.sin(np.arange(n) / 40.0))
+    frames = {}
+    for symbol in dict.fromkeys([*strategy_class.universe, *strategy_class.regime_symbols]):
+        close = 100.0 * np.exp(np.cumsum(drift + rng.normal(0.0, 0.02, n)))
+        opens = np.concatenate([[100.0], close[:-1]])
+        spread = np.abs(rng.normal(0.0, 0.01, n))
+        frames[symbol] = pd.DataFrame({"open": opens, "high": np.maximum(opens, close) * (1 + spread),
+                                       "low": np.minimum(opens, close) * (1 - spread), "close": close,
+                                       "volume": rng.uniform(1e5, 1e6, n)}, index=index)
+    return MarketData(candles={s: frames[s] for s in strategy_class.universe},
+                      regime={s: frames[s] for s in strategy_class.regime_symbols})
+
+
+def check_strategy_is_causal(strategy_class: type[BaseStrategy], *, sample: int = 20, seed: int = 0) -> None:
+    """``ValueError`` (one line) when the strategy, with its default parameters, decides differently on
+    synthetic data cut at sampled bars than on the whole of it."""
+    report = lookahead_check(strategy_class(), synthetic_market(strategy_class, seed=seed), sample=sample, seed=seed)
+    if report.status == LOOKAHEAD_FOUND:
+        first = report.differences[0]
+        raise ValueError(f"{strategy_class.__name__} ({strategy_class.name}) looks ahead: {report.difference_count} "
+                         f"value(s) at {len(report.cuts)} cuts changed when the future was removed, first "
+                         f"{first.symbol} {first.column!r} at {_iso(first.timestamp)} (run manage.py lookahead "
+                         f"--strategy {strategy_class.name} --mode replay for every bar)")

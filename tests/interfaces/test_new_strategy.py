@@ -68,6 +68,9 @@ def test_the_template_is_documented_runnable_and_tested(tmp_path):
     # and the folder registers: the test file next to it is not taken for a strategy
     assert register_folder(tmp_path) == ["ema_cross"]
     assert get_strategy("ema_cross").__name__ == "EmaCross"
+    from analytics.lookahead import check_strategy_is_causal
+
+    check_strategy_is_causal(get_strategy("ema_cross"))  # the start-up check passes the template
 
 
 @pytest.mark.django_db

@@ -230,3 +230,32 @@ def test_ready_reads_the_setting(tmp_path, settings):
     settings.STRATEGIES_DIR = str(tmp_path / "nowhere")
     with pytest.raises(ImproperlyConfigured, match=r"STRATEGIES_DIR: strategies folder .* does not exist"):
         apps.get_app_config("strategies").ready()
+
+
+PEEKING = GOOD.replace('frame["entry"] = (candles["close"] > high)',
+                       'frame["entry"] = (candles["close"].shift(-1) > candles["close"])')  # enters before rises
+
+
+def test_a_folder_strategy_that_peeks_stops_the_start_with_one_line(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    write(folder, "peeker.py", PEEKING.format(name="peeker"))
+    env = {**os.environ, "STRATEGIES_DIR": str(folder), "DJANGO_DEBUG": "1"}
+    done = subprocess.run([sys.executable, str(ROOT / "manage.py"), "check"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1
+    assert re.match(r"configuration error: STRATEGIES_DIR: .*peeker\.py: Breakout \(peeker\) looks ahead: \d+ "
+                    r"value\(s\) at \d+ cuts changed", lines[0]), lines
+    write(folder, "peeker.py", GOOD.format(name="peeker"))  # the causal version starts
+    done = subprocess.run([sys.executable, str(ROOT / "manage.py"), "check"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_causality_check_passes_the_built_in_strategies_on_synthetic_data():
+    from analytics.lookahead import check_strategy_is_causal
+    from strategies.registry import RESEARCH_STRATEGIES
+
+    for cls in RESEARCH_STRATEGIES:
+        check_strategy_is_causal(cls, sample=5)  # raises if a decision changed
