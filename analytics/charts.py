@@ -213,7 +213,9 @@ def monthly_returns_figure(equity: pd.Series | None, *, title: str = "Holdout mo
     z = table.to_numpy(dtype="float64")
     bound = float(np.nanmax(np.abs(z))) or 0.01
     months, years = [calendar.month_abbr[m] for m in table.columns], [str(year) for year in table.index]
-    text = [["" if not np.isfinite(v) else f"{0.0 if abs(v) < 0.0005 else v:.1%}" for v in row] for row in z]
+    digits = 1 if bound >= 0.01 else 2 if bound >= 0.001 else 3  # small monthly moves keep their sign and size
+    text = [["" if not np.isfinite(v) else f"{0.0 if abs(v) < 0.5 * 10 ** -(digits + 2) else v:.{digits}%}"
+             for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
         z=_cells(z), **_grid(months, years), text=text, texttemplate="%{text}",
         colorscale=RETURN_SCALE, zmid=0, zmin=-bound, zmax=bound, xgap=2, ygap=2, hoverongaps=False,
