@@ -68,6 +68,7 @@ class Result:
     trades: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     raw: Any = None
+    candles: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         perf = self.performance
@@ -83,6 +84,21 @@ class Result:
         if self.notes:
             lines.append(f"  notes: {len(self.notes)} (see .notes)")
         return "\n".join(lines)
+
+    def plot(self, symbol: str | None = None):
+        """A Plotly figure: the equity with its drawdown, or, given ``symbol``, its candles with the trades
+        (``fig.show()`` in a notebook; ``fig.write_html(path)`` for a file)."""
+        from analytics import charts
+        from backtests.metrics import drawdown_series
+
+        if symbol is None:
+            return charts.portfolio_figure(self.equity, drawdown_series(self.equity),
+                                           title=f"{self.strategy}: equity and drawdown")
+        candles = self.candles.get(symbol)
+        if candles is not None:
+            candles = candles.loc[candles.index >= self.start]
+        trades = self.trades[self.trades["symbol"] == symbol] if len(self.trades) else None
+        return charts.price_trades_figure(candles, trades, title=f"{self.strategy}: {symbol} {self.timeframe}")
 
 
 def backtest(
@@ -131,4 +147,5 @@ def backtest(
         start=begin, end=finish, performance=window.performance,
         equity=equity.loc[equity.index >= begin, "equity"], trades=window.result.trades,
         notes=[*loaded.market.notes, *window.result.summary.get("notes", [])], raw=window.result,
+        candles=loaded.market.candles,
     )

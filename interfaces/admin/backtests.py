@@ -96,6 +96,15 @@ class LifecycleRunAdmin(admin.ModelAdmin):
 
     queued_message = "#{pk} queued."
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        """A run is immutable once created: its page is a view (no editable field, no Save)."""
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        """Nor deleted from its page: its results and the holdout counts stand (the list's bulk delete stays
+        for clearing test runs)."""
+        return obj is None and super().has_delete_permission(request, obj)
+
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
 
@@ -164,10 +173,6 @@ class BacktestConfigAdmin(LifecycleRunAdmin):
     def period(self, obj):
         return format_html('<span style="white-space:nowrap">{} .. {}</span>', f"{obj.start:%Y-%m-%d}",
                            f"{obj.end:%Y-%m-%d}")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        """A run is immutable once created: its page is a view (no editable field, no Save)."""
-        return obj is None and super().has_change_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -65,6 +65,7 @@ def test_backtest_page_shows_trades_and_links_the_snapshots_without_inlining_the
     assert "123700" not in body  # the 300 snapshots are not inlined: a chart and a CSV link instead
     assert "(CSV, 300 rows)" in body
     assert 'name="_save"' not in body and "<textarea" not in body  # a run is immutable: a view, no Save
+    assert "deletelink" not in body  # nor a Delete button
     csv_body = admin_client.get(reverse("admin:backtests_backtestconfig_metrics_csv", args=[config.pk]))
     lines = csv_body.content.decode().splitlines()
     assert lines[0].startswith("timestamp,equity") and len(lines) == 301 and ",123755.0," in lines[-1]
@@ -107,3 +108,12 @@ def test_a_research_run_is_started_followed_and_its_report_opened_from_the_admin
     assert report.status_code == 200 and "Crypto strategy research report" in report.content.decode()
     ResearchJob.objects.filter(pk=job.pk).update(result={"paths": {"html": "/etc/passwd"}})
     assert admin_client.get(reverse("admin:backtests_researchjob_report", args=[job.pk])).status_code == 404
+
+
+def test_a_walkforward_run_page_is_a_view_without_save_or_delete(admin_client):
+    from analytics.models import WalkForwardRun
+
+    run = WalkForwardRun.objects.create(strategy="sma_crossover", symbols=["BTC"], start=f.T0,
+                                        end=f.T0 + timedelta(days=90))
+    body = admin_client.get(reverse("admin:analytics_walkforwardrun_change", args=[run.pk])).content.decode()
+    assert 'name="_save"' not in body and "deletelink" not in body and "sma_crossover" in body

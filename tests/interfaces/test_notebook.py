@@ -107,3 +107,18 @@ def test_setup_is_idempotent_and_works_in_a_fresh_interpreter():
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                                timeout=120)
     assert completed.returncode == 0, completed.stderr
+
+
+@pytest.mark.django_db
+def test_the_readme_notebook_example_runs(bundled_candles):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("import interfaces.notebook as nb", 1)[1].split("```", 1)[0]
+    code = "import interfaces.notebook as nb" + block.replace(".show()", "")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    result = namespace["r"]
+    assert result.performance["n_trades"] > 0 and "Sharpe" in repr(result)
+    equity_figure, candles_figure = result.plot(), result.plot("BTC")
+    assert len(equity_figure.data) == 2 and equity_figure.data[0].name == "equity"
+    assert candles_figure.data[0].type == "candlestick"
+    assert sum(len(trace.x) for trace in candles_figure.data[1:]) == 2 * len(result.trades)  # entry and exit
