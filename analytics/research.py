@@ -223,8 +223,8 @@ def data_span(name: str) -> tuple[datetime, datetime] | None:
 
 
 # --------------------------------------------------------------------------- per strategy
-def research_walkforward(name: str, options: ResearchOptions, start, end,
-                         job: ResearchJob | None) -> WalkForwardRun:
+def research_walkforward(name: str, options: ResearchOptions, start, end, job: ResearchJob | None,
+                         progress: Progress = _noop) -> WalkForwardRun:
     """The strategy's walk-forward, executed here: new, or (for a retried job) the one it already has."""
     cls = get_strategy(name)
     run = WalkForwardRun.objects.filter(research_job=job, strategy=name).first() if job else None
@@ -239,7 +239,8 @@ def research_walkforward(name: str, options: ResearchOptions, start, end,
         return run  # finished by an earlier attempt of the job: its holdout is not evaluated again
     else:
         lifecycle.reopen_child(run)  # its parent attempt died with it; stored periods are kept
-    services.walkforward_execute(run.pk)
+    with services.reporting_progress(progress):
+        services.walkforward_execute(run.pk)
     run.refresh_from_db()
     return run
 
@@ -253,7 +254,7 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
                 "message": f"no {cls.timeframe} candles for {', '.join(cls.universe)}"}
     start = max(pd.Timestamp(options.start), span[0]) if options.start else span[0]
     end = min(pd.Timestamp(options.end), span[1]) if options.end else span[1]
-    run = research_walkforward(name, options, start, end, job)
+    run = research_walkforward(name, options, start, end, job, progress)
     result: dict[str, Any] = {"name": name, "label": cls.label, "timeframe": cls.timeframe,
                               "universe": list(cls.universe), "walkforward_id": run.pk, "status": run.status}
     if run.status != RunStatus.SUCCEEDED:
@@ -398,8 +399,14 @@ def write_reports(report: dict, folder: Path) -> dict:
 
 
 def research_job(*, job: ResearchJob | None = None, **options: Any) -> dict:
-    """Job adapter: run the pipeline in a worker; the result keeps the selection and the report paths."""
-    report = research_run(ResearchOptions(**options), job=job)
+    """Job adapter: run the pipeline in a worker (its progress on the job, for the admin and the API); the
+    result keeps the selection and the report paths."""
+
+    def progress(message: str) -> None:
+        if job is not None:
+            ResearchJob.objects.filter(pk=job.pk).update(progress=message.strip()[:255])
+
+    report = research_run(ResearchOptions(**options), job=job, progress=progress)
     return {"paths": report["paths"], "selection": report["selection"], "timings": report["timings"]}
 
 

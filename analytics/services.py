@@ -6,8 +6,11 @@ They load data once (``backtests.data.market_data_load``), evaluate in memory wi
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -126,6 +129,27 @@ def optimise(data: ResearchData, start, end, *, objective: str, search: str, max
 
 
 # --------------------------------------------------------------------------- walk-forward
+#: Who hears a walk-forward's progress in this context (the research command's status line, a job's progress
+#: field); a walk-forward run elsewhere (a queued task) reports to nobody.
+_PROGRESS: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("walkforward_progress",
+                                                                                          default=None)
+
+
+@contextmanager
+def reporting_progress(progress: Callable[[str], None]):
+    token = _PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def _report(message: str) -> None:
+    listener = _PROGRESS.get()
+    if listener is not None:
+        listener(message)
+
+
 def walkforward_create(*, strategy: str, start: datetime, end: datetime, symbols: list[str] | None = None,
                        timeframe: str | None = None, train_months: int = WALKFORWARD_DEFAULTS.train_months,
                        test_months: int = WALKFORWARD_DEFAULTS.test_months,
@@ -181,7 +205,9 @@ def walkforward_run(run: WalkForwardRun, attempt: int) -> dict:
             _queue_finish_once(run, attempt, len(plan["windows"]))
         return {"queued_periods": len(missing)}
     for window in missing:
+        _report(f"  {run.strategy}: walk-forward period {window.index + 1} of {len(plan['windows'])}")
         walkforward_period_store(run, data, plan, window, attempt)
+    _report(f"  {run.strategy}: final optimisation, holdout evaluation and edge tests")
     return walkforward_finish_compute(run, data, plan, attempt)
 
 

@@ -178,6 +178,7 @@ class ResearchJob(LifecycleModel):
     kind = models.CharField(max_length=32, choices=job_kind_choices)
     params = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
+    progress = models.CharField(max_length=255, blank=True, help_text="What a running job is doing now.")
 
     class Meta:
         db_table = "research_jobs"

@@ -321,12 +321,12 @@ class BacktestMetricAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ResearchJob)
 class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "kind", "status_display", "attempts", "created_by", "created_at", "finished_at")
+    list_display = ("id", "kind", "status_display", "progress", "attempts", "created_by", "created_at", "finished_at")
     list_filter = ("kind", "status")
     search_fields = ("error",)
     date_hierarchy = "created_at"
-    readonly_fields = ("kind", "report_link", "result_chart", "params", "status", "error", "result", "task_id",
-                       "attempts", "created_by", "created_at", "started_at", "finished_at")
+    readonly_fields = ("kind", "status", "progress", "report_link", "result_chart", "params", "error", "result",
+                       "task_id", "attempts", "created_by", "created_at", "started_at", "finished_at")
     actions = ["retry_jobs"]
     change_list_template = "admin/backtests/researchjob/change_list.html"
 

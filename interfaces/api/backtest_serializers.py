@@ -176,5 +176,5 @@ class ResearchJobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ResearchJob
-        fields = ["id", "url", "kind", "params", "status", "error", "result", "attempts", "created_at",
+        fields = ["id", "url", "kind", "params", "status", "progress", "error", "result", "attempts", "created_at",
                   "started_at", "finished_at"]

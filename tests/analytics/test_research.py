@@ -121,3 +121,22 @@ def test_command_refuses_an_unwritable_report_folder_before_any_work(lending_dat
     with pytest.raises(CommandError, match="cannot write reports to"):
         call_command("research", "--strategies", "lending_value", "--report-dir", str(blocker / "reports"))
     assert not WalkForwardRun.objects.exists() and not HoldoutLock.objects.exists()
+
+
+def test_research_reports_its_progress_period_by_period_and_a_job_keeps_the_latest(lending_data, tmp_path):
+    from backtests.jobs import job_create
+    from backtests.models import ResearchJob
+    from core import lifecycle
+
+    seen: list[str] = []
+    research_run(_options(tmp_path, cache_indicators=False, permutations=0), progress=seen.append)
+    periods = [message.strip() for message in seen if "walk-forward period" in message]
+    total = periods[0].rsplit(" ", 1)[-1]
+    assert periods == [f"lending_value: walk-forward period {i} of {total}" for i in range(1, int(total) + 1)]
+    assert any("final optimisation, holdout evaluation and edge tests" in message for message in seen)
+    params = {"strategies": ["sma_crossover"], "max_trials": 2, "mc_iterations": 20, "permutations": 0,
+              "cache_indicators": False, "report_dir": str(tmp_path)}
+    job = job_create(kind="research", params=params, queue=False)
+    lifecycle.execute("job", job.pk)
+    job = ResearchJob.objects.get(pk=job.pk)
+    assert job.status == "succeeded" and job.progress.startswith("correlation and scorecard: done in")
