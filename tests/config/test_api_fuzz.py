@@ -76,3 +76,36 @@ def test_write_endpoints_are_throttled(settings):
     statuses = [client.post("/api/v1/backtesting/run", {}, format="json").status_code for _ in range(65)]
     assert statuses[0] == 400 and 429 in statuses
     cache.clear()
+
+
+def test_responses_match_the_documented_schema(monkeypatch, keep_test_connection):
+    """Every answer of every operation (valid and invalid inputs) has the status, content type and body the
+    schema documents: 0 schema violations."""
+    from schemathesis import checks
+
+    for throttle in (ScopedRateThrottle, UserRateThrottle):
+        monkeypatch.setattr(throttle, "allow_request", lambda self, request, view: True)
+    user = User.objects.create_user("conformance", is_staff=True)
+    headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+    config = f.backtest_config(status="succeeded")
+    f.backtest_trade(config)
+    f.backtest_metric(config)
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application, headers=headers)
+    violations: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @settings(max_examples=5, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def check(case):
+            response = case.call(headers=headers)
+            try:
+                case.validate_response(response, checks=(checks.response_schema_conformance,
+                                                         checks.content_type_conformance))
+            except Exception as exc:  # schemathesis raises one error listing the failed checks
+                violations.append(f"{case.method} {case.formatted_path} -> {response.status_code}: "
+                                  f"{str(exc).splitlines()[0]}")
+
+        check()
+    assert violations == []
