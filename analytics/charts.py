@@ -297,7 +297,7 @@ def walkforward_timeline_figure(periods: Sequence[Mapping] | None, *,
             insidetextanchor="middle", customdata=[test_range[i] for i in missing],
             marker=dict(color=NO_DATA_COLOR, line=dict(color="#999", width=0.5)),
             hovertemplate="%{y} test %{customdata}: no Sharpe (flat or no candles)<extra></extra>"))
-    _layout(fig, title=title, height=110 + 30 * len(periods), barmode="overlay", showlegend=False,
+    _layout(fig, title=title, height=max(240, 110 + 30 * len(periods)), barmode="overlay", showlegend=False,
             hovermode="closest")
     _date_axis(fig)
     fig.update_xaxes(hoverformat="%Y-%m-%d")

@@ -5,8 +5,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
-from analytics import services
+from analytics import charts, services
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
 from backtests.jobs import job_create
 from interfaces.admin.analytics_forms import WalkForwardRunForm
@@ -34,8 +35,8 @@ class WalkForwardRunAdmin(LifecycleRunAdmin):
     date_hierarchy = "created_at"
     input_fields = ("strategy", "symbols", "timeframe", "start", "end", "train_months", "test_months", "objective",
                     "holdout_fraction", "settings", "seed")
-    result_fields = ("status", "error", "task_id", "created_at", "started_at", "finished_at", "final_parameters",
-                     "heatmap_link", "holdout_metrics", "summary")
+    result_fields = ("status", "error", "task_id", "created_at", "started_at", "finished_at", "charts",
+                     "final_parameters", "heatmap_link", "holdout_metrics", "summary")
     inlines = [PeriodInline]
     actions = ["retry_runs"]
 
@@ -50,6 +51,22 @@ class WalkForwardRunAdmin(LifecycleRunAdmin):
         return () if obj is None else (*self.input_fields, *self.result_fields)
 
     queued_message = "Walk-forward #{pk} queued."
+
+    @admin.display(description="charts")
+    def charts(self, obj):
+        """The walk-forward windows on a timeline, train against test Sharpe, the objective around the choice."""
+        periods = [{key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in row.items()}
+                   for row in obj.periods.order_by("index").values("index", "train_start", "train_end", "test_start",
+                                                                   "test_end", "train_metrics", "test_metrics")]
+        figures = [(charts.walkforward_timeline_figure(periods), "wf-timeline"),
+                   (charts.walkforward_sharpe_figure(periods), "wf-sharpe"),
+                   (charts.neighbourhood_figure((obj.summary or {}).get("neighbourhood"), obj.final_parameters),
+                    "wf-neighbourhood")]
+        parts = [charts.figure_html(figure, div_id) for figure, div_id in figures if figure is not None]
+        if not parts:
+            return "no periods yet"
+        return mark_safe(format_html('<script src="{}"></script>', reverse("admin:backtests_plotly_js"))
+                         + "".join(parts))
 
     @admin.display(description="parameter heat map")
     def heatmap_link(self, obj):

@@ -64,6 +64,27 @@ def run_charts_html(config: BacktestConfig, frame) -> str:
     return "".join(parts)
 
 
+def montecarlo_figures(result: dict) -> list:
+    """The histograms and the fan of a Monte Carlo job, resampled again from its run's positions with the job's
+    own seed and iterations (the job stores summaries, not paths)."""
+    from analytics.montecarlo import fan_quantiles, simulate_paths
+    from backtests.selectors import config_trade_returns
+
+    config = BacktestConfig.objects.filter(pk=result["config_id"]).first()
+    bootstrap = result.get("bootstrap") or {}
+    if config is None or not bootstrap:
+        return []
+    returns = config_trade_returns(config)
+    if returns.size == 0:
+        return []
+    iterations, seed = int(bootstrap.get("n_iterations") or 1000), bootstrap.get("seed")
+    paths = simulate_paths(returns, n_iterations=iterations, method="bootstrap", seed=seed)
+    return [(charts.montecarlo_figure({key: paths[key].tolist() for key in ("final_return", "max_drawdown")},
+                                      bootstrap, title=f"Bootstrap of backtest #{config.pk}'s positions"), "job-mc"),
+            (charts.montecarlo_fan_figure(fan_quantiles(returns, n_iterations=iterations, seed=seed),
+                                          title=f"Monte Carlo fan of backtest #{config.pk}"), "job-mc-fan")]
+
+
 def format_html_join_rows(rows) -> str:
     """Label/value pairs as a small two-column table."""
     return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
@@ -345,15 +366,26 @@ class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="chart")
     def result_chart(self, obj):
-        """A parameter heat map job's result as its chart (other kinds show their result below)."""
-        if obj.kind != "parameter_heatmap" or obj.status != "succeeded" or not obj.result:
+        """A heat map, Monte Carlo or stress job's result as charts (other kinds show their result below)."""
+        if obj.status != "succeeded" or not obj.result:
             return "-"
-        figure = charts.neighbourhood_figure(obj.result, obj.result.get("chosen"),
-                                             objective=f"research {obj.result.get('objective', '')}",
-                                             title=f"{obj.result.get('strategy')}: {obj.result.get('objective')} over "
-                                                   f"{obj.result.get('x_param')} x {obj.result.get('y_param')}")
+        result = obj.result
+        figures = []
+        if obj.kind == "parameter_heatmap":
+            figures.append((charts.neighbourhood_figure(
+                result, result.get("chosen"), objective=f"research {result.get('objective', '')}",
+                title=f"{result.get('strategy')}: {result.get('objective')} over {result.get('x_param')} x "
+                      f"{result.get('y_param')}"), "job-heatmap"))
+        elif obj.kind == "montecarlo" and result.get("config_id"):
+            figures += montecarlo_figures(result)
+        elif obj.kind == "stress_test":
+            figures.append((charts.stress_figure({event["name"]: event["equity"] for event in result.get("events", [])
+                                                  if event.get("equity")}), "job-stress"))
+        parts = [charts.figure_html(figure, div_id) for figure, div_id in figures if figure is not None]
+        if not parts:
+            return "-"
         return mark_safe(format_html('<script src="{}"></script>', reverse("admin:backtests_plotly_js"))
-                         + charts.figure_html(figure, "job-heatmap"))
+                         + "".join(parts))
 
     @admin.display(description="report")
     def report_link(self, obj):

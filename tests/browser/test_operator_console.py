@@ -104,3 +104,17 @@ def test_operator_opens_the_research_run_form(browser, live_server, screenshot):
     checked = [box.get_attribute("value") for box in browser.find_elements(By.NAME, "strategies") if box.is_selected()]
     assert len(checked) == 5  # the five research strategies are ticked by default
     screenshot("05-start-research-run")
+
+
+def test_operator_reads_a_walkforward_with_its_charts(browser, live_server, screenshot, btc_candles_in_db):
+    from tests import factories as f
+
+    run = f.executed_walkforward(max_trials=3)
+    _login(browser, live_server)
+    browser.get(f"{live_server.url}/admin/analytics/walkforwardrun/{run.pk}/change/")
+    WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#wf-sharpe svg.main-svg")))
+    rendered = {element.get_attribute("id") for element in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")}
+    assert {"wf-timeline", "wf-sharpe", "wf-neighbourhood"} <= rendered
+    assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+    browser.execute_script("arguments[0].scrollIntoView();", browser.find_element(By.ID, "wf-timeline"))
+    screenshot("06-walkforward-charts")

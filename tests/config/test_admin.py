@@ -117,3 +117,25 @@ def test_a_walkforward_run_page_is_a_view_without_save_or_delete(admin_client):
                                         end=f.T0 + timedelta(days=90))
     body = admin_client.get(reverse("admin:analytics_walkforwardrun_change", args=[run.pk])).content.decode()
     assert 'name="_save"' not in body and "deletelink" not in body and "sma_crossover" in body
+
+
+def test_walkforward_monte_carlo_and_stress_pages_draw_their_charts(admin_client, btc_candles_in_db):
+    from analytics.models import StressEvent
+    from analytics.services import montecarlo_job, stress_test_job
+    from backtests.models import ResearchJob
+
+    run = f.executed_walkforward(max_trials=3)
+    page = admin_client.get(reverse("admin:analytics_walkforwardrun_change", args=[run.pk])).content.decode()
+    assert 'id="wf-timeline"' in page and 'id="wf-sharpe"' in page and "plotly.min.js" in page
+    config_id = run.holdout_metrics["config_id"]
+    mc = ResearchJob.objects.create(kind="montecarlo", status="succeeded",
+                                    result=montecarlo_job(config_id=config_id, iterations=200))
+    page = admin_client.get(reverse("admin:backtests_researchjob_change", args=[mc.pk])).content.decode()
+    assert 'id="job-mc"' in page and 'id="job-mc-fan"' in page
+    StressEvent.objects.create(slug="early-2022", name="Early 2022", start=f.T0 + timedelta(days=20),
+                               end=f.T0 + timedelta(days=40), warmup_days=10)
+    stress = ResearchJob.objects.create(kind="stress_test", status="succeeded",
+                                        result=stress_test_job(strategy="sma_crossover", events=["early-2022"],
+                                                               symbols=["BTC"], parameters={"stop_pct": 0.05}))
+    page = admin_client.get(reverse("admin:backtests_researchjob_change", args=[stress.pk])).content.decode()
+    assert 'id="job-stress"' in page
