@@ -39,3 +39,20 @@ def btc_candles_in_db(db):
     result = candles_upsert(frame, symbol="BTC", timeframe="1h", source="bundled")
     assert result.inserted == len(frame)
     return frame
+
+
+@pytest.fixture
+def clean_registry():
+    """The strategy registry as it was before the test (tests that register folder strategies use it)."""
+    import sys
+
+    from strategies.registry import STRATEGIES, USER_STRATEGIES
+
+    before, users = dict(STRATEGIES), dict(USER_STRATEGIES)
+    yield
+    STRATEGIES.clear()
+    STRATEGIES.update(before)
+    USER_STRATEGIES.clear()
+    USER_STRATEGIES.update(users)
+    for name in [m for m in sys.modules if m.startswith("user_strategies.")]:
+        del sys.modules[name]

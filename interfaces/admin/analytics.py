@@ -5,13 +5,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
 from analytics import charts, services
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
 from backtests.jobs import job_create
 from interfaces.admin.analytics_forms import WalkForwardRunForm
-from interfaces.admin.backtests import LifecycleRunAdmin, retry_selected, status_badge
+from interfaces.admin.backtests import LifecycleRunAdmin, admin_charts_html, retry_selected, status_badge
 from interfaces.admin.mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from strategies.registry import get_strategy
 
@@ -62,11 +61,7 @@ class WalkForwardRunAdmin(LifecycleRunAdmin):
                    (charts.walkforward_sharpe_figure(periods), "wf-sharpe"),
                    (charts.neighbourhood_figure((obj.summary or {}).get("neighbourhood"), obj.final_parameters),
                     "wf-neighbourhood")]
-        parts = [charts.figure_html(figure, div_id) for figure, div_id in figures if figure is not None]
-        if not parts:
-            return "no periods yet"
-        return mark_safe(format_html('<script src="{}"></script>', reverse("admin:backtests_plotly_js"))
-                         + "".join(parts))
+        return admin_charts_html(figures) or "no periods yet"
 
     @admin.display(description="parameter heat map")
     def heatmap_link(self, obj):

@@ -48,20 +48,26 @@ def plotly_js_view(request) -> HttpResponse:
     return response
 
 
-def run_charts_html(config: BacktestConfig, frame) -> str:
-    """Equity against buy-and-hold, underwater, and candles with indicators and trades for the run's symbols."""
+def run_figures(config: BacktestConfig, frame) -> list:
+    """Equity against buy-and-hold, underwater, monthly returns, rolling Sharpe, and candles with indicators and
+    trades for the run's symbols, as ``(figure, div id)`` pairs."""
     inputs = run_chart_inputs(config)
-    parts = [charts.figure_html(charts.equity_benchmark_figure(frame["equity"], inputs.benchmark), "run-equity"),
-             charts.figure_html(charts.drawdown_figure(frame["drawdown"], title="Drawdown (underwater)"),
-                                "run-drawdown"),
-             charts.figure_html(charts.monthly_returns_figure(frame["equity"], title="Monthly returns"),
-                                "run-monthly"),
-             charts.figure_html(charts.rolling_sharpe_figure(frame["equity"]), "run-rolling-sharpe")]
+    figures = [(charts.equity_benchmark_figure(frame["equity"], inputs.benchmark), "run-equity"),
+               (charts.drawdown_figure(frame["drawdown"], title="Drawdown (underwater)"), "run-drawdown"),
+               (charts.monthly_returns_figure(frame["equity"], title="Monthly returns"), "run-monthly"),
+               (charts.rolling_sharpe_figure(frame["equity"]), "run-rolling-sharpe")]
     for i, (symbol, bars) in enumerate(inputs.candles.items()):
-        figure = charts.price_trades_figure(bars, inputs.legs(symbol), inputs.overlays[symbol],
-                                            title=f"{symbol} {config.timeframe}")
-        parts.append(charts.figure_html(figure, f"run-candles-{i}"))
-    return "".join(parts)
+        figures.append((charts.price_trades_figure(bars, inputs.legs(symbol), inputs.overlays[symbol],
+                                                   title=f"{symbol} {config.timeframe}"), f"run-candles-{i}"))
+    return figures
+
+
+def admin_charts_html(figures) -> str:
+    """``(figure, div id)`` pairs as Plotly divs behind one include of the admin's plotly.js ("" if none)."""
+    parts = [charts.figure_html(figure, div_id) for figure, div_id in figures if figure is not None]
+    if not parts:
+        return ""
+    return mark_safe(format_html('<script src="{}"></script>', reverse("admin:backtests_plotly_js")) + "".join(parts))
 
 
 def montecarlo_figures(result: dict) -> list:
@@ -288,8 +294,7 @@ class BacktestConfigAdmin(LifecycleRunAdmin):
         frame = equity_frame(obj)
         if frame.empty:
             return "no metric snapshots yet"
-        return mark_safe(format_html('<script src="{}"></script>', reverse("admin:backtests_plotly_js"))
-                         + run_charts_html(obj, frame))
+        return admin_charts_html(run_figures(obj, frame))
 
     @admin.action(description="Export trades of the selected runs as CSV")
     def export_trades_csv(self, request, queryset):
@@ -381,11 +386,7 @@ class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         elif obj.kind == "stress_test":
             figures.append((charts.stress_figure({event["name"]: event["equity"] for event in result.get("events", [])
                                                   if event.get("equity")}), "job-stress"))
-        parts = [charts.figure_html(figure, div_id) for figure, div_id in figures if figure is not None]
-        if not parts:
-            return "-"
-        return mark_safe(format_html('<script src="{}"></script>', reverse("admin:backtests_plotly_js"))
-                         + "".join(parts))
+        return admin_charts_html(figures) or "-"
 
     @admin.display(description="report")
     def report_link(self, obj):

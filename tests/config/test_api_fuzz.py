@@ -33,7 +33,9 @@ def keep_test_connection():
     request_finished.connect(close_old_connections)
 
 
-def test_no_operation_answers_with_a_server_error(monkeypatch, keep_test_connection):
+@pytest.fixture
+def api_schema(monkeypatch, keep_test_connection):
+    """The API's own schema for schemathesis, a staff token's headers, and one stored run to read (no throttle)."""
     for throttle in (ScopedRateThrottle, UserRateThrottle):
         monkeypatch.setattr(throttle, "allow_request", lambda self, request, view: True)
     user = User.objects.create_user("fuzzer", is_staff=True)
@@ -41,7 +43,11 @@ def test_no_operation_answers_with_a_server_error(monkeypatch, keep_test_connect
     config = f.backtest_config(status="succeeded")
     f.backtest_trade(config)
     f.backtest_metric(config)
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application, headers=headers)
+    return schemathesis.openapi.from_wsgi("/api/v1/schema/", application, headers=headers), headers
+
+
+def test_no_operation_answers_with_a_server_error(api_schema):
+    schema, headers = api_schema
     server_errors: list[str] = []
     statuses: list[int] = []
     operations = 0
@@ -78,19 +84,12 @@ def test_write_endpoints_are_throttled(settings):
     cache.clear()
 
 
-def test_responses_match_the_documented_schema(monkeypatch, keep_test_connection):
+def test_responses_match_the_documented_schema(api_schema):
     """Every answer of every operation (valid and invalid inputs) has the status, content type and body the
     schema documents: 0 schema violations."""
     from schemathesis import checks
 
-    for throttle in (ScopedRateThrottle, UserRateThrottle):
-        monkeypatch.setattr(throttle, "allow_request", lambda self, request, view: True)
-    user = User.objects.create_user("conformance", is_staff=True)
-    headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
-    config = f.backtest_config(status="succeeded")
-    f.backtest_trade(config)
-    f.backtest_metric(config)
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application, headers=headers)
+    schema, headers = api_schema
     violations: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()

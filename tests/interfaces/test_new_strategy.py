@@ -15,22 +15,15 @@ from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
 from strategies.discovery import load_module, register_folder
-from strategies.registry import STRATEGIES, USER_STRATEGIES, get_strategy
+from strategies.registry import get_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "/api/v1/backtesting"
 
 
 @pytest.fixture(autouse=True)
-def clean_registry():
-    before, users = dict(STRATEGIES), dict(USER_STRATEGIES)
-    yield
-    STRATEGIES.clear()
-    STRATEGIES.update(before)
-    USER_STRATEGIES.clear()
-    USER_STRATEGIES.update(users)
-    for name in [m for m in sys.modules if m.startswith("user_strategies.")]:
-        del sys.modules[name]
+def _registry_restored(clean_registry):
+    """Each test starts from the built-in registry and leaves it so."""
 
 
 def new_strategy(*args: str) -> str:

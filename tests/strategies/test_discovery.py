@@ -52,16 +52,8 @@ class Breakout(_Helper):
 
 
 @pytest.fixture(autouse=True)
-def clean_registry():
+def _registry_restored(clean_registry):
     """Each test starts from the built-in registry and leaves it so."""
-    before, users = dict(STRATEGIES), dict(USER_STRATEGIES)
-    yield
-    STRATEGIES.clear()
-    STRATEGIES.update(before)
-    USER_STRATEGIES.clear()
-    USER_STRATEGIES.update(users)
-    for name in [m for m in sys.modules if m.startswith("user_strategies.")]:
-        del sys.modules[name]
 
 
 def write(folder: Path, file: str, text: str) -> Path:
