@@ -4,13 +4,21 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from analytics import charts, services
 from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
+from analytics.report import num, pct
 from backtests.jobs import job_create
 from interfaces.admin.analytics_forms import WalkForwardRunForm
-from interfaces.admin.backtests import LifecycleRunAdmin, admin_charts_html, retry_selected, status_badge
+from interfaces.admin.backtests import (
+    LifecycleRunAdmin,
+    admin_charts_html,
+    folded_json,
+    format_html_join_rows,
+    retry_selected,
+    status_badge,
+)
 from interfaces.admin.mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from strategies.registry import get_strategy
 
@@ -35,7 +43,7 @@ class WalkForwardRunAdmin(LifecycleRunAdmin):
     input_fields = ("strategy", "symbols", "timeframe", "start", "end", "train_months", "test_months", "objective",
                     "holdout_fraction", "settings", "seed")
     result_fields = ("status", "error", "task_id", "created_at", "started_at", "finished_at", "charts",
-                     "final_parameters", "heatmap_link", "holdout_metrics", "summary")
+                     "final_parameters", "heatmap_link", "holdout_view", "summary_view")
     inlines = [PeriodInline]
     actions = ["retry_runs"]
 
@@ -62,6 +70,45 @@ class WalkForwardRunAdmin(LifecycleRunAdmin):
                    (charts.neighbourhood_figure((obj.summary or {}).get("neighbourhood"), obj.final_parameters),
                     "wf-neighbourhood")]
         return admin_charts_html(figures) or "no periods yet"
+
+    @admin.display(description="holdout")
+    def holdout_view(self, obj):
+        h = obj.holdout_metrics or {}
+        if not h:
+            return "not evaluated yet"
+        rows = [("Return", pct(h.get("total_return"), 2)), ("Sharpe", num(h.get("sharpe"))),
+                ("Max drawdown", pct(h.get("max_drawdown"), 2)), ("Positions (legs)",
+                                                                  f"{h.get('n_trades')} ({h.get('n_legs')})"),
+                ("Win rate (per position)", pct(h.get("win_rate"))),
+                ("Locked holdout", f"{pct(h.get('fraction'), 0)}; evaluated {h.get('evaluations')} times, "
+                                   f"{h.get('configurations')} configuration(s)"
+                                   + (": CONTAMINATED" if h.get("contaminated") else "")),
+                ("On price-only fallback", pct((h.get("data_coverage") or {}).get("fallback_share"), 0))]
+        return format_html_join_rows(rows) + folded_json(h)
+
+    @admin.display(description="summary")
+    def summary_view(self, obj):
+        summary = obj.summary or {}
+        if not summary:
+            return "-"
+        stability = summary.get("stability") or {}
+        edge = summary.get("edge") or {}
+        rows = [("Research range", f"{str(summary.get('research_start'))[:10]} .. {str(summary.get('research_end'))[:10]}"),
+                ("Holdout range", f"{str(summary.get('holdout_start'))[:10]} .. {str(summary.get('holdout_end'))[:10]}"),
+                ("Test periods profitable", f"{pct(stability.get('share_profitable_test'), 0)} of "
+                                            f"{stability.get('n_periods_with_data', stability.get('n_periods'))}"),
+                ("Parameter sets tried (final search)", summary.get("n_trials_final")),
+                ("PBO", num((edge.get("pbo") or {}).get("pbo"))),
+                ("Permutation p (holdout)", num((edge.get("permutation") or {}).get("p_value"), 3)),
+                ("SPA p / Reality Check p", f"{num((edge.get('spa') or {}).get('spa_pvalue'), 3)} / "
+                                            f"{num((edge.get('spa') or {}).get('reality_check_pvalue'), 3)}"),
+                ("Parameters with no effect", ", ".join((summary.get("parameter_effects") or {}).get("no_effect")
+                                                        or []) or "none")]
+        notes = summary.get("notes") or []
+        html = format_html_join_rows(rows)
+        if notes:
+            html += format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((note,) for note in notes)))
+        return html + folded_json(summary)
 
     @admin.display(description="parameter heat map")
     def heatmap_link(self, obj):

@@ -91,6 +91,12 @@ def montecarlo_figures(result: dict) -> list:
                                           title=f"Monte Carlo fan of backtest #{config.pk}"), "job-mc-fan")]
 
 
+def folded_json(data) -> str:
+    """The raw JSON behind a labelled table, folded away."""
+    return format_html("<details><summary>full record (JSON)</summary><pre>{}</pre></details>",
+                       json.dumps(data, indent=1, default=str))
+
+
 def format_html_join_rows(rows) -> str:
     """Label/value pairs as a small two-column table."""
     return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
@@ -246,8 +252,7 @@ class BacktestConfigAdmin(LifecycleRunAdmin):
         html = format_html_join_rows(facts)
         if notes:
             html += format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((note,) for note in notes)))
-        raw = json.dumps(summary, indent=1, default=str)
-        return html + format_html("<details><summary>full summary (JSON)</summary><pre>{}</pre></details>", raw)
+        return html + folded_json(summary)
 
     @admin.display(description=f"trade legs (first {TRADES_ON_PAGE}; partial exits are legs of one position)")
     def trades_table(self, obj):

@@ -127,6 +127,7 @@ def test_walkforward_monte_carlo_and_stress_pages_draw_their_charts(admin_client
     run = f.executed_walkforward(max_trials=3)
     page = admin_client.get(reverse("admin:analytics_walkforwardrun_change", args=[run.pk])).content.decode()
     assert 'id="wf-timeline"' in page and 'id="wf-sharpe"' in page and "plotly.min.js" in page
+    assert "Test periods profitable" in page and "Locked holdout" in page and "full record (JSON)" in page
     config_id = run.holdout_metrics["config_id"]
     mc = ResearchJob.objects.create(kind="montecarlo", status="succeeded",
                                     result=montecarlo_job(config_id=config_id, iterations=200))
