@@ -274,8 +274,7 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
     progress(f"  {name}: stress tests")
     result["stress"] = services.stress_test(name, run.final_parameters, stress_events(),
                                             timeframe=cls.timeframe, source=f"research, walk-forward #{run.pk}")
-    result["holdout_lock"] = lock_summary(name)
-    return result
+    return result  # its lock's state is read once, after the portfolio run also touched it (research_run)
 
 
 def lock_summary(name: str) -> dict:

@@ -476,20 +476,31 @@ def _neighbourhood(search_result: dict, data: ResearchData, start, end, objectiv
     if len(axes) < 2 or not best:
         return None
     x, y = axes
-    tried = {tuple(sorted(t["params"].items())) for t in search_result["trials"]}
-    trials = list(search_result["trials"])
+    tried = {params_key(t["params"]) for t in search_result["trials"]}
+    extra = grid_trials(data, start, end, best, objective,
+                        x=(x, optimization.axis_around(space[x], best[x], NEIGHBOURHOOD_RADIUS)),
+                        y=(y, optimization.axis_around(space[y], best[y], NEIGHBOURHOOD_RADIUS)), skip=tried)
+    trials = [*search_result["trials"], *extra]
+    result = optimization.neighbourhood(trials, best, space, x=x, y=y, radius=NEIGHBOURHOOD_RADIUS)
+    result["extra_evaluations"] = len(extra)
+    return result
+
+
+def grid_trials(data: ResearchData, start, end, base: dict, objective: str, *, x: tuple[str, list],
+                y: tuple[str, list], skip: frozenset[tuple] | set[tuple] = frozenset()) -> list[dict]:
+    """Optimiser-style trials of every (x, y) value pair (``(name, values)`` each), the other parameters at
+    ``base``, on ``[start, end)``; pairs whose parameters are in ``skip`` (by :func:`params_key`) are left out."""
     evaluate = _safe_evaluate(data, start, end)
-    for x_value in optimization.axis_around(space[x], best[x], NEIGHBOURHOOD_RADIUS):
-        for y_value in optimization.axis_around(space[y], best[y], NEIGHBOURHOOD_RADIUS):
-            params = {**best, x: x_value, y: y_value}
-            if tuple(sorted(params.items())) in tried:
+    trials = []
+    for x_value in x[1]:
+        for y_value in y[1]:
+            params = {**base, x[0]: x_value, y[0]: y_value}
+            if params_key(params) in skip:
                 continue
             metrics = evaluate(params)
             trials.append({"params": params, "metrics": metrics,
                            "value": optimization.objective_value(metrics, objective)})
-    result = optimization.neighbourhood(trials, best, space, x=x, y=y, radius=NEIGHBOURHOOD_RADIUS)
-    result["extra_evaluations"] = len(trials) - len(search_result["trials"])
-    return result
+    return trials
 
 
 # --------------------------------------------------------------------------- the candidates together
@@ -570,15 +581,8 @@ def parameter_heatmap(run: WalkForwardRun, x: str, y: str) -> dict:
     lock = holdout.lock_of(run.strategy)
     if lock is not None:
         holdout.refuse_overlap(lock, start, end)
-    evaluate = _safe_evaluate(data, start, end)
     chosen = dict(run.final_parameters)
-    trials = []
-    for x_value in space[x]:
-        for y_value in space[y]:
-            params = {**chosen, x: x_value, y: y_value}
-            metrics = evaluate(params)
-            trials.append({"params": params, "metrics": metrics,
-                           "value": optimization.objective_value(metrics, run.objective)})
+    trials = grid_trials(data, start, end, chosen, run.objective, x=(x, space[x]), y=(y, space[y]))
     result = optimization.neighbourhood(trials, chosen, space, x=x, y=y, radius=None)
     result.update(walkforward_id=run.pk, strategy=run.strategy, objective=run.objective, evaluations=len(trials),
                   chosen=chosen, research_start=start.isoformat(), research_end=end.isoformat())
