@@ -554,6 +554,10 @@ def _finite_or_none(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _loop(fn: Callable[[Any], Any], items: list) -> list:
+    return [fn(item) for item in items]
+
+
 def permutation_test(
     evaluate: Callable[[dict[str, pd.DataFrame]], float | None],
     candles: Mapping[str, pd.DataFrame],
@@ -561,6 +565,7 @@ def permutation_test(
     *,
     n_permutations: int = 100,
     seed: int = 0,
+    map_: Callable[[Callable[[Any], Any], list], list] | None = None,
 ) -> dict:
     """Monte Carlo permutation test of a trading rule (Masters 2020; Aronson 2006, ch. 5).
 
@@ -574,10 +579,11 @@ def permutation_test(
     (the "+1" counts the real series as one of the permutations, so p >= 1/(n+1)). Permuted statistics
     that are ``None`` or non-finite are dropped: they do not count as >= observed, and not in
     ``n_valid`` either (``n_invalid`` says how many). ``p_value`` is ``None`` with a ``reason`` when the
-    observed statistic is undefined or no permuted one is. Reproducible: all permutations come from one
-    ``numpy.random.default_rng(seed)``. ``evaluate`` receives fresh copies and may modify them.
+    observed statistic is undefined or no permuted one is. Reproducible: permutation ``i`` is drawn from its own
+    stream, child ``i`` of ``numpy.random.SeedSequence(seed)``, so ``map_`` (``map_(fn, items)``, e.g.
+    ``core.parallel.parallel_map``) may compute them in any process with the same results as the loop.
+    ``evaluate`` receives fresh copies and may modify them.
     """
-    rng = np.random.default_rng(seed)
     method = (
         f"Monte Carlo permutation test (Masters 2020): {n_permutations} bar permutations from {start} on "
         f"(close-to-close log returns with each bar's OHLC shape and volume permuted together, same "
@@ -597,7 +603,11 @@ def permutation_test(
     observed = _finite_or_none(evaluate({symbol: frame.copy() for symbol, frame in candles.items()}))
     if observed is None:
         return {**report, "reason": "the statistic of the real candles is undefined"}
-    permuted = [_finite_or_none(evaluate(permute_bars(candles, start, rng))) for _ in range(n_permutations)]
+    def permuted_statistic(stream: np.random.SeedSequence) -> float | None:
+        return _finite_or_none(evaluate(permute_bars(candles, start, np.random.default_rng(stream))))
+
+    streams = np.random.SeedSequence(seed).spawn(n_permutations)
+    permuted = (map_ or _loop)(permuted_statistic, streams)
     valid = np.array([value for value in permuted if value is not None], dtype=float)
     report.update(observed=observed, n_valid=int(valid.size), n_invalid=n_permutations - int(valid.size))
     if not valid.size:

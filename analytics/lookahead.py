@@ -358,6 +358,8 @@ class _Cutter:
         self.data = data
         self.tables: dict[str, dict[str, tuple[pd.DataFrame, pd.DatetimeIndex | None]]] = {}
         for spec in dataclasses.fields(data):
+            if not spec.init:  # derived state (the memo), not data
+                continue
             value = getattr(data, spec.name)
             if isinstance(value, dict) and all(isinstance(frame, pd.DataFrame) for frame in value.values()):
                 self.tables[spec.name] = {key: (frame, self._sorted_times(frame)) for key, frame in value.items()}

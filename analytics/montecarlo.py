@@ -37,13 +37,16 @@ CHUNK_ELEMENTS = 65_536
 MAX_CHUNK = 500
 
 
-def _path_statistics(samples: np.ndarray, *, with_sharpe: bool = True) -> tuple[np.ndarray, ...]:
+def _path_statistics(samples: np.ndarray, *, with_sharpe: bool = True,
+                     equity_out: list | None = None) -> tuple[np.ndarray, ...]:
     """Final return, max drawdown and per-trade Sharpe of each *column* of ``samples`` (columns = paths).
 
     Paths run down the columns because numpy accumulates along axis 0 about twice as fast as along
-    the last axis of a C-ordered array.
+    the last axis of a C-ordered array. With ``equity_out`` the paths' equity (trade by trade) is appended to it.
     """
     equity = np.cumprod(np.add(samples, 1.0), axis=0)
+    if equity_out is not None:
+        equity_out.append(equity.copy())
     peaks = np.maximum.accumulate(equity, axis=0)
     np.maximum(peaks, 1.0, out=peaks)  # the initial equity (1.0) is a peak too
     max_dd = 1.0 - np.divide(equity, peaks, out=peaks).min(axis=0)
@@ -68,11 +71,14 @@ def simulate_paths(
     method: str = "shuffle",
     seed: int | None = 42,
     chunk_size: int | None = None,
-) -> dict[str, np.ndarray]:
+    fan: bool = False,
+) -> dict[str, Any]:
     """Raw simulated statistics: arrays ``final_return``, ``max_drawdown``, ``sharpe`` (one per path).
 
     A shuffle does not change the multiset of returns, so its per-trade Sharpe is the observed one on
-    every path; it is filled in rather than recomputed.
+    every path; it is filled in rather than recomputed. With ``fan`` (bootstrap), ``"fan"`` also holds the
+    percentiles, trade by trade, of the same paths' compounded return (:func:`fan_quantiles`), so one draw
+    serves both.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
@@ -87,17 +93,31 @@ def simulate_paths(
     rng = np.random.default_rng(seed)
     finals, drawdowns, sharpes = (np.empty(n_iterations) for _ in range(3))
     column = values[:, None]
+    equity: list | None = [] if fan and method == "bootstrap" else None
     for lo in range(0, n_iterations, chunk_size):
         size = min(chunk_size, n_iterations - lo)
         if method == "shuffle":
             samples = rng.permuted(np.broadcast_to(column, (n, size)), axis=0)
         else:
             samples = values[rng.integers(0, n, size=(n, size))]
-        chunk = _path_statistics(samples, with_sharpe=method == "bootstrap")
+        chunk = _path_statistics(samples, with_sharpe=method == "bootstrap", equity_out=equity)
         finals[lo : lo + size], drawdowns[lo : lo + size], sharpes[lo : lo + size] = chunk
     if method == "shuffle":
         sharpes[:] = _path_statistics(column)[2][0]
-    return {"final_return": finals, "max_drawdown": drawdowns, "sharpe": sharpes}
+    paths: dict[str, Any] = {"final_return": finals, "max_drawdown": drawdowns, "sharpe": sharpes}
+    if equity is not None:
+        paths["fan"] = _fan(np.concatenate(equity, axis=1) - 1.0, values)
+    return paths
+
+
+def _fan(compounded: np.ndarray, values: np.ndarray) -> dict:
+    """Percentile bands of ``compounded`` (trades x paths) with step 0 (0 %) in front, and the observed path."""
+    bands = np.percentile(compounded, FAN_PERCENTILES, axis=1)
+    observed = np.concatenate([[0.0], np.cumprod(1.0 + values) - 1.0])
+    return {"step": list(range(values.size + 1)),
+            **{f"p{p}": np.concatenate([[0.0], band]).round(6).tolist()
+               for p, band in zip(FAN_PERCENTILES, bands, strict=True)},
+            "observed": observed.round(6).tolist()}
 
 
 def _distribution(values: np.ndarray, observed: float, confidence: float) -> dict:
@@ -127,8 +147,10 @@ def simulate(
     confidence: float = 0.95,
     drawdown_threshold: float = 0.20,
     chunk_size: int | None = None,
+    paths: dict | None = None,
 ) -> dict:
-    """Summary of one Monte Carlo method as a JSON-safe dict.
+    """Summary of one Monte Carlo method as a JSON-safe dict (of ``paths`` when given: ``simulate_paths``' result
+    for these returns and arguments).
 
     ``final_return``/``max_drawdown``/``sharpe`` each give the observed value (the actual trade order),
     mean, median, the central ``confidence`` interval (percentiles) and a few percentiles.
@@ -137,7 +159,8 @@ def simulate(
     """
     values = np.asarray(returns, dtype=float)
     values = values[np.isfinite(values)]
-    paths = simulate_paths(values, n_iterations=n_iterations, method=method, seed=seed, chunk_size=chunk_size)
+    if paths is None:
+        paths = simulate_paths(values, n_iterations=n_iterations, method=method, seed=seed, chunk_size=chunk_size)
     observed_final, observed_dd, observed_sharpe = (float(a[0]) for a in _path_statistics(values[:, None]))
     result = {
         "method": method,
@@ -167,12 +190,16 @@ def monte_carlo_report(
     seed: int | None = 42,
     confidence: float = 0.95,
     drawdown_threshold: float = 0.20,
+    bootstrap_paths: dict | None = None,
 ) -> dict:
-    """Both methods (shuffle and bootstrap) for one trade sequence, each seeded from ``seed``."""
+    """Both methods (shuffle and bootstrap) for one trade sequence, each seeded from ``seed``; the bootstrap
+    from ``bootstrap_paths`` when given (``simulate_paths(returns, method="bootstrap", ...)`` with the same
+    arguments: the research run draws once for the summary, the histograms and the fan)."""
     values = np.asarray(returns, dtype=float)
     report: dict[str, Any] = {
         method: simulate(values, n_iterations=n_iterations, method=method, seed=seed, confidence=confidence,
-                         drawdown_threshold=drawdown_threshold)
+                         drawdown_threshold=drawdown_threshold,
+                         paths=bootstrap_paths if method == "bootstrap" else None)
         for method in METHODS
     }
     warnings: list[str] = []
@@ -189,18 +216,11 @@ def fan_quantiles(returns: Sequence[float] | np.ndarray, *, n_iterations: int = 
     """Percentiles, trade by trade, of the compounded return of bootstrap-resampled trade sequences.
 
     ``{"step": [0..n], "p5": [...], ..., "p95": [...], "observed": [...]}``: step 0 is the start (0 %); each
-    path draws ``n`` trades with replacement (``numpy.random.default_rng(seed)``), like the bootstrap of
-    :func:`simulate_paths`. ``observed`` compounds the trades in their actual order.
+    path draws ``n`` trades with replacement: the bootstrap paths of :func:`simulate_paths` (the same draws for
+    the same seed). ``observed`` compounds the trades in their actual order.
     """
     values = np.asarray(returns, dtype=float)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return {}
-    rng = np.random.default_rng(seed)
-    samples = values[rng.integers(0, values.size, size=(n_iterations, values.size))]
-    paths = np.concatenate([np.zeros((n_iterations, 1)), np.cumprod(1.0 + samples, axis=1) - 1.0], axis=1)
-    bands = np.percentile(paths, FAN_PERCENTILES, axis=0)
-    observed = np.concatenate([[0.0], np.cumprod(1.0 + values) - 1.0])
-    return {"step": list(range(values.size + 1)),
-            **{f"p{p}": band.round(6).tolist() for p, band in zip(FAN_PERCENTILES, bands, strict=True)},
-            "observed": observed.round(6).tolist()}
+    return simulate_paths(values, n_iterations=n_iterations, method="bootstrap", seed=seed, fan=True)["fan"]

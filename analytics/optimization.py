@@ -25,6 +25,13 @@ from core.jsonsafe import json_safe
 
 ParameterSpace = Mapping[str, Sequence[Any]]
 Evaluate = Callable[[dict], Mapping[str, Any]]
+#: How the trials are evaluated: ``map_(evaluate, points)`` -> their metrics in the order of ``points`` (the
+#: default is a loop; ``core.parallel.parallel_map`` spreads them over the cores with the same results).
+Mapper = Callable[[Callable[[dict], Any], Sequence[dict]], Sequence[Mapping[str, Any]]]
+
+
+def _loop(evaluate: Callable[[dict], Any], points: Sequence[dict]) -> list:
+    return [evaluate(point) for point in points]
 
 
 def grid_points(space: ParameterSpace) -> list[dict]:
@@ -50,10 +57,10 @@ def objective_value(metrics: Mapping[str, Any], objective: str) -> float | None:
 
 
 def _run(points: Sequence[dict], evaluate: Evaluate, objective: str, method: str, seed: int | None,
-         space_size: int) -> dict:
+         space_size: int, map_: Mapper = _loop) -> dict:
     trials: list[dict[str, Any]] = []
-    for params in points:
-        metrics = dict(evaluate(dict(params)))
+    for params, result in zip(points, map_(evaluate, [dict(p) for p in points]), strict=True):
+        metrics = dict(result)
         trials.append({"params": params, "metrics": metrics, "value": objective_value(metrics, objective)})
     best: dict[str, Any] | None = None
     for trial in trials:
@@ -72,14 +79,16 @@ def _run(points: Sequence[dict], evaluate: Evaluate, objective: str, method: str
     })
 
 
-def grid_search(space: ParameterSpace, evaluate: Evaluate, objective: str = "sharpe") -> dict:
+def grid_search(space: ParameterSpace, evaluate: Evaluate, objective: str = "sharpe", *,
+                map_: Mapper = _loop) -> dict:
     """Evaluate every combination and return the best (maximum ``objective``) with all trials."""
     points = grid_points(space)
-    return _run(points, evaluate, objective, "grid", None, len(points))
+    return _run(points, evaluate, objective, "grid", None, len(points), map_)
 
 
 def random_search(
-    space: ParameterSpace, evaluate: Evaluate, n_iter: int = 50, *, objective: str = "sharpe", seed: int = 42
+    space: ParameterSpace, evaluate: Evaluate, n_iter: int = 50, *, objective: str = "sharpe", seed: int = 42,
+    map_: Mapper = _loop,
 ) -> dict:
     """Evaluate ``n_iter`` distinct combinations drawn without replacement (all of them if fewer exist)."""
     if n_iter < 1:
@@ -87,7 +96,7 @@ def random_search(
     points = grid_points(space)
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(points), size=min(n_iter, len(points)), replace=False)
-    return _run([points[i] for i in chosen], evaluate, objective, "random", seed, len(points))
+    return _run([points[i] for i in chosen], evaluate, objective, "random", seed, len(points), map_)
 
 
 def neighbourhood(

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from analytics import holdout, services
 from analytics.models import StressEvent, WalkForwardPeriod, WalkForwardRun
-from analytics.montecarlo import fan_quantiles, monte_carlo_report, simulate_paths
+from analytics.montecarlo import monte_carlo_report, simulate_paths
 from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
 from analytics.report import points_series, render_html, render_markdown
 from analytics.walkforward import WALKFORWARD_DEFAULTS
@@ -55,8 +55,11 @@ class ResearchOptions:
     mc_iterations: int = 1000
     permutations: int = 100  # bar permutations of the signal test on each holdout (0 skips it)
     seed: int = WALKFORWARD_DEFAULTS.seed
-    cache_indicators: bool = True
+    cache_indicators: bool = False  # no strategy reads the indicator cache: writing it is opt-in
     report_dir: str | None = None
+    #: Fan the walk-forwards out over the django-q2 cluster (one task per strategy x period) instead of
+    #: computing them here; the rest (Monte Carlo, stress, portfolio, report) stays here.
+    cluster: bool = False
 
 
 Progress = Callable[[str], None]
@@ -93,10 +96,14 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
     if options.cache_indicators:
         with step("indicators"):
             report["indicators"] = cache_indicators(options)
+    queued: dict[str, WalkForwardRun | None] = {}
+    if options.cluster:
+        with step("walk-forwards queued on the cluster"):
+            queued = {name: queue_walkforward(name, options, job) for name in options.strategies}
     strategies: dict[str, dict] = {}
     for name in options.strategies:
         with step(f"strategy {name}"):
-            strategies[name] = research_strategy(name, options, progress, job=job)
+            strategies[name] = research_strategy(name, options, progress, job=job, queued=queued.get(name))
     report["strategies"] = strategies
     with step("portfolio"):
         report["portfolio"] = portfolio_section(strategies)
@@ -223,38 +230,90 @@ def data_span(name: str) -> tuple[datetime, datetime] | None:
 
 
 # --------------------------------------------------------------------------- per strategy
-def research_walkforward(name: str, options: ResearchOptions, start, end, job: ResearchJob | None,
-                         progress: Progress = _noop) -> WalkForwardRun:
-    """The strategy's walk-forward, executed here: new, or (for a retried job) the one it already has."""
+def research_range(name: str, options: ResearchOptions) -> tuple[datetime, datetime] | None:
+    """The strategy's data span cut to the options' start and end (None: no candles)."""
+    span = data_span(name)
+    if span is None:
+        return None
+    start = max(pd.Timestamp(options.start), span[0]) if options.start else span[0]
+    end = min(pd.Timestamp(options.end), span[1]) if options.end else span[1]
+    return start, end
+
+
+def _walkforward_of(name: str, options: ResearchOptions, job: ResearchJob | None,
+                    span: tuple[datetime, datetime]) -> tuple[WalkForwardRun, bool]:
+    """(the strategy's walk-forward, whether it still has to run): new, or (for a retried job) the one it already
+    has, reopened if its attempt died (stored periods are kept)."""
     cls = get_strategy(name)
     run = WalkForwardRun.objects.filter(research_job=job, strategy=name).first() if job else None
     if run is None:
         run = services.walkforward_create(
-            strategy=name, symbols=list(cls.universe), timeframe=cls.timeframe, start=start, end=end,
+            strategy=name, symbols=list(cls.universe), timeframe=cls.timeframe, start=span[0], end=span[1],
             train_months=options.train_months, test_months=options.test_months,
             holdout_fraction=options.holdout_fraction, search=options.search, max_trials=options.max_trials,
             seed=options.seed, queue=False, research_job=job, user=job.created_by if job else None,
-            permutations=options.permutations)
-    elif run.status == RunStatus.SUCCEEDED:
-        return run  # finished by an earlier attempt of the job: its holdout is not evaluated again
-    else:
-        lifecycle.reopen_child(run)  # its parent attempt died with it; stored periods are kept
-    with services.reporting_progress(progress):
-        services.walkforward_execute(run.pk)
-    run.refresh_from_db()
+            permutations=options.permutations, **({"fan_out": True} if options.cluster else {}))
+        return run, True
+    if run.status == RunStatus.SUCCEEDED:
+        return run, False  # finished by an earlier attempt of the job: its holdout is not evaluated again
+    lifecycle.reopen_child(run)
+    return run, True
+
+
+def research_walkforward(name: str, options: ResearchOptions, span: tuple[datetime, datetime],
+                         job: ResearchJob | None, progress: Progress = _noop) -> WalkForwardRun:
+    """The strategy's walk-forward, executed here."""
+    run, pending = _walkforward_of(name, options, job, span)
+    if pending:
+        with services.reporting_progress(progress):
+            services.walkforward_execute(run.pk)
+        run.refresh_from_db()
     return run
 
 
+def queue_walkforward(name: str, options: ResearchOptions, job: ResearchJob | None) -> WalkForwardRun | None:
+    """The strategy's walk-forward, queued on the django-q2 cluster (its periods fan out as tasks there)."""
+    span = research_range(name, options)
+    if span is None:
+        return None
+    run, pending = _walkforward_of(name, options, job, span)
+    if pending:
+        lifecycle.enqueue(run, after_commit=False)
+    return run
+
+
+#: Seconds between two looks at a walk-forward running on the cluster, and after which an untouched one is
+#: reported as waiting for a worker.
+CLUSTER_POLL_SECONDS = 0.5
+CLUSTER_IDLE_HINT_SECONDS = 30.0
+
+
+def wait_for_cluster(run: WalkForwardRun, progress: Progress = _noop) -> WalkForwardRun:
+    """Block until the cluster has finished (or failed) ``run``, reporting its stored periods as they come."""
+    started, said = time.monotonic(), ""
+    while True:
+        run.refresh_from_db()
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            return run
+        stored = WalkForwardPeriod.objects.filter(run=run).count()
+        message = f"  {run.strategy}: on the cluster, {stored} walk-forward periods stored"
+        if run.status == RunStatus.PENDING and time.monotonic() - started > CLUSTER_IDLE_HINT_SECONDS:
+            message += " (no worker has taken it yet: is `manage.py qcluster` running on this database?)"
+        if message != said:
+            progress(message)
+            said = message
+        time.sleep(CLUSTER_POLL_SECONDS)
+
+
 def research_strategy(name: str, options: ResearchOptions, progress: Progress = _noop,
-                      job: ResearchJob | None = None) -> dict:
+                      job: ResearchJob | None = None, queued: WalkForwardRun | None = None) -> dict:
     cls = get_strategy(name)
-    span = data_span(name)
+    span = research_range(name, options) if queued is None else (queued.start, queued.end)
     if span is None:
         return {"name": name, "label": cls.label, "status": "no data",
                 "message": f"no {cls.timeframe} candles for {', '.join(cls.universe)}"}
-    start = max(pd.Timestamp(options.start), span[0]) if options.start else span[0]
-    end = min(pd.Timestamp(options.end), span[1]) if options.end else span[1]
-    run = research_walkforward(name, options, start, end, job, progress)
+    run = wait_for_cluster(queued, progress) if queued is not None else \
+        research_walkforward(name, options, span, job, progress)
     result: dict[str, Any] = {"name": name, "label": cls.label, "timeframe": cls.timeframe,
                               "universe": list(cls.universe), "walkforward_id": run.pk, "status": run.status}
     if run.status != RunStatus.SUCCEEDED:
@@ -310,11 +369,13 @@ def montecarlo_section(config_id: int, options: ResearchOptions) -> dict:
     if returns.size == 0:
         return {"montecarlo": {"message": "no holdout trades: nothing to resample"}}
     holdout.touch_stored_run(config, kind="monte carlo", source=f"research Monte Carlo of backtest #{config_id}")
-    report = monte_carlo_report(returns, n_iterations=options.mc_iterations, seed=options.seed)
-    paths = simulate_paths(returns, n_iterations=options.mc_iterations, method="bootstrap", seed=options.seed)
+    paths = simulate_paths(returns, n_iterations=options.mc_iterations, method="bootstrap", seed=options.seed,
+                           fan=True)  # one bootstrap draw: the summary, the histograms and the fan
+    report = monte_carlo_report(returns, n_iterations=options.mc_iterations, seed=options.seed,
+                                bootstrap_paths=paths)
     return {"montecarlo": {"config_id": config_id, **report},
             "montecarlo_paths": {key: paths[key].round(6).tolist() for key in ("final_return", "max_drawdown")},
-            "montecarlo_fan": fan_quantiles(returns, n_iterations=options.mc_iterations, seed=options.seed)}
+            "montecarlo_fan": paths["fan"]}
 
 
 #: Candles kept per symbol for the report's holdout charts (longer holdouts are shown on coarser candles).

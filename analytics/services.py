@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,9 +44,11 @@ from backtests.portfolio import PortfolioMember, portfolio_backtest
 from backtests.provenance import candles_hash
 from backtests.selectors import config_trade_returns
 from backtests.services import COST_FIELDS, RunOutcome, backtest_store, engine_config
+from backtests.warm import ensure_compiled
 from core import lifecycle
 from core.jobs import register_job
 from core.jsonsafe import json_safe
+from core.parallel import parallel_map
 from marketdata.timeframes import timeframe_delta
 from strategies.base import BaseStrategy, MarketData
 from strategies.registry import build_strategy, get_strategy, validated_parameters
@@ -85,6 +87,7 @@ def research_data_load(*, strategy: str, symbols: list[str] | None, timeframe: s
                        end: datetime, settings: dict | None = None) -> ResearchData:
     strategy_class = get_strategy(strategy)
     symbols = list(symbols or strategy_class.universe)
+    ensure_compiled()  # before any fork (core.parallel): the workers inherit the compiled engine
     loaded = market_data_load(strategy=strategy_class(), symbols=symbols, timeframe=timeframe, start=start, end=end)
     return ResearchData(strategy_class=strategy_class, market=loaded.market, timeframe=timeframe,
                         config=engine_config(settings or {}, timeframe), symbols=symbols,
@@ -99,33 +102,46 @@ def params_key(params: dict) -> tuple:
     return tuple(sorted(params.items()))
 
 
-def _safe_evaluate(data: ResearchData, start, end, record: dict | None = None):
-    """An ``evaluate(params)`` for the optimiser: invalid combinations score nothing instead of failing.
+def _trial(data: ResearchData, start, end, keep_returns: bool = False) -> Callable[[dict], tuple[dict, Any]]:
+    """``trial(params) -> (metrics, daily returns or None)`` on ``[start, end)``: invalid combinations score
+    nothing instead of failing. Picklable results, so the trials can run in forked workers."""
 
-    With ``record``, each evaluated configuration's daily returns from ``start`` are kept in it (by
-    :func:`params_key`): the trial matrix of the selection tests.
-    """
-
-    def evaluate(params: dict) -> dict:
+    def trial(params: dict) -> tuple[dict, Any]:
         try:
             outcome = data.evaluate(params, start, end)
         except ValueError as exc:  # e.g. fast >= slow: a point of the grid that is not a valid strategy
-            return {"invalid": str(exc)}
-        if record is not None and outcome.result is not None:
+            return {"invalid": str(exc)}, None
+        returns = None
+        if keep_returns and outcome.result is not None:
             equity = outcome.result.equity["equity"]
-            record[params_key(params)] = daily_returns(equity.loc[equity.index >= pd.Timestamp(start)])
-        return outcome.performance
+            returns = daily_returns(equity.loc[equity.index >= pd.Timestamp(start)])
+        return outcome.performance, returns
 
-    return evaluate
+    return trial
+
+
+def _trials_mapper(record: dict | None) -> optimization.Mapper:
+    """The optimiser's ``map_``: the trials over the cores; with ``record``, each evaluated configuration's daily
+    returns from the window's start are kept in it (by :func:`params_key`): the trial matrix of the selection
+    tests."""
+
+    def map_(trial: Callable[[dict], tuple[dict, Any]], points: Sequence[dict]) -> list[dict]:
+        results = parallel_map(trial, points)
+        if record is not None:
+            record.update({params_key(p): returns for p, (_, returns) in zip(points, results, strict=True)
+                           if returns is not None})
+        return [metrics for metrics, _ in results]
+
+    return map_
 
 
 def optimise(data: ResearchData, start, end, *, objective: str, search: str, max_trials: int,
              seed: int, record: dict | None = None) -> dict:
     space = parameter_space(data.strategy_class)
-    evaluate = _safe_evaluate(data, start, end, record)
+    trial, map_ = _trial(data, start, end, keep_returns=record is not None), _trials_mapper(record)
     if search == "grid":
-        return optimization.grid_search(space, evaluate, objective=objective)
-    return optimization.random_search(space, evaluate, n_iter=max_trials, objective=objective, seed=seed)
+        return optimization.grid_search(space, trial, objective=objective, map_=map_)
+    return optimization.random_search(space, trial, n_iter=max_trials, objective=objective, seed=seed, map_=map_)
 
 
 # --------------------------------------------------------------------------- walk-forward
@@ -195,12 +211,13 @@ def walkforward_run(run: WalkForwardRun, attempt: int) -> dict:
     """
     WalkForwardRun.objects.filter(pk=run.pk, attempts=attempt).update(finish_queued=False)
     data = _load(run)
-    plan = walkforward_plan(run, data)
+    span = data.data_range()
+    plan = walkforward_plan(run, span)
     stored = _stored_periods(run)
     missing = [window for window in plan["windows"] if window.index not in stored]
     if (run.settings or {}).get("fan_out"):
-        for window in missing:
-            lifecycle.enqueue(run, "period", window.index, attempt, after_commit=False)
+        for window in missing:  # the span (epoch seconds) lets the period task plan without loading everything
+            lifecycle.enqueue(run, "period", window.index, attempt, *_epoch_seconds(span), after_commit=False)
         if not missing:
             _queue_finish_once(run, attempt, len(plan["windows"]))
         return {"queued_periods": len(missing)}
@@ -227,14 +244,29 @@ def _claimed_step(run_id: int, attempt: int, step) -> dict:
         return {"error": str(exc)}
 
 
-def walkforward_period_step(run_id: int, index: int, attempt: int) -> dict:
-    """One period of a fanned-out walk-forward; the task that stores the last one queues the finish."""
+def _epoch_seconds(span: tuple[pd.Timestamp, pd.Timestamp] | None) -> tuple[int, int]:
+    if span is None:
+        raise ValueError("no data to plan a walk-forward on")
+    return int(span[0].timestamp()), int(span[1].timestamp())
+
+
+def walkforward_period_step(run_id: int, index: int, attempt: int, span_start: int | None = None,
+                            span_end: int | None = None) -> dict:
+    """One period of a fanned-out walk-forward, loading only its window (train start minus the warm-up to the
+    test end) when the queueing task passed the data span; the task that stores the last one queues the
+    finish. Without a span (a task queued before it was passed), the whole range is loaded to plan."""
 
     def step(run: WalkForwardRun) -> dict:
-        data = _load(run)
-        plan = walkforward_plan(run, data)
+        if span_start is None or span_end is None:
+            plan = walkforward_plan(run, _load(run).data_range())
+        else:
+            plan = walkforward_plan(run, (pd.Timestamp(span_start, unit="s", tz="UTC"),
+                                          pd.Timestamp(span_end, unit="s", tz="UTC")))
+        window = plan["windows"][index]
         if index not in _stored_periods(run):
-            walkforward_period_store(run, data, plan, plan["windows"][index], attempt)
+            data = research_data_load(strategy=run.strategy, symbols=run.symbols, timeframe=run.timeframe,
+                                      start=window.train_start, end=window.test_end, settings=run.settings)
+            walkforward_period_store(run, data, plan, window, attempt)
         return {"period": index, "finishing": _queue_finish_once(run, attempt, len(plan["windows"]))}
 
     return _claimed_step(run_id, attempt, step)
@@ -254,7 +286,7 @@ def _queue_finish_once(run: WalkForwardRun, attempt: int, n_windows: int) -> boo
 def walkforward_finish_step(run_id: int, attempt: int) -> dict:
     def step(run: WalkForwardRun) -> dict:
         data = _load(run)
-        return walkforward_finish_compute(run, data, walkforward_plan(run, data), attempt)
+        return walkforward_finish_compute(run, data, walkforward_plan(run, data.data_range()), attempt)
 
     return _claimed_step(run_id, attempt, step)
 
@@ -264,9 +296,9 @@ def register_run_kinds() -> None:
                        steps={"period": walkforward_period_step, "finish": walkforward_finish_step})
 
 
-def walkforward_plan(run: WalkForwardRun, data: ResearchData) -> dict:
-    """The research range, the locked holdout and the train/test windows (the same in every task)."""
-    span = data.data_range()
+def walkforward_plan(run: WalkForwardRun, span: tuple[pd.Timestamp, pd.Timestamp] | None) -> dict:
+    """The research range, the locked holdout and the train/test windows (the same in every task), from the
+    data's span (``ResearchData.data_range``)."""
     if span is None:
         raise ValueError(f"no {run.timeframe} candles for {', '.join(run.symbols)}: ingest or load data first")
     start = max(pd.Timestamp(run.start), span[0])
@@ -399,7 +431,7 @@ def signal_permutation_test(data: ResearchData, params: dict, start, end, *, n_p
         return outcome.performance.get("total_return") if outcome.result is not None else None
 
     report = edge.permutation_test(total_return, data.market.candles, pd.Timestamp(start),
-                                   n_permutations=n_permutations, seed=seed)
+                                   n_permutations=n_permutations, seed=seed, map_=parallel_map)
     report["statistic"] = "total return of the chosen configuration on the holdout"
     return report
 
@@ -438,21 +470,23 @@ def parameter_effects(data: ResearchData, params: dict, start, end, baseline: Wi
     is skipped.
     """
     reference = _fingerprint(baseline)
-    no_effect, tried = [], {}
-    for name, spec in data.strategy_class.parameters.items():
-        values = [value for value in spec.grid() if value != params.get(name)]
-        changed, tried[name] = False, []
-        for value in values:
-            try:
-                moved = data.evaluate({**params, name: value}, start, end)
-            except ValueError:
-                continue
+    moves = [(name, value) for name, spec in data.strategy_class.parameters.items()
+             for value in spec.grid() if value != params.get(name)]
+
+    def fingerprint(move: tuple[str, Any]) -> tuple[bool, tuple | None]:  # (valid, fingerprint)
+        try:
+            return True, _fingerprint(data.evaluate({**params, move[0]: move[1]}, start, end))
+        except ValueError:
+            return False, None
+
+    no_effect, tried = [], {name: [] for name in data.strategy_class.parameters}
+    changed: set[str] = set()
+    for (name, value), (valid, moved) in zip(moves, parallel_map(fingerprint, moves), strict=True):
+        if valid:
             tried[name].append(value)
-            if _fingerprint(moved) != reference:
-                changed = True
-                break
-        if tried[name] and not changed:
-            no_effect.append(name)
+            if moved != reference:
+                changed.add(name)
+    no_effect = [name for name in data.strategy_class.parameters if tried[name] and name not in changed]
     return {"no_effect": no_effect, "tried": tried}
 
 
@@ -490,17 +524,11 @@ def grid_trials(data: ResearchData, start, end, base: dict, objective: str, *, x
                 y: tuple[str, list], skip: frozenset[tuple] | set[tuple] = frozenset()) -> list[dict]:
     """Optimiser-style trials of every (x, y) value pair (``(name, values)`` each), the other parameters at
     ``base``, on ``[start, end)``; pairs whose parameters are in ``skip`` (by :func:`params_key`) are left out."""
-    evaluate = _safe_evaluate(data, start, end)
-    trials = []
-    for x_value in x[1]:
-        for y_value in y[1]:
-            params = {**base, x[0]: x_value, y[0]: y_value}
-            if params_key(params) in skip:
-                continue
-            metrics = evaluate(params)
-            trials.append({"params": params, "metrics": metrics,
-                           "value": optimization.objective_value(metrics, objective)})
-    return trials
+    points = [params for x_value in x[1] for y_value in y[1]
+              if params_key(params := {**base, x[0]: x_value, y[0]: y_value}) not in skip]
+    results = parallel_map(_trial(data, start, end), points)
+    return [{"params": params, "metrics": metrics, "value": optimization.objective_value(metrics, objective)}
+            for params, (metrics, _) in zip(points, results, strict=True)]
 
 
 # --------------------------------------------------------------------------- the candidates together

@@ -34,6 +34,36 @@ def slice_market(data: MarketData, start: pd.Timestamp, end: pd.Timestamp) -> Ma
                       regime=cut(data.regime), notes=[], sentiment=cut(data.sentiment), vendors=data.vendors)
 
 
+#: Windows of one dataset kept cut (with their memo of derived values) for the next evaluation on the same bounds.
+WINDOWS_KEPT = 32
+
+
+def evaluation_window(data: MarketData, begin: pd.Timestamp, start: pd.Timestamp,
+                      end: pd.Timestamp) -> MarketData | None:
+    """``[begin, end)`` of ``data`` holding the candles of the symbols that have a bar from ``start`` on (None
+    if none has), with fresh notes.
+
+    The cut frames and their :meth:`~strategies.base.MarketData.memo` are kept on ``data`` per bounds (the
+    last :data:`WINDOWS_KEPT`), so the trials of an optimisation on one window share the indicators their
+    parameters do not change instead of recomputing them.
+    """
+    kept: dict = data.memo(("evaluation windows",), dict)
+    key = (begin, start, end)
+    shared = kept.pop(key, None)
+    if shared is None:
+        shared = slice_market(data, begin, end)
+        tradable = {s: f for s, f in shared.candles.items() if (f.index >= start).any()}
+        shared = replace(shared, candles=tradable) if tradable else None
+        while len(kept) >= WINDOWS_KEPT:
+            kept.pop(next(iter(kept)))
+    kept[key] = shared  # most recently used last
+    if shared is None:
+        return None
+    window = replace(shared, notes=[])
+    window.share_memo(shared)
+    return window
+
+
 class StartGate:
     """Wraps a strategy so that it takes no entries before ``start`` (earlier bars are warm-up only)."""
 
@@ -104,11 +134,9 @@ def evaluate_window(
 ) -> WindowResult:
     """Run ``strategy`` on ``[start, end)`` with its warm-up before ``start``; statistics from ``start`` on."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    window = slice_market(data, start - bar_length * int(strategy.warmup_bars), end)
-    tradable = {s: f for s, f in window.candles.items() if (f.index >= start).any()}
-    if not tradable:
+    window = evaluation_window(data, start - bar_length * int(strategy.warmup_bars), start, end)
+    if window is None:
         return WindowResult(performance={}, result=None, notes=["no candles in the window"])
-    window = replace(window, candles=tradable)
     result = run_backtest(StartGate(strategy, start), window, config)
     equity = result.equity.loc[result.equity.index >= start]
     trades = result.trades

@@ -64,6 +64,9 @@ def daily_returns(equity: pd.Series) -> pd.Series:
 def _clean_equity(equity: pd.Series) -> pd.Series:
     if not isinstance(equity.index, pd.DatetimeIndex):
         raise TypeError("equity must be indexed by a DatetimeIndex")
+    if (equity.dtype == np.float64 and equity.index.tz is not None and equity.index.is_monotonic_increasing
+            and not np.isnan(equity.to_numpy()).any()):
+        return equity  # already clean (an engine curve): the checks cost less than the copies they save
     equity = equity.dropna().astype(float).sort_index()
     if equity.index.tz is None:
         equity = equity.tz_localize("UTC")
@@ -242,6 +245,13 @@ def positions(trades: pd.DataFrame | None) -> pd.DataFrame:
     legs = trades.sort_values("exit_time", kind="stable").copy()
     legs["_committed"] = (legs["entry_price"].astype(float) * legs["quantity"].astype(float)
                           if {"entry_price", "quantity"} <= set(legs.columns) else np.nan)
+    if not legs.duplicated(list(POSITION_KEYS)).any():
+        return _single_leg_positions(legs)
+    return _grouped_positions(legs)
+
+
+def _grouped_positions(legs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`positions` of legs sorted by exit time, with their ``_committed`` capital."""
     grouped = legs.groupby(list(POSITION_KEYS), sort=False, dropna=False)
     out = grouped.agg(**{column: (column, "last") for column in legs.columns
                          if column not in (*POSITION_KEYS, "_committed")})
@@ -257,6 +267,43 @@ def positions(trades: pd.DataFrame | None) -> pd.DataFrame:
     if "is_partial" in out.columns:
         out["is_partial"] = False
     return out.reset_index().sort_values("exit_time", kind="stable").reset_index(drop=True)
+
+
+def _single_leg_positions(legs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`positions` when every position has one leg (the common case): the same frame without a group-by."""
+    out = legs[[*POSITION_KEYS, *(c for c in legs.columns if c not in (*POSITION_KEYS, "_committed"))]].copy()
+    for column in ("pnl", "quantity", "fees", "slippage_cost"):  # what sum(min_count=1) of one value gives
+        if column in out.columns:
+            out[column] = out[column].astype(float)
+    out["n_legs"] = 1
+    committed = legs["_committed"].astype(float)
+    if "return_pct" in out.columns:
+        out["return_pct"] = np.where(committed > 0, out["pnl"] / committed, out["return_pct"])
+    if "is_partial" in out.columns:
+        out["is_partial"] = False
+    return out.reset_index(drop=True)
+
+
+def position_results(legs: pd.DataFrame | None) -> pd.DataFrame:
+    """``pnl`` and ``return_pct`` of each position, as :func:`positions` joins them, without building its frame
+    when no position has a second leg (what an optimiser's trials mostly are); the statistics read only these."""
+    if legs is None or len(legs) == 0 or not {*POSITION_KEYS, "exit_time", "pnl"} <= set(legs.columns):
+        return positions(legs)
+    codes = pd.factorize(legs["symbol"])[0].astype(np.int64)
+    entries = pd.DatetimeIndex(legs["entry_time"]).asi8
+    if np.unique(np.column_stack([codes, entries]), axis=0).shape[0] < len(legs):
+        return positions(legs)[["pnl", *(["return_pct"] if "return_pct" in legs.columns else [])]]
+    order = np.argsort(pd.DatetimeIndex(legs["exit_time"]).asi8, kind="stable")
+    pnl = legs["pnl"].to_numpy(dtype=float)[order]
+    out = {"pnl": pnl}
+    if "return_pct" in legs.columns:
+        pct = legs["return_pct"].to_numpy(dtype=float)[order]
+        if {"entry_price", "quantity"} <= set(legs.columns):
+            committed = (legs["entry_price"].to_numpy(dtype=float) * legs["quantity"].to_numpy(dtype=float))[order]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pct = np.where(committed > 0, pnl / committed, pct)
+        out["return_pct"] = pct
+    return pd.DataFrame(out)
 
 
 def number_of_trades(trades: pd.DataFrame) -> int:
@@ -297,9 +344,9 @@ def average_loser(trades: pd.DataFrame, column: str = "pnl") -> float | None:
 def _mean_where(trades: pd.DataFrame, column: str, condition) -> float | None:
     if trades is None or len(trades) == 0:
         return None
-    mask = condition(trades["pnl"].astype(float))
-    selected = trades.loc[mask, column].astype(float).dropna()
-    return None if selected.empty else _finite_or_none(selected.mean())
+    values = trades[column].to_numpy(dtype=float)
+    selected = values[condition(trades["pnl"].to_numpy(dtype=float)) & ~np.isnan(values)]
+    return None if selected.size == 0 else _finite_or_none(selected.mean())
 
 
 def expectancy(trades: pd.DataFrame, column: str = "pnl") -> float | None:
@@ -361,7 +408,7 @@ def performance_summary(
     """
     equity = _clean_equity(equity)
     legs = trades if trades is not None else pd.DataFrame(columns=["pnl", "return_pct"])
-    trades = positions(legs)
+    trades = position_results(legs)
     returns = daily_returns(equity)
     mdd = max_drawdown(equity)
     has_pct = "return_pct" in trades.columns
@@ -394,7 +441,8 @@ def performance_summary(
         "average_loser_pct": average_loser(trades, "return_pct") if has_pct else None,
         "expectancy": expectancy(trades),
         "expectancy_pct": expectancy(trades, "return_pct") if has_pct else None,
-        "exposure": exposure(equity.index, trades if "entry_time" in trades.columns else None, position),
+        # a bar is exposed while some leg is open: the same bars as while some position is open
+        "exposure": exposure(equity.index, legs if "entry_time" in legs.columns else None, position),
     }
     summary["warnings"] = summary_warnings(summary)
     return json_safe(summary)

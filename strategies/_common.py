@@ -96,7 +96,9 @@ class RegimeGate:
 
     def __init__(self, params: dict, data: MarketData, symbols: tuple[str, ...], owner: str) -> None:
         self.enabled = bool(params.get("use_regime_filter", True))
-        self.flags = regime_flags(data, symbols, owner) if self.enabled and symbols else None
+        self.data, self.key = data, (symbols, owner)
+        self.flags = (data.memo(("regime flags", symbols, owner), lambda: regime_flags(data, symbols, owner))
+                      if self.enabled and symbols else None)
         self.missing = self.enabled and bool(symbols) and self.flags is None
 
     def on(self, index: pd.Index) -> pd.Series:
@@ -104,7 +106,11 @@ class RegimeGate:
             return pd.Series(True, index=index)
         if self.missing:
             return pd.Series(False, index=index)
-        return align_to(self.flags, index).eq(1.0)
+        flags = self.flags
+        symbol = symbol_of_index(self.data, index)
+        if symbol is None:
+            return align_to(flags, index).eq(1.0)
+        return self.data.memo(("regime on", *self.key, symbol), lambda: align_to(flags, index).eq(1.0))
 
 
 def regime_gate(strategy_params: dict, data: MarketData, index: pd.Index, symbols: tuple[str, ...],
@@ -113,8 +119,51 @@ def regime_gate(strategy_params: dict, data: MarketData, index: pd.Index, symbol
     return RegimeGate(strategy_params, data, symbols, owner).on(index)
 
 
+def symbol_of_index(data: MarketData, index: pd.Index) -> str | None:
+    """The symbol whose candle frame in ``data`` has this very index object (values on it can be memoised)."""
+    for symbol, candles in data.candles.items():
+        if candles.index is index:
+            return symbol
+    return None
+
+
+def own_bars(data: MarketData, symbol: str, index: pd.Index) -> bool:
+    """True when ``index`` is ``symbol``'s own candle index in ``data`` (so a value on it can be memoised)."""
+    candles = data.candles.get(symbol)
+    return candles is not None and candles.index is index
+
+
+#: The candle columns each price indicator of :func:`feature` reads, in its argument order.
+FEATURE_INPUTS: dict[str, tuple[str, ...]] = {
+    "ema": ("close",), "sma": ("close",), "rsi": ("close",), "macd": ("close",), "bbands": ("close",),
+    "atr": ("high", "low", "close"), "volume_ratio": ("volume",),
+}
+
+
+def close_of(data: MarketData, symbol: str) -> pd.Series:
+    """``symbol``'s closes as float64 (computed once per window: :meth:`MarketData.memo`)."""
+    return data.memo(("close", symbol), lambda: data.candles[symbol]["close"].astype("float64"))
+
+
+def feature(data: MarketData, symbol: str, name: str, *args: object) -> pd.Series | pd.DataFrame:
+    """``marketdata.indicators.<name>(<its candle columns>, *args)`` on ``symbol``'s candles, computed once per
+    window and shared by every trial whose parameters give the same arguments (never modify the result)."""
+
+    def compute() -> pd.Series | pd.DataFrame:
+        candles = data.candles[symbol]
+        return getattr(indicators, name)(*(candles[c].astype("float64") for c in FEATURE_INPUTS[name]), *args)
+
+    return data.memo(("feature", name, symbol, *args), compute)
+
+
 def onchain_series(data: MarketData, symbol: str, column: str, index: pd.Index) -> pd.Series:
     """On-chain ``column`` of ``symbol`` on ``index`` (NaN where absent or missing; never filled in)."""
+    if own_bars(data, symbol, index):
+        return data.memo(("onchain", symbol, column), lambda: _onchain_series(data, symbol, column, index))
+    return _onchain_series(data, symbol, column, index)
+
+
+def _onchain_series(data: MarketData, symbol: str, column: str, index: pd.Index) -> pd.Series:
     frame = data.onchain.get(symbol)
     if frame is None or column not in frame.columns:
         return pd.Series(np.nan, index=index, dtype="float64")
@@ -126,12 +175,16 @@ def sentiment_at_least(data: MarketData, symbol: str, minimum: float, index: pd.
     """(gate, known): ``gate`` is True where the Fear & Greed index (as known at the bar's close) is at
     least ``minimum``, and on every bar where the index is unknown (no filter there: noted once with the
     ranges); ``known`` marks the bars where the index decided."""
-    frame = data.sentiment.get(symbol)
-    if frame is None or "fear_greed" not in frame.columns:
-        value = pd.Series(np.nan, index=index, dtype="float64")
-    else:
-        value = align_to(frame["fear_greed"].astype("float64"), index)
-    note_missing(data, owner, symbol, "Fear & Greed sentiment", value, "no sentiment filter")
+    def aligned() -> pd.Series:
+        frame = data.sentiment.get(symbol)
+        if frame is None or "fear_greed" not in frame.columns:
+            value = pd.Series(np.nan, index=index, dtype="float64")
+        else:
+            value = align_to(frame["fear_greed"].astype("float64"), index)
+        note_missing(data, owner, symbol, "Fear & Greed sentiment", value, "no sentiment filter")
+        return value
+
+    value = data.memo(("fear greed", symbol, owner), aligned) if own_bars(data, symbol, index) else aligned()
     known = value.notna()
     return (value >= minimum) | ~known, known
 
@@ -139,6 +192,13 @@ def sentiment_at_least(data: MarketData, symbol: str, minimum: float, index: pd.
 def first_available(data: MarketData, symbol: str, columns: tuple[str, ...],
                     index: pd.Index) -> tuple[str | None, pd.Series]:
     """The first of ``columns`` that has any value for ``symbol``, and its series (None, NaN if none)."""
+    if own_bars(data, symbol, index):
+        return data.memo(("first available", symbol, columns), lambda: _first_available(data, symbol, columns, index))
+    return _first_available(data, symbol, columns, index)
+
+
+def _first_available(data: MarketData, symbol: str, columns: tuple[str, ...],
+                     index: pd.Index) -> tuple[str | None, pd.Series]:
     for column in columns:
         series = onchain_series(data, symbol, column, index)
         if series.notna().any():
@@ -181,9 +241,15 @@ def note_missing_candles(data: MarketData, owner: str, symbol: str) -> None:
     add_note(data, f"{owner} {symbol}: no candles, not traded")
 
 
-def atr_stop(candles: pd.DataFrame, multiple: float, window: int = 14) -> tuple[pd.Series, pd.Series]:
-    """(ATR, close - multiple * ATR): the initial stop a long entry at this bar's close would use."""
-    atr = indicators.atr(candles["high"], candles["low"], candles["close"], window)
+def atr_stop(candles: pd.DataFrame, multiple: float, window: int = 14, *, data: MarketData | None = None,
+             symbol: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """(ATR, close - multiple * ATR): the initial stop a long entry at this bar's close would use.
+
+    With ``data`` and ``symbol`` (``candles`` being that symbol's frame in it) the ATR is :func:`feature`'s."""
+    if data is not None and symbol is not None:
+        atr = feature(data, symbol, "atr", window)
+    else:
+        atr = indicators.atr(candles["high"], candles["low"], candles["close"], window)
     return atr, candles["close"] - multiple * atr
 
 

@@ -141,8 +141,9 @@ from __future__ import annotations
 import abc
 import itertools
 import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -271,6 +272,9 @@ class Param:
         return [round(low + i * self.step, 12) for i in range(count)]
 
 
+_T = TypeVar("_T")
+
+
 @dataclass(frozen=True)
 class MarketData:
     """Everything a strategy may read. All frames have a UTC ``DatetimeIndex`` (candle open times).
@@ -293,6 +297,38 @@ class MarketData:
     notes: list[str] = field(default_factory=list)
     sentiment: dict[str, pd.DataFrame] = field(default_factory=dict)
     vendors: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Values derived from these frames (see :meth:`memo`). Not an ``__init__`` field, so ``dataclasses.replace``
+    #: and every copy start with an empty one: a value computed on other frames is never reused.
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def memo(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """``compute()``, computed once per ``key`` on this data and then shared.
+
+        For values derived from these frames only (an indicator of a symbol's closes, an on-chain series
+        aligned to its bars): the trials of an optimisation evaluate on the same window, so what a parameter
+        does not change is computed by the first trial and reused by the rest. The key must name everything
+        the value depends on (function, symbol, arguments); the value is shared, so never modify it in
+        place. Notes that ``compute`` adds are recorded with the value and added again on every later use,
+        so each evaluation's notes are its own.
+        """
+        hit = self._memo.get(key)
+        if hit is None:
+            saved = list(self.notes)
+            self.notes.clear()
+            try:
+                value = compute()
+            finally:
+                added = tuple(self.notes)
+                self.notes[:] = saved
+            hit = self._memo[key] = (value, added)
+        for note in hit[1]:
+            if note not in self.notes:
+                self.notes.append(note)
+        return hit[0]
+
+    def share_memo(self, other: MarketData) -> None:
+        """Use ``other``'s memo: only for a copy holding exactly ``other``'s frames (a window cut the same way)."""
+        object.__setattr__(self, "_memo", other._memo)
 
     def cut(self, end: pd.Timestamp) -> MarketData:
         """A copy holding only rows with timestamp <= ``end`` (used by look-ahead tests)."""

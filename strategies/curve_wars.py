@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from marketdata import indicators
 from strategies import _common
 from strategies.base import DataInput, MarketData, Param
 
@@ -92,17 +91,25 @@ class CurveWarsSpecialist(_common.PerSymbolStrategy):
         ]
 
     def _tvl_not_falling(self, symbol: str, data: MarketData, index: pd.Index) -> pd.Series:
-        column, metric = _common.first_available(data, symbol, ONCHAIN_COLUMNS, index)
-        _common.note_missing(data, self.name, symbol, f"on-chain {column or 'tvl/fees'}", metric, ONCHAIN_FALLBACK)
-        return _common.trend_up(metric, _common.days_to_bars(self.params["tvl_window_days"], self.timeframe))
+        days = self.params["tvl_window_days"]
+
+        def compute() -> pd.Series:
+            column, metric = _common.first_available(data, symbol, ONCHAIN_COLUMNS, index)
+            _common.note_missing(data, self.name, symbol, f"on-chain {column or 'tvl/fees'}", metric,
+                                 ONCHAIN_FALLBACK)
+            return _common.trend_up(metric, _common.days_to_bars(days, self.timeframe))
+
+        if not _common.own_bars(data, symbol, index):
+            return compute()
+        return data.memo((self.name, "tvl not falling", symbol, days), compute)
 
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      gate: _common.RegimeGate) -> pd.DataFrame:
         p = self.params
-        close = candles["close"].astype("float64")
-        bands = indicators.bbands(close, BB_WINDOW, p["bb_std"])
-        rsi = indicators.rsi(close, RSI_WINDOW)
-        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"])
+        close = _common.close_of(data, symbol)
+        bands = _common.feature(data, symbol, "bbands", BB_WINDOW, p["bb_std"])
+        rsi = _common.feature(data, symbol, "rsi", RSI_WINDOW)
+        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"], data=data, symbol=symbol)
         tvl_ok = self._tvl_not_falling(symbol, data, candles.index)
         regime = gate.on(candles.index)
         mood_ok, mood_known = _common.sentiment_at_least(data, symbol, p["fear_greed_min"], candles.index, self.name)

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from marketdata import indicators
 from strategies import _common
 from strategies.base import DataInput, MarketData, Param
 
@@ -107,23 +106,28 @@ class DefiDerivativesMomentum(_common.PerSymbolStrategy):
 
     def _onchain_confirmation(self, symbol: str, data: MarketData, index: pd.Index) -> pd.Series:
         """1.0 rising/flat fees, 0.0 falling, NaN where undefined (price-only rule applies there)."""
-        column, metric = _common.first_available(data, symbol, ONCHAIN_COLUMNS, index)
-        _common.note_missing(data, self.name, symbol, f"on-chain {column or 'fees/volume'}", metric,
-                             ONCHAIN_FALLBACK)
-        window = _common.days_to_bars(ONCHAIN_TREND_DAYS, self.timeframe)
-        smoothed = metric.rolling(window, min_periods=window).mean()
-        return _common.trend_up(smoothed, window)
+        def compute() -> pd.Series:
+            column, metric = _common.first_available(data, symbol, ONCHAIN_COLUMNS, index)
+            _common.note_missing(data, self.name, symbol, f"on-chain {column or 'fees/volume'}", metric,
+                                 ONCHAIN_FALLBACK)
+            window = _common.days_to_bars(ONCHAIN_TREND_DAYS, self.timeframe)
+            smoothed = metric.rolling(window, min_periods=window).mean()
+            return _common.trend_up(smoothed, window)
+
+        if not _common.own_bars(data, symbol, index):
+            return compute()
+        return data.memo((self.name, "onchain confirmation", symbol), compute)
 
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      gate: _common.RegimeGate) -> pd.DataFrame:
         p = self.params
-        close = candles["close"].astype("float64")
-        ema_fast = indicators.ema(close, p["ema_fast"])
-        ema_slow = indicators.ema(close, p["ema_slow"])
-        hist = indicators.macd(close)["hist"]
-        rsi = indicators.rsi(close, 14)
-        volume_ratio = indicators.volume_ratio(candles["volume"], 20)
-        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"])
+        close = _common.close_of(data, symbol)
+        ema_fast = _common.feature(data, symbol, "ema", p["ema_fast"])
+        ema_slow = _common.feature(data, symbol, "ema", p["ema_slow"])
+        hist = _common.feature(data, symbol, "macd")["hist"]
+        rsi = _common.feature(data, symbol, "rsi", 14)
+        volume_ratio = _common.feature(data, symbol, "volume_ratio", 20)
+        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"], data=data, symbol=symbol)
         confirmation = self._onchain_confirmation(symbol, data, candles.index)
         regime = gate.on(candles.index)
         mood_ok, mood_known = _common.sentiment_at_least(data, symbol, p["fear_greed_min"], candles.index, self.name)

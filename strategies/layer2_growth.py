@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from marketdata import indicators
 from strategies import _common
 from strategies.base import DataInput, MarketData, Param
 
@@ -80,16 +79,20 @@ class Layer2EcosystemGrowth(_common.PerSymbolStrategy):
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      gate: _common.RegimeGate) -> pd.DataFrame:
         p = self.params
-        close = candles["close"].astype("float64")
-        ema_fast = indicators.ema(close, p["ema_fast"])
-        ema_slow = indicators.ema(close, p["ema_slow"])
-        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"])
+        close = _common.close_of(data, symbol)
+        ema_fast = _common.feature(data, symbol, "ema", p["ema_fast"])
+        ema_slow = _common.feature(data, symbol, "ema", p["ema_slow"])
+        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"], data=data, symbol=symbol)
         window = _common.days_to_bars(p["tvl_growth_days"], self.timeframe)
-        tvl = _common.onchain_series(data, symbol, "tvl", candles.index)
-        _common.note_missing(data, self.name, symbol, "on-chain tvl", tvl,
-                             "price-only rule (price momentum replaces TVL growth)")
-        tvl_growth = _common.pct_change_over(tvl, window)
-        growth = tvl_growth.where(tvl_growth.notna(), _common.pct_change_over(close, window))
+
+        def growth_over() -> tuple[pd.Series, pd.Series]:
+            tvl = _common.onchain_series(data, symbol, "tvl", candles.index)
+            _common.note_missing(data, self.name, symbol, "on-chain tvl", tvl,
+                                 "price-only rule (price momentum replaces TVL growth)")
+            tvl_growth = _common.pct_change_over(tvl, window)
+            return tvl_growth, tvl_growth.where(tvl_growth.notna(), _common.pct_change_over(close, window))
+
+        tvl_growth, growth = data.memo((self.name, "growth", symbol, window), growth_over)
         regime = gate.on(candles.index)
 
         trend = (close > ema_slow) & (ema_fast > ema_slow)

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from marketdata import indicators
 from strategies import _common
 from strategies.base import DataInput, MarketData, Param
 
@@ -107,21 +106,20 @@ class LendingProtocolValue(_common.PerSymbolStrategy):
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      gate: _common.RegimeGate) -> pd.DataFrame:
         p = self.params
-        close = candles["close"].astype("float64")
-        rolling = close.rolling(p["zscore_window"], min_periods=p["zscore_window"])
-        zscore = (close - rolling.mean()) / rolling.std(ddof=0).where(lambda s: s > 0)
-        fee_yield = self._fee_yield(symbol, data, candles.index)
-        fee_rolling = fee_yield.rolling(p["zscore_window"], min_periods=p["zscore_window"])
-        fee_z = (fee_yield - fee_rolling.mean()) / fee_rolling.std(ddof=0).where(lambda s: s > 0)
+        close = _common.close_of(data, symbol)
+        window = p["zscore_window"]
+        zscore = data.memo(("zscore", symbol, window), lambda: rolling_zscore(close, window))
+        fee_yield = data.memo((self.name, "fee yield", symbol), lambda: self._fee_yield(symbol, data, candles.index))
+        fee_z = data.memo((self.name, "fee yield z", symbol, window), lambda: rolling_zscore(fee_yield, window))
         fee_mode = fee_z.notna()
         cheap = (fee_z >= p["z_entry"]).where(fee_mode, zscore <= -p["z_entry"])
         value_gone = (fee_z <= -p["z_exit"]).where(fee_mode, zscore >= p["z_exit"])
 
-        ema = indicators.ema(close, EMA_TREND)
-        hist = indicators.macd(close)["hist"]
+        ema = _common.feature(data, symbol, "ema", EMA_TREND)
+        hist = _common.feature(data, symbol, "macd")["hist"]
         crosses_ema = (close > ema) & (close.shift(1) <= ema.shift(1))
         hist_turns = (hist > 0) & (hist.shift(1) <= 0)
-        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"])
+        atr, stop = _common.atr_stop(candles, p["atr_stop_mult"], data=data, symbol=symbol)
         regime = gate.on(candles.index)
 
         recently_cheap = cheap.astype("float64").rolling(VALUE_LOOKBACK + 1, min_periods=1).max().eq(1.0)
@@ -143,3 +141,9 @@ class LendingProtocolValue(_common.PerSymbolStrategy):
         frame["atr"] = atr
         frame["regime_ok"] = regime
         return frame
+
+
+def rolling_zscore(series: pd.Series, window: int) -> pd.Series:
+    """(value - rolling mean) / rolling population std over ``window`` bars; NaN where the std is 0."""
+    rolling = series.rolling(window, min_periods=window)
+    return (series - rolling.mean()) / rolling.std(ddof=0).where(lambda s: s > 0)

@@ -63,6 +63,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from marketdata.timeframes import bars_per_day
 from strategies import _common
@@ -124,6 +125,29 @@ class StableLPYieldOptimizer(BaseStrategy):
         """close, apy, healthy (1/0/NaN), liquidity_change and the rule flags of one coin on ``index``."""
         p = self.params
         own = candles.index
+        fallback = self.fallback_apy[symbol]
+        onchain_apy, apy = data.memo((self.name, "apy", symbol, fallback),
+                                     lambda: self._apy(symbol, data, own, fallback))
+        days = p["liquidity_window_days"]
+
+        def liquidity_change_over() -> pd.Series:
+            _, liquidity = _common.first_available(data, symbol, ("supply", "tvl"), own)
+            change = _common.pct_change_over(liquidity, _common.days_to_bars(days, self.timeframe))
+            _common.note_missing(data, self.name, symbol, "on-chain supply/tvl", change,
+                                 "price-only rule (exit on depeg only)")
+            return change
+
+        liquidity_change = data.memo((self.name, "liquidity change", symbol, days), liquidity_change_over)
+        close = _common.close_of(data, symbol)
+        peg_ok = ((close - PEG).abs() <= p["depeg_threshold"] + PEG_EPSILON).astype("float64")
+        liquidity_ok = liquidity_change.isna() | (liquidity_change >= -p["liquidity_drop_pct"])
+        healthy = (peg_ok.astype(bool) & liquidity_ok).astype("float64").where(close.notna())
+        frame = pd.DataFrame({"close": close, "apy": apy, "healthy": healthy, "liquidity_change": liquidity_change,
+                              "uses_yield": onchain_apy.notna(), "uses_liquidity": liquidity_change.notna()})
+        return frame.reindex(index)
+
+    def _apy(self, symbol: str, data: MarketData, own: pd.Index, fallback: float) -> tuple[pd.Series, pd.Series]:
+        """(on-chain APY or NaN, the APY used: on-chain where known, else ``fallback``) on ``symbol``'s bars."""
         fees = _common.onchain_series(data, symbol, "fees", own)
         tvl = _common.onchain_series(data, symbol, "tvl", own)
         window = _common.days_to_bars(YIELD_MEAN_DAYS, self.timeframe)
@@ -131,20 +155,8 @@ class StableLPYieldOptimizer(BaseStrategy):
         lending_apy = _common.onchain_series(data, symbol, "supply_apy", own)
         onchain_apy = lending_apy.where(lending_apy.notna(), fee_apy)
         _common.note_missing(data, self.name, symbol, "on-chain yield (Aave supply APY, fees/tvl)", onchain_apy,
-                             f"configured APY {self.fallback_apy[symbol]:.2%} used (an assumption)")
-        apy = onchain_apy.where(onchain_apy.notna(), self.fallback_apy[symbol])
-        _, liquidity = _common.first_available(data, symbol, ("supply", "tvl"), own)
-        liquidity_change = _common.pct_change_over(
-            liquidity, _common.days_to_bars(p["liquidity_window_days"], self.timeframe))
-        _common.note_missing(data, self.name, symbol, "on-chain supply/tvl", liquidity_change,
-                             "price-only rule (exit on depeg only)")
-        close = candles["close"].astype("float64")
-        peg_ok = ((close - PEG).abs() <= p["depeg_threshold"] + PEG_EPSILON).astype("float64")
-        liquidity_ok = liquidity_change.isna() | (liquidity_change >= -p["liquidity_drop_pct"])
-        healthy = (peg_ok.astype(bool) & liquidity_ok).astype("float64").where(close.notna())
-        frame = pd.DataFrame({"close": close, "apy": apy, "healthy": healthy, "liquidity_change": liquidity_change,
-                              "uses_yield": onchain_apy.notna(), "uses_liquidity": liquidity_change.notna()})
-        return frame.reindex(index)
+                             f"configured APY {fallback:.2%} used (an assumption)")
+        return onchain_apy, onchain_apy.where(onchain_apy.notna(), fallback)
 
     # ------------------------------------------------------------------ signals
 
@@ -183,32 +195,11 @@ class StableLPYieldOptimizer(BaseStrategy):
 
     def _rotate(self, symbols: list[str], inputs: dict[str, pd.DataFrame],
                 regime: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The forward state loop; returns boolean (bars x coins) entry and exit matrices."""
-        healthy = np.column_stack([inputs[s]["healthy"].to_numpy() for s in symbols])
-        apy = np.column_stack([inputs[s]["apy"].to_numpy() for s in symbols])
-        n_bars, n_coins = healthy.shape
-        entries = np.zeros((n_bars, n_coins), dtype=bool)
-        exits = np.zeros((n_bars, n_coins), dtype=bool)
-        edge = self.params["min_yield_edge"]
-        held = -1
-        for t in range(self.warmup_bars, n_bars):
-            if held >= 0 and healthy[t, held] == 0.0:
-                exits[t, held] = True
-                held = -1
-            if not regime[t]:
-                continue
-            candidates = np.flatnonzero(healthy[t] == 1.0)
-            if candidates.size == 0:
-                continue
-            best = int(candidates[np.argmax(apy[t, candidates])])
-            if held < 0:
-                entries[t, best] = True
-                held = best
-            elif best != held and healthy[t, held] == 1.0 and apy[t, best] > apy[t, held] + edge:
-                exits[t, held] = True
-                entries[t, best] = True
-                held = best
-        return entries, exits
+        """The forward state loop (:func:`rotate_kernel`); returns boolean (bars x coins) entry and exit matrices."""
+        healthy = np.column_stack([inputs[s]["healthy"].to_numpy(dtype="float64") for s in symbols])
+        apy = np.column_stack([inputs[s]["apy"].to_numpy(dtype="float64") for s in symbols])
+        return rotate_kernel(healthy, apy, np.ascontiguousarray(regime, dtype=np.bool_), int(self.warmup_bars),
+                             float(self.params["min_yield_edge"]))
 
     # ------------------------------------------------------------------ yield
 
@@ -234,3 +225,41 @@ class StableLPYieldOptimizer(BaseStrategy):
             rate = (1.0 + frame["apy"]) ** (1.0 / bars_per_year) - 1.0
             total = total.add((held * rate).reindex(index, fill_value=0.0), fill_value=0.0)
         return total
+
+
+@njit(cache=True)
+def rotate_kernel(healthy: np.ndarray, apy: np.ndarray, regime: np.ndarray, warmup: int,
+                  edge: float) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Bar by bar from ``warmup``: exit the held coin when it turns unhealthy; when the regime allows, enter the
+    healthy coin with the highest APY (ties: the first in universe order) if nothing is held, or rotate into it
+    when it beats the held (still healthy) coin by more than ``edge``. A per-bar state machine (each bar depends
+    on what is held), so it is compiled rather than vectorised."""
+    n_bars, n_coins = healthy.shape
+    entries = np.zeros((n_bars, n_coins), dtype=np.bool_)
+    exits = np.zeros((n_bars, n_coins), dtype=np.bool_)
+    held = -1
+    for t in range(warmup, n_bars):
+        if held >= 0 and healthy[t, held] == 0.0:
+            exits[t, held] = True
+            held = -1
+        if not regime[t]:
+            continue
+        best = -1
+        for k in range(n_coins):  # np.argmax over the healthy coins: the first maximum, or the first NaN
+            if healthy[t, k] != 1.0:
+                continue
+            if np.isnan(apy[t, k]):
+                best = k
+                break
+            if best < 0 or apy[t, k] > apy[t, best]:
+                best = k
+        if best < 0:
+            continue
+        if held < 0:
+            entries[t, best] = True
+            held = best
+        elif best != held and healthy[t, held] == 1.0 and apy[t, best] > apy[t, held] + edge:
+            exits[t, held] = True
+            entries[t, best] = True
+            held = best
+    return entries, exits

@@ -73,7 +73,7 @@ def admin_charts_html(figures) -> str:
 def montecarlo_figures(result: dict) -> list:
     """The histograms and the fan of a Monte Carlo job, resampled again from its run's positions with the job's
     own seed and iterations (the job stores summaries, not paths)."""
-    from analytics.montecarlo import fan_quantiles, simulate_paths
+    from analytics.montecarlo import simulate_paths
     from backtests.selectors import config_trade_returns
 
     config = BacktestConfig.objects.filter(pk=result["config_id"]).first()
@@ -84,10 +84,10 @@ def montecarlo_figures(result: dict) -> list:
     if returns.size == 0:
         return []
     iterations, seed = int(bootstrap.get("n_iterations") or 1000), bootstrap.get("seed")
-    paths = simulate_paths(returns, n_iterations=iterations, method="bootstrap", seed=seed)
+    paths = simulate_paths(returns, n_iterations=iterations, method="bootstrap", seed=seed, fan=True)
     return [(charts.montecarlo_figure({key: paths[key].tolist() for key in ("final_return", "max_drawdown")},
                                       bootstrap, title=f"Bootstrap of backtest #{config.pk}'s positions"), "job-mc"),
-            (charts.montecarlo_fan_figure(fan_quantiles(returns, n_iterations=iterations, seed=seed),
+            (charts.montecarlo_fan_figure(paths["fan"],
                                           title=f"Monte Carlo fan of backtest #{config.pk}"), "job-mc-fan")]
 
 

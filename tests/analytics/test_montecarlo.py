@@ -88,3 +88,16 @@ def test_the_fan_bands_bracket_the_median_and_equal_returns_give_one_path():
     flat = fan_quantiles([0.01] * 3, n_iterations=50, seed=1)
     assert flat["p5"] == flat["p95"] == flat["observed"] == pytest.approx([0, 0.01, 0.0201, 0.030301])
     assert fan_quantiles([], n_iterations=10) == {}
+
+
+def test_one_bootstrap_draw_serves_the_summary_the_histograms_and_the_fan():
+    """The research run draws the bootstrap once: the report built from those paths equals the report that
+    draws its own, and the fan is the percentiles of the same paths' final returns at the last trade."""
+    returns = np.random.default_rng(5).normal(0.002, 0.02, 60)
+    paths = mc.simulate_paths(returns, n_iterations=400, method="bootstrap", seed=9, fan=True)
+    assert mc.monte_carlo_report(returns, n_iterations=400, seed=9, bootstrap_paths=paths) == \
+        mc.monte_carlo_report(returns, n_iterations=400, seed=9)
+    fan = paths["fan"]
+    assert fan == mc.fan_quantiles(returns, n_iterations=400, seed=9)
+    assert fan["p50"][-1] == pytest.approx(np.percentile(paths["final_return"], 50), abs=1e-6)
+    assert fan["p5"][-1] == pytest.approx(np.percentile(paths["final_return"], 5), abs=1e-6)

@@ -99,7 +99,7 @@ def test_a_backtest_of_other_parameters_on_the_holdout_contaminates_the_next_ver
 
 def test_command_prints_the_selection(lending_data, tmp_path, capsys):
     call_command("research", "--strategies", "lending_value", "--trials", "2", "--mc-iterations", "20",
-                 "--train-months", "4", "--test-months", "2", "--no-indicator-cache", "--report-dir", str(tmp_path))
+                 "--train-months", "4", "--test-months", "2", "--report-dir", str(tmp_path))
     out = capsys.readouterr().out
     assert "Selection for paper trading" in out and "lending_value" in out and "Report:" in out
 

@@ -178,3 +178,21 @@ def test_monte_carlo_resamples_positions():
 def test_frames_without_position_keys_are_trades_as_given():
     plain = pd.DataFrame({"pnl": [1.0, -1.0], "return_pct": [0.01, -0.01]})
     assert m.positions(plain) is plain
+
+
+def test_single_leg_positions_equal_the_grouped_join():
+    """When no position has a second leg, the fast path gives exactly the group-by's frame (values, dtypes,
+    order): 40 random one-leg trades on two symbols, exits out of entry order."""
+    rng = np.random.default_rng(7)
+    bars = pd.date_range("2024-01-01", periods=200, freq="h", tz="UTC")
+    n = 40
+    legs = pd.DataFrame({
+        "symbol": rng.choice(["A", "B"], n), "entry_time": bars[rng.choice(100, n, replace=False)],
+        "exit_time": bars[100 + rng.integers(0, 100, n)], "entry_price": rng.random(n) + 1.0,
+        "quantity": rng.random(n), "pnl": rng.normal(size=n), "return_pct": rng.normal(size=n),
+        "fees": rng.random(n), "slippage_cost": rng.random(n), "exit_reason": "signal", "is_partial": False})
+    sorted_legs = legs.sort_values("exit_time", kind="stable").copy()
+    sorted_legs["_committed"] = sorted_legs["entry_price"] * sorted_legs["quantity"]
+    fast = m.positions(legs)
+    pd.testing.assert_frame_equal(fast, m._grouped_positions(sorted_legs))
+    assert fast["return_pct"].tolist() == pytest.approx((sorted_legs["pnl"] / sorted_legs["_committed"]).tolist())

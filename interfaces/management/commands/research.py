@@ -36,7 +36,9 @@ class Command(BaseCommand):
         parser.add_argument("--permutations", type=int, default=defaults.permutations,
                             help="bar permutations of the signal test on each holdout (0 skips it)")
         parser.add_argument("--seed", type=int, default=defaults.seed)
-        parser.add_argument("--no-indicator-cache", action="store_true")
+        parser.add_argument("--cache-indicators", action="store_true",
+                            help="also write the strategies' indicators to the indicator cache (an export: no "
+                                 "strategy reads it, so the research run skips it unless asked)")
         parser.add_argument("--report-dir", help="where to write the report (default: reports/)")
 
     def handle(self, *args, **opts):
@@ -59,7 +61,7 @@ class Command(BaseCommand):
             test_months=opts["test_months"], holdout_fraction=opts["holdout"], search=opts["search"],
             max_trials=opts["trials"], mc_iterations=opts["mc_iterations"], permutations=opts["permutations"],
             seed=opts["seed"],
-            cache_indicators=not opts["no_indicator_cache"], report_dir=opts["report_dir"])
+            cache_indicators=opts["cache_indicators"], report_dir=opts["report_dir"])
         if names:
             options.strategies = names
         progress = self._progress()

@@ -1,0 +1,78 @@
+"""Both cores for pure work: ``parallel_map(fn, items)`` in forked worker processes.
+
+The trials of an optimisation, the moves of a parameter check and the permutations of a signal test are
+independent evaluations on data that is already in memory. Forking hands that data (and ``fn`` with
+whatever it closes over) to the workers without pickling it; only the items and the results cross
+between processes, and they come back in the order of ``items``. Each item is computed by the same code
+on the same data as in the sequential loop, so the results are identical to it (the tests compare them).
+
+Sequential instead (same results, one core) when one worker is asked for or there is at most one item;
+inside a daemonic process, which may not have children (a django-q2 worker: the cluster is the
+parallelism there); and where ``fork`` does not exist. ``fn`` must not touch the database: a forked
+worker shares its parent's connections.
+
+The number of workers is ``RESEARCH_WORKERS`` from the environment (``0`` or unset: every core this
+process may run on).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+#: The function the forked workers run (set just before the fork, inherited by it).
+_TASK: Callable[[Any], Any] | None = None
+
+
+def default_workers() -> int:
+    """``RESEARCH_WORKERS`` if set to a positive number, else the cores this process may use."""
+    configured = os.environ.get("RESEARCH_WORKERS", "").strip()
+    if configured:
+        try:
+            value = int(configured)
+        except ValueError as exc:
+            raise ValueError(f"RESEARCH_WORKERS={configured!r} must be a whole number (0: every core)") from exc
+        if value < 0:
+            raise ValueError(f"RESEARCH_WORKERS={configured!r} must be 0 (every core) or more")
+        if value > 0:
+            return value
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def can_fork_workers() -> bool:
+    return ("fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon)
+
+
+def _call(item: Any) -> Any:
+    assert _TASK is not None
+    return _TASK(item)
+
+
+def parallel_map(fn: Callable[[_Item], _Result], items: Iterable[_Item], *,
+                 workers: int | None = None) -> list[_Result]:
+    """``[fn(item) for item in items]``, spread over ``workers`` forked processes (see the module docstring)."""
+    global _TASK
+    items = list(items)
+    count = min(default_workers() if workers is None else workers, len(items))
+    if count <= 1 or not can_fork_workers():
+        return [fn(item) for item in items]
+    previous, _TASK = _TASK, fn
+    try:
+        with multiprocessing.get_context("fork").Pool(count) as pool:
+            return pool.map(_call, items, chunksize=1)
+    finally:
+        _TASK = previous
+
+
+def serial_map(fn: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
+    """The one-core loop, for callers that take a ``map_`` argument."""
+    return [fn(item) for item in items]
