@@ -19,10 +19,12 @@ How a call works (``indicators_sync``):
 4. The returned frame is the candles in ``[start, end)`` joined with one column per output, named
    by :func:`marketdata.indicators.wide_column` (``rsi_14``, ``macd_12_26_9_signal``, ...).
 
-Writes run in one transaction. On PostgreSQL rows go through a binary COPY into a temporary table,
-then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; reads of stored values use a binary
-``COPY ... TO STDOUT`` decoded with numpy. Elsewhere (SQLite) Django's
-``bulk_create(ignore_conflicts=True)`` and the ORM are used.
+Writes run in one transaction. On PostgreSQL rows go in with one binary COPY straight into the table
+(records packed by numpy); should a concurrent writer have stored some of them meanwhile, the COPY is
+rolled back to a savepoint and the rows go through a temporary table and ``INSERT ... SELECT ... ON
+CONFLICT DO NOTHING`` instead. Reads of stored values use a binary ``COPY ... TO STDOUT`` decoded with
+numpy. Elsewhere (SQLite) ``executemany`` of ``INSERT ... ON CONFLICT DO NOTHING`` with parameter
+tuples built column-wise by numpy writes, and raw cursor queries read into numpy.
 
 Known limit: a corrected candle value (same bars, different prices) is not detected; pass
 ``rebuild=True`` after editing candles in place.
@@ -33,22 +35,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+import psycopg
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
+from django.utils import timezone
 
 from marketdata import indicators as ta_funcs
+from marketdata.loading import db_datetime_params, is_unique_violation, psycopg_cursor
 from marketdata.models import IndicatorValue
-from marketdata.selectors import candles_df
+from marketdata.selectors import candles_df, db_datetime_bound, parse_db_times
 
 #: Nanoseconds between 1970-01-01 and PostgreSQL's binary epoch, 2000-01-01 (UTC).
 PG_EPOCH_NS = 946_684_800 * 10**9
 PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
 PG_COPY_TRAILER = b"\xff\xff"
-BULK_BATCH_SIZE = 2000
+BULK_BATCH_SIZE = 50_000  # rows per executemany call (SQLite)
 
 
 @dataclass(frozen=True)
@@ -260,21 +266,33 @@ def _insert(symbol: str, timeframe: str, key: IndicatorKey, rows: Mapping[str, p
         return 0
     if connection.vendor == "postgresql":
         return _insert_postgres(symbol, timeframe, key, rows)
-    return _insert_bulk_create(symbol, timeframe, key, rows)
+    return _insert_executemany(symbol, timeframe, key, rows)
 
 
-def _insert_bulk_create(symbol: str, timeframe: str, key: IndicatorKey, rows: Mapping[str, pd.Series]) -> int:
-    params = key.params_str
-    qs = IndicatorValue.objects.filter(symbol=symbol, timeframe=timeframe, indicator=key.name, params=params)
-    before = qs.count()
-    objects = [
-        IndicatorValue(symbol=symbol, timeframe=timeframe, indicator=key.name, params=params, output=output,
-                       open_time=open_time, value=value)
-        for output, series in rows.items()
-        for open_time, value in zip(series.index.to_pydatetime(), series.to_numpy().tolist(), strict=True)
-    ]
-    IndicatorValue.objects.bulk_create(objects, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
-    return qs.count() - before
+INSERT_COLUMNS = ("symbol", "timeframe", "open_time", "indicator", "params", "output", "value", "computed_at")
+
+
+def _insert_executemany(symbol: str, timeframe: str, key: IndicatorKey, rows: Mapping[str, pd.Series]) -> int:
+    """Other backends (SQLite): ``executemany`` of ``INSERT ... ON CONFLICT DO NOTHING`` in batches of
+    ``BULK_BATCH_SIZE`` rows, the parameter tuples zipped from numpy columns (no model objects); ``rowcount``
+    counts the new rows."""
+    placeholders = ", ".join(["%s"] * len(INSERT_COLUMNS))
+    sql = (f"INSERT INTO {IndicatorValue._meta.db_table} ({', '.join(INSERT_COLUMNS)}) VALUES ({placeholders}) "
+           "ON CONFLICT DO NOTHING")
+    computed_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    inserted = 0
+    with connection.cursor() as cursor:
+        for output, series in rows.items():
+            times = series.index.as_unit("ns").to_numpy("datetime64[ns]")
+            values = series.to_numpy(dtype="float64")
+            for start in range(0, len(values), BULK_BATCH_SIZE):
+                part = slice(start, start + BULK_BATCH_SIZE)
+                batch = zip(repeat(symbol), repeat(timeframe), db_datetime_params(times[part]), repeat(key.name),
+                            repeat(key.params_str), repeat(output), values[part].tolist(), repeat(computed_at),
+                            strict=False)
+                cursor.executemany(sql, list(batch))
+                inserted += max(cursor.rowcount, 0)
+    return inserted
 
 
 _ROW_IN = np.dtype([("nfields", ">i2"), ("len_k", ">i4"), ("k", ">i2"), ("len_t", ">i4"), ("t", ">i8"),
@@ -291,7 +309,67 @@ def _copy_rows_binary(codes: np.ndarray, times_ns: np.ndarray, values: np.ndarra
     return PG_COPY_HEADER + rows.tobytes() + PG_COPY_TRAILER
 
 
+def _copy_table_binary(symbol: str, timeframe: str, key: IndicatorKey, rows: Mapping[str, pd.Series],
+                       computed_at: datetime) -> bytes:
+    """PostgreSQL binary COPY payload for ``technical_indicators`` rows in ``INSERT_COLUMNS`` order.
+
+    The text fields are the same on every row of one output, so each output's rows are one numpy
+    structured array of fixed-size records (no per-row Python)."""
+    computed_us = (pd.Timestamp(computed_at).as_unit("ns").value - PG_EPOCH_NS) // 1000
+    parts = [PG_COPY_HEADER]
+    for output, series in rows.items():
+        texts = {"symbol": symbol, "timeframe": timeframe, "indicator": key.name, "params": key.params_str,
+                 "output": output}
+        encoded = {name: value.encode() for name, value in texts.items()}
+        fields: list[tuple[str, str]] = [("nfields", ">i2")]
+        for name in INSERT_COLUMNS:
+            fields.append((f"{name}_len", ">i4"))
+            if name in encoded:
+                if encoded[name]:  # an empty text is a bare 0 length
+                    fields.append((name, f"S{len(encoded[name])}"))
+            else:
+                fields.append((name, ">f8" if name == "value" else ">i8"))
+        dtype = np.dtype(fields)
+        present = dtype.names or ()
+        records = np.empty(len(series), dtype=dtype)
+        records["nfields"] = len(INSERT_COLUMNS)
+        for name in INSERT_COLUMNS:
+            records[f"{name}_len"] = dtype[name].itemsize if name in present else 0
+            if name in encoded:
+                if name in present:
+                    records[name] = encoded[name]
+            elif name == "open_time":
+                records[name] = (series.index.as_unit("ns").asi8 - PG_EPOCH_NS) // 1000
+            elif name == "value":
+                records[name] = series.to_numpy(dtype="float64")
+            else:
+                records[name] = computed_us
+        parts.append(records.tobytes())
+    parts.append(PG_COPY_TRAILER)
+    return b"".join(parts)
+
+
 def _insert_postgres(symbol: str, timeframe: str, key: IndicatorKey, rows: Mapping[str, pd.Series]) -> int:
+    """One binary COPY straight into the table (rows packed by numpy). The rows are those after the last
+    stored time, so none exists yet unless a concurrent writer stored them since: then the unique
+    constraint fails the COPY, which is rolled back to a savepoint, and the rows go through a staging table
+    and ``INSERT ... ON CONFLICT DO NOTHING`` instead."""
+    payload = _copy_table_binary(symbol, timeframe, key, rows, timezone.now())
+    table = IndicatorValue._meta.db_table
+    with connection.cursor() as cursor:
+        try:
+            with transaction.atomic(), psycopg_cursor(cursor).copy(
+                    f"COPY {table} ({', '.join(INSERT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(payload)
+            return sum(len(series) for series in rows.values())
+        except (IntegrityError, psycopg.Error) as error:
+            if not is_unique_violation(error):
+                raise
+    return _insert_postgres_staged(symbol, timeframe, key, rows)
+
+
+def _insert_postgres_staged(symbol: str, timeframe: str, key: IndicatorKey, rows: Mapping[str, pd.Series]) -> int:
+    """Binary COPY into a temporary table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``."""
     outputs = list(rows)
     codes = np.concatenate([np.full(len(rows[o]), i, dtype=np.int16) for i, o in enumerate(outputs)])
     times = np.concatenate([rows[o].index.as_unit("ns").asi8 for o in outputs])
@@ -303,7 +381,8 @@ def _insert_postgres(symbol: str, timeframe: str, key: IndicatorKey, rows: Mappi
             "(k int2 NOT NULL, open_time timestamptz NOT NULL, value float8 NOT NULL)"
         )
         cursor.execute("TRUNCATE indicator_cache_load")
-        with cursor.cursor.copy("COPY indicator_cache_load (k, open_time, value) FROM STDIN (FORMAT BINARY)") as copy:
+        with psycopg_cursor(cursor).copy(
+                "COPY indicator_cache_load (k, open_time, value) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(_copy_rows_binary(codes, times, values))
         cursor.execute(
             "INSERT INTO technical_indicators "
@@ -332,7 +411,7 @@ def read_stored(
     if connection.vendor == "postgresql":
         codes, times_ns, values = _read_postgres(symbol, timeframe, targets, start, end)
     else:
-        codes, times_ns, values = _read_orm(symbol, timeframe, targets, start, end)
+        codes, times_ns, values = _read_sqlite(symbol, timeframe, targets, start, end)
     columns = {}
     for code, (key, output) in enumerate(targets):
         mask = codes == code
@@ -343,21 +422,30 @@ def read_stored(
     return frame
 
 
-def _read_orm(symbol, timeframe, targets, start, end) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    code_of = {(key.name, key.params_str, output): i for i, (key, output) in enumerate(targets)}
-    pairs = Q()
-    for key, output in targets:
-        pairs |= Q(indicator=key.name, params=key.params_str, output=output)
-    qs = IndicatorValue.objects.filter(pairs, symbol=symbol, timeframe=timeframe)
+def _read_sqlite(symbol, timeframe, targets, start, end) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Other backends (SQLite): per output one raw query over the unique index, ``fetchall`` into numpy (no
+    model layer, no per-row converters: ``open_time`` is selected as an expression and parsed by numpy)."""
+    sql = (f"SELECT CAST(open_time AS TEXT), value FROM {IndicatorValue._meta.db_table} WHERE symbol = %s "
+           "AND timeframe = %s AND indicator = %s AND params = %s AND output = %s")
+    bounds = []
     if start is not None:
-        qs = qs.filter(open_time__gte=start)
+        sql += " AND open_time >= %s"
+        bounds.append(db_datetime_bound(start))
     if end is not None:
-        qs = qs.filter(open_time__lt=end)
-    rows = list(qs.values_list("indicator", "params", "output", "open_time", "value"))
-    codes = np.array([code_of[row[:3]] for row in rows], dtype=np.int64)
-    times = pd.to_datetime([row[3] for row in rows], utc=True).as_unit("ns").asi8
-    values = np.array([row[4] for row in rows], dtype="float64")
-    return codes, np.asarray(times, dtype=np.int64), values
+        sql += " AND open_time < %s"
+        bounds.append(db_datetime_bound(end))
+    codes, times, values = [], [], []
+    with connection.cursor() as cursor:
+        for code, (key, output) in enumerate(targets):
+            cursor.execute(sql, [symbol, timeframe, key.name, key.params_str, output, *bounds])
+            rows = cursor.fetchall()
+            table = np.array(rows, dtype=object).reshape(len(rows), 2)
+            codes.append(np.full(len(rows), code, dtype=np.int64))
+            times.append(parse_db_times(table[:, 0]).asi8)
+            values.append(table[:, 1].astype("float64"))
+    if not codes:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, "float64")
+    return np.concatenate(codes), np.concatenate(times), np.concatenate(values)
 
 
 _ROW_OUT = np.dtype([("nfields", ">i2"), ("len_k", ">i4"), ("k", ">i4"), ("len_t", ">i4"), ("t", ">i8"),

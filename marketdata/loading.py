@@ -13,7 +13,8 @@ How rows reach the database:
   and the rows go through a temporary staging table and ``INSERT ... SELECT ... ON CONFLICT DO
   NOTHING`` instead. Either way the constraint, not the pre-check, is what prevents duplicates.
 - Other backends (SQLite): ``executemany`` of ``INSERT ... ON CONFLICT DO NOTHING`` in batches of
-  ``BATCH_SIZE`` rows.
+  ``BATCH_SIZE`` rows, the parameter tuples built column-wise by numpy (no model objects, no per-row
+  Python); ``rowcount`` gives how many were new.
 
 Everything of one call happens in one transaction: a bad row rejects the whole frame before
 anything is written, and a database error leaves nothing half written.
@@ -21,8 +22,9 @@ anything is written, and a database error leaves nothing half written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -32,7 +34,7 @@ from django.db import IntegrityError, connection, transaction
 from marketdata.models import Candle
 from marketdata.timeframes import timeframe_delta
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 50_000  # rows per executemany call (SQLite)
 PRICE_COLUMNS = ("open", "high", "low", "close")
 REQUIRED_COLUMNS = ("open_time", *PRICE_COLUMNS, "volume")
 OPTIONAL_COLUMNS = ("quote_volume", "quote_volume_derived", "trade_count")
@@ -166,7 +168,7 @@ def _pg_load(rows: pd.DataFrame, *, symbol: str, timeframe: str, source: str) ->
                 copy.write(payload)
             return len(rows)
         except (IntegrityError, psycopg.Error) as error:
-            if not _is_unique_violation(error):
+            if not is_unique_violation(error):
                 raise
             return _pg_staged_insert(cursor, payload, columns)
 
@@ -178,7 +180,7 @@ def psycopg_cursor(cursor):
     return getattr(cursor, "cursor", cursor)
 
 
-def _is_unique_violation(error: Exception) -> bool:
+def is_unique_violation(error: Exception) -> bool:
     cause = error if isinstance(error, psycopg.Error) else error.__cause__
     return getattr(cause, "sqlstate", None) == "23505"
 
@@ -291,26 +293,58 @@ def _executemany_load(rows: pd.DataFrame, *, symbol: str, timeframe: str, source
     return inserted
 
 
-def _parameter_batches(rows: pd.DataFrame, *, symbol: str, timeframe: str, source: str) -> Iterable[list]:
-    times = _db_datetime_params(rows["open_time"])
-    quote = rows["quote_volume"].astype(object).where(rows["quote_volume"].notna(), None).tolist()
-    trades = [None if np.isnan(v) else int(v) for v in rows["trade_count"].to_numpy()]
-    columns = [times, *(rows[name].tolist() for name in ("open", "high", "low", "close", "volume")),
-               quote, rows["quote_volume_derived"].tolist(), trades]
-    params = [(symbol, timeframe, *values, source) for values in zip(*columns, strict=True)]
-    for start in range(0, len(params), BATCH_SIZE):
-        yield params[start:start + BATCH_SIZE]
+def _parameter_batches(rows: pd.DataFrame, *, symbol: str, timeframe: str, source: str,
+                       size: int | None = None) -> Iterator[list[tuple]]:
+    """``executemany`` parameters in ``DB_COLUMNS`` order, ``size`` (default ``BATCH_SIZE``) rows at a time.
+
+    Each column is turned into Python values by numpy (``tolist``) one batch at a time, and the rows are
+    zipped together in C: no per-row Python code, and only one batch of Python objects alive at once.
+    """
+    times = rows["open_time"].to_numpy("datetime64[ns]")
+    numbers = [rows[name].to_numpy("float64") for name in ("open", "high", "low", "close", "volume")]
+    quote = rows["quote_volume"].to_numpy("float64")
+    derived = rows["quote_volume_derived"].to_numpy(bool)
+    trades = rows["trade_count"].to_numpy("float64")
+    size = size or BATCH_SIZE
+    for start in range(0, len(rows), size):
+        part = slice(start, start + size)
+        columns = [db_datetime_params(times[part]), *(values[part].tolist() for values in numbers),
+                   nullable_params(quote[part]), derived[part].tolist(), nullable_params(trades[part], integer=True)]
+        yield list(zip(repeat(symbol), repeat(timeframe), *columns, repeat(source), strict=False))
 
 
-def _db_datetime_params(times: pd.Series) -> list:
-    """``open_time`` values exactly as Django's backend adapts them (SQLite stores text)."""
+def nullable_params(values: np.ndarray, *, integer: bool = False) -> list:
+    """Python values of a float column with NaN as ``None`` (SQL NULL); ``integer``: whole numbers as ints."""
+    missing = np.isnan(values)
+    clean = np.where(missing, 0.0, values).astype("int64") if integer else values
+    if not missing.any():
+        return clean.tolist()
+    objects = clean.astype(object)
+    objects[missing] = None
+    return objects.tolist()
+
+
+def db_datetime_params(times: np.ndarray) -> list:
+    """UTC ``datetime64[ns]`` values exactly as Django's backend adapts datetimes (SQLite stores text)."""
     if connection.vendor != "sqlite":
-        return [connection.ops.adapt_datetimefield_value(t) for t in times.dt.to_pydatetime()]
-    # Django's SQLite adapter writes str(naive UTC datetime): microseconds only when non-zero.
-    naive = times.dt.tz_convert("UTC").dt.tz_localize(None)
-    text = naive.dt.strftime("%Y-%m-%d %H:%M:%S")
-    micros = naive.dt.microsecond.to_numpy()
-    if micros.any():
-        suffix = pd.Series(np.char.mod(".%06d", micros), index=text.index).where(micros != 0, "")
-        text = text + suffix
+        stamps = pd.DatetimeIndex(times).tz_localize("UTC").to_pydatetime()
+        return [connection.ops.adapt_datetimefield_value(t) for t in stamps]
+    return sqlite_datetime_texts(times)
+
+
+def sqlite_datetime_texts(times: np.ndarray) -> list[str]:
+    """``str()`` of the naive UTC datetimes, what Django's SQLite adapter writes: ``YYYY-MM-DD HH:MM:SS``, with
+    ``.ffffff`` only when the microseconds are not zero (nanoseconds are cut, as ``to_pydatetime`` does)."""
+    if not len(times):
+        return []
+    micros = times.astype("datetime64[ns]").astype("datetime64[us]")
+    text = np.datetime_as_string(micros.astype("datetime64[s]"), unit="s")
+    fraction = micros.view("int64") % 1_000_000 != 0
+    if fraction.any():
+        text = text.astype(f"U{max(text.dtype.itemsize // 4, 26)}")
+        text[fraction] = np.datetime_as_string(micros[fraction], unit="us")
+    # 'YYYY-MM-DDTHH:MM:SS' -> 'YYYY-MM-DD HH:MM:SS': the separator is the 11th character of every value
+    # (datetime64[ns] spans the years 1677..2262, always four digits).
+    text = np.ascontiguousarray(text)
+    text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")
     return text.tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime
 
 import numpy as np
@@ -9,7 +10,6 @@ import pandas as pd
 from django.db import connection
 
 from marketdata.loading import TABLE, pg_copy_out_records, pg_timestamps
-from marketdata.models import Candle
 from marketdata.resampling import ResampleResult, resample_candles
 
 CANDLE_COLUMNS = ["open", "high", "low", "close", "volume", "quote_volume", "trade_count"]
@@ -23,27 +23,58 @@ def candles_df(
     Returns a frame indexed by a UTC ``DatetimeIndex`` (nanosecond unit) named ``open_time``,
     sorted, with float64 columns ``open high low close volume quote_volume trade_count`` (NaN
     where unknown). The frame is identical on every backend; PostgreSQL reads through a binary
-    ``COPY`` decoded by numpy (about 5x faster than the ORM for a million rows).
+    ``COPY`` decoded by numpy (about 5x faster than the ORM for a million rows), SQLite through one
+    raw cursor ``fetchall`` turned into numpy columns.
     """
     if connection.vendor == "postgresql":
         index, columns = _pg_candles(symbol=symbol, timeframe=timeframe, start=start, end=end)
     else:
-        index, columns = _orm_candles(symbol=symbol, timeframe=timeframe, start=start, end=end)
+        index, columns = _sqlite_candles(symbol=symbol, timeframe=timeframe, start=start, end=end)
     frame = pd.DataFrame(columns, index=index, columns=CANDLE_COLUMNS, dtype="float64")
     frame.index.name = "open_time"
     return frame
 
 
-def _orm_candles(*, symbol, timeframe, start, end) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
-    qs = Candle.objects.filter(symbol=symbol, timeframe=timeframe)
+def _sqlite_candles(*, symbol, timeframe, start, end) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
+    """Other backends (SQLite): one raw query and ``fetchall``, then numpy per column; no model layer and no
+    per-row converters (``open_time`` is selected as an expression, so the driver's datetime converter does
+    not run). NULLs become NaN."""
+    sql = (f"SELECT CAST(open_time AS TEXT), {', '.join(CANDLE_COLUMNS)} FROM {TABLE} "
+           "WHERE symbol = %s AND timeframe = %s")
+    params: list = [symbol, timeframe]
     if start is not None:
-        qs = qs.filter(open_time__gte=start)
+        sql += " AND open_time >= %s"
+        params.append(db_datetime_bound(start))
     if end is not None:
-        qs = qs.filter(open_time__lt=end)
-    rows = list(qs.order_by("open_time").values_list("open_time", *CANDLE_COLUMNS))
-    raw = pd.DataFrame(rows, columns=["open_time", *CANDLE_COLUMNS])
-    index = pd.DatetimeIndex(pd.to_datetime(raw["open_time"], utc=True)).as_unit("ns")
-    return index, {name: raw[name].to_numpy("float64", na_value=np.nan) for name in CANDLE_COLUMNS}
+        sql += " AND open_time < %s"
+        params.append(db_datetime_bound(end))
+    sql += " ORDER BY open_time"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    # One object array of the rows (built in C), then per column: a float cast (None -> NaN) and the times.
+    table = np.array(rows, dtype=object).reshape(len(rows), 1 + len(CANDLE_COLUMNS))
+    values = np.array(table[:, 1:].T, dtype="float64", order="C")
+    return parse_db_times(table[:, 0]), dict(zip(CANDLE_COLUMNS, values, strict=True))
+
+
+def db_datetime_bound(value: datetime) -> object:
+    """A bound as the ORM would send it (a naive value counts as UTC, the project's time zone)."""
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return connection.ops.adapt_datetimefield_value(stamp.to_pydatetime())
+
+
+def parse_db_times(texts: np.ndarray) -> pd.DatetimeIndex:
+    """Stored ``open_time`` texts (``YYYY-MM-DD HH:MM:SS[.ffffff]``, naive UTC: what Django writes) as a UTC
+    nanosecond index, parsed by numpy in one go; any other form (a UTC offset written by hand) by pandas."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy only warns about a time-zone suffix
+            ns = texts.astype("datetime64[ns]")
+        return pd.DatetimeIndex(ns).tz_localize("UTC")
+    except (ValueError, TypeError, UserWarning, DeprecationWarning):
+        return pd.DatetimeIndex(pd.to_datetime(texts.tolist(), utc=True, format="ISO8601")).as_unit("ns")
 
 
 def _pg_candles(*, symbol, timeframe, start, end) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:

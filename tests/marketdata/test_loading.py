@@ -137,6 +137,7 @@ def test_database_error_midway_leaves_nothing_written(monkeypatch):
     import marketdata.loading as loading
 
     frame = make_candles(2500)
+    monkeypatch.setattr(loading, "BATCH_SIZE", 1000)  # SQLite: the bad row is in the third executemany batch
     monkeypatch.setattr(loading, "_check_rows", lambda frame, timeframe: None)
     frame.loc[2200, "volume"] = -5.0  # the database's ohlcv_volume_non_negative rejects it
 
