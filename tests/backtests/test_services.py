@@ -76,13 +76,20 @@ def test_missing_data_fails_the_run_with_a_clear_error_and_no_trades(db):
 def test_failure_while_storing_leaves_nothing_half_written(btc_candles_in_db, monkeypatch):
     config = _create()
 
-    def explode(*args, **kwargs):
-        raise RuntimeError("disk full")
+    written = []
+    insert_rows = services.insert_rows
 
-    monkeypatch.setattr(BacktestMetric.objects, "bulk_create", explode)
+    def explode(model, *args, **kwargs):
+        if model is BacktestMetric:  # the snapshots come after the trades
+            raise RuntimeError("disk full")
+        written.append(insert_rows(model, *args, **kwargs))
+        return written[-1]
+
+    monkeypatch.setattr(services, "insert_rows", explode)
     services.backtest_execute(config.pk)
     config.refresh_from_db()
     assert config.status == RunStatus.FAILED and "disk full" in config.error
+    assert written and written[0] > 0  # trades were written first ...
     assert config.trades.count() == 0, "trades written before the failure were rolled back"
 
 
