@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
+import os
+import socket
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -267,7 +269,9 @@ def walkforward_period_step(run_id: int, index: int, attempt: int, span_start: i
             data = research_data_load(strategy=run.strategy, symbols=run.symbols, timeframe=run.timeframe,
                                       start=window.train_start, end=window.test_end, settings=run.settings)
             walkforward_period_store(run, data, plan, window, attempt)
-        return {"period": index, "finishing": _queue_finish_once(run, attempt, len(plan["windows"]))}
+        return {"period": index, "finishing": _queue_finish_once(run, attempt, len(plan["windows"])),
+                "worker": f"{socket.gethostname()}:{os.getpid()}", "loaded": [window.train_start.isoformat(),
+                                                                         window.test_end.isoformat()]}
 
     return _claimed_step(run_id, attempt, step)
 

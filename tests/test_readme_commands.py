@@ -13,7 +13,7 @@ bundled real BTC/ETH 1h candles of January 2023 (marketdata/sample_data/binance_
 unchanged, times shifted by exactly 365 days; the LunarCrush answer is the recorded v2 DOGE payload
 (tests/data/fixtures/lunarcrush/) re-timed to January 2024 (REBUILT, values unchanged).
 
-Tested (15 lines; ``test_every_readme_line_is_covered`` fails when a line is added or removed):
+Tested (16 lines; ``test_every_readme_line_is_covered`` fails when a line is added or removed):
 
 Block ``M=".venv/bin/python manage.py"``:
   1. ``$M load_sample_data [--skip-fundamentals]``: minimal form (loads everything: the module's database),
@@ -33,6 +33,8 @@ Block ``M=".venv/bin/python manage.py"``:
      replay mode is one strategy run per bar, too slow for CI)
 
 (The block's comment-only line ``# exit 0 passed, 1 look-ahead found, ...`` belongs to line 10, not a command.)
+ 16. ``$M warm_numba_cache``: says the compiled code is ready (``tests/backtests/test_warm.py`` checks that a
+     later process then loads it instead of compiling)
 
 Block "Your own strategies" (one test, in order, subprocesses; its SQLite file database in tmp_path is
 migrated and given the bundled BTC/ETH 1h candles of 2021-2023, the data ema_cross needs):
@@ -155,6 +157,7 @@ COVERED = {
     "$M ingest_onchain": "test_ingest_onchain",
     "$M ingest_social": "test_ingest_social_*",
     "$M ingest_sentiment": "test_ingest_sentiment",
+    "$M warm_numba_cache": "test_warm_numba_cache",
     "$M research": "test_research / test_own_strategies_block",
     "$M lookahead": "test_lookahead / test_own_strategies_block",
     "$M new_strategy": "test_own_strategies_block",
@@ -174,7 +177,7 @@ def _key(line: str) -> str:
 
 def test_every_readme_line_is_covered():
     lines = MAIN + OWN
-    assert len(lines) == 15, lines
+    assert len(lines) == 16, lines
     assert {_key(line) for line in lines} == set(COVERED)
     for line in lines:  # every line parses, both forms
         assert parse(line) and parse(line, full=True)
@@ -392,6 +395,13 @@ def test_ingest_social_with_a_key_writes_rows(offline, settings):
 
 
 @pytest.mark.django_db
+def test_warm_numba_cache():
+    argv = manage_args("warm_numba_cache")
+    assert argv == ["warm_numba_cache"]
+    out = run(argv)
+    assert re.match(r"compiled code ready: \d+ functions, \d+ signatures compiled and cached, \d+ loaded", out), out
+
+
 def test_ingest_sentiment(offline):
     fng = load_json("alternative_me/fng_limit0_REBUILT.json")
     offline.expect_request("/fng/", query_string={"limit": "0", "format": "json"}).respond_with_json(fng)

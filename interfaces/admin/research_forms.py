@@ -27,6 +27,9 @@ class ResearchRunForm(forms.Form):
     permutations = forms.IntegerField(min_value=0, max_value=10_000, initial=defaults.permutations,
                                       help_text="bar permutations of the signal test on each holdout (0 skips it)")
     seed = forms.IntegerField(min_value=0, initial=defaults.seed)
+    cluster = forms.BooleanField(required=False, initial=False, label="Fan out over the cluster",
+                                 help_text="one task per strategy x walk-forward period, shared by every qcluster "
+                                           "worker on this database")
 
     def clean(self):
         cleaned = super().clean()

@@ -19,6 +19,7 @@ from interfaces.api.analytics_serializers import (
     LookaheadRequestSerializer,
     MonteCarloRequestSerializer,
     ParameterHeatmapRequestSerializer,
+    ResearchRequestSerializer,
     StrategySerializer,
     StressEventSerializer,
     StressTestRequestSerializer,
@@ -103,6 +104,9 @@ def _job_endpoint(kind: str, request_serializer: type[serializers.Serializer], d
     return view
 
 
+ResearchView = _job_endpoint("research", ResearchRequestSerializer,
+                             "The full research run: walk-forward, holdout, Monte Carlo, stress, edge tests, portfolio, "
+                             "scorecard and report (with cluster=true its walk-forwards fan out over the cluster).")
 MonteCarloView = _job_endpoint("montecarlo", MonteCarloRequestSerializer,
                                "Monte Carlo of a succeeded backtest's trades (shuffle and bootstrap).")
 StressTestView = _job_endpoint("stress_test", StressTestRequestSerializer,

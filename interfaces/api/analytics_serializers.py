@@ -46,6 +46,35 @@ class MonteCarloRequestSerializer(serializers.Serializer):
         return value
 
 
+class ResearchRequestSerializer(serializers.Serializer):
+    """The full research run (what ``manage.py research`` does), queued as a job."""
+
+    strategies = serializers.ListField(child=StrategyNameField(max_length=64), required=False, min_length=1,
+                                       max_length=20, help_text="default: the five research strategies")
+    max_trials = serializers.IntegerField(min_value=1, max_value=500, default=16)
+    train_months = serializers.IntegerField(min_value=1, max_value=60, default=6)
+    test_months = serializers.IntegerField(min_value=1, max_value=24, default=3)
+    holdout_fraction = serializers.FloatField(default=0.3, help_text="0.2..0.5; a locked strategy accepts only "
+                                                                      "its lock's fraction")
+    mc_iterations = serializers.IntegerField(min_value=1, max_value=100_000, default=1000)
+    permutations = serializers.IntegerField(min_value=0, max_value=10_000, default=100)
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=42)
+    cluster = serializers.BooleanField(default=False, help_text="fan the walk-forwards out over the django-q2 "
+                                                                "cluster: one task per strategy x period")
+
+    def validate(self, attrs):
+        from analytics import holdout
+        from strategies.registry import RESEARCH_STRATEGIES
+
+        try:
+            holdout.check_fraction(attrs["holdout_fraction"])
+            for name in attrs.get("strategies") or [cls.name for cls in RESEARCH_STRATEGIES]:
+                holdout.refuse_fraction_change(name, attrs["holdout_fraction"])
+        except ValueError as exc:
+            raise serializers.ValidationError({"holdout_fraction": str(exc)}) from exc
+        return attrs
+
+
 class StressTestRequestSerializer(serializers.Serializer):
     strategy = StrategyNameField(max_length=64)
     parameters = serializers.DictField(required=False, default=dict)

@@ -20,6 +20,7 @@ urlpatterns = [
     re_path(r"^configs/(?P<pk>[0-9]+)/trades/?$", backtests.ConfigTradesView.as_view(), name="backtest-config-trades"),
     re_path(r"^configs/(?P<pk>[0-9]+)/metrics/?$", backtests.ConfigMetricsView.as_view(), name="backtest-config-metrics"),
     re_path(r"^walkforward/?$", analytics.WalkForwardStartView.as_view(), name="walkforward-start"),
+    re_path(r"^research/?$", analytics.ResearchView.as_view(), name="research"),
     re_path(r"^montecarlo/?$", analytics.MonteCarloView.as_view(), name="montecarlo"),
     re_path(r"^stress-tests/?$", analytics.StressTestView.as_view(), name="stress-tests"),
     re_path(r"^lookahead/?$", analytics.LookaheadView.as_view(), name="lookahead"),

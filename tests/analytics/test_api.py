@@ -113,3 +113,28 @@ def test_data_quality_report_is_queued_then_served(staff_client, btc_candles_in_
     latest = staff_client.get(f"{BASE}/data-quality/latest").json()
     series = latest["result"]["series"]
     assert series[0]["symbol"] == "BTC" and series[0]["rows"] == len(btc_candles_in_db)
+
+
+@pytest.mark.parametrize(("change", "field"), [({"holdout_fraction": 0.9}, "holdout_fraction"),
+                                               ({"strategies": ["moon_shot"]}, "strategies"),
+                                               ({"cluster": "sometimes"}, "cluster"),
+                                               ({"max_trials": 0}, "max_trials")])
+def test_research_request_validation(staff_client, change, field):
+    response = staff_client.post(f"{BASE}/research", {"strategies": ["lending_value"], **change}, format="json")
+    assert response.status_code == 400 and field in response.json(), response.json()
+    assert ResearchJob.objects.count() == 0
+
+
+def test_research_is_queued_as_a_job_with_its_options(staff_client):
+    """POST research queues the research job (202 + status URL) with the options the research run takes."""
+    response = staff_client.post(f"{BASE}/research", {"strategies": ["lending_value"], "max_trials": 4,
+                                                       "permutations": 0, "cluster": True}, format="json")
+    assert response.status_code == 202, response.json()
+    job = ResearchJob.objects.get()
+    assert job.kind == "research" and job.status == "pending"
+    assert job.params == {"strategies": ["lending_value"], "max_trials": 4, "train_months": 6, "test_months": 3,
+                          "holdout_fraction": 0.3, "mc_iterations": 1000, "permutations": 0, "seed": 42,
+                          "cluster": True}
+    from analytics.research import ResearchOptions
+
+    assert ResearchOptions(**job.params).cluster is True  # what the job adapter builds from them

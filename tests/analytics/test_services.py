@@ -119,3 +119,27 @@ def test_fanned_out_walkforward_stores_the_same_periods_as_the_sequential_one(bt
 
     assert periods(fanned) == periods(sequential)
     assert fanned.final_parameters == sequential.final_parameters
+
+
+def test_a_walkforward_on_two_cores_equals_the_one_core_run(btc_candles_in_db, monkeypatch):
+    """Trials, parameter checks and permutations over two forked workers (core.parallel): every stored figure
+    equals the one-process run's, seed for seed."""
+    def executed(workers: str) -> WalkForwardRun:
+        monkeypatch.setenv("RESEARCH_WORKERS", workers)
+        return _walkforward(permutations=20)
+
+    one, two = executed("1"), executed("2")
+    assert two.status == RunStatus.SUCCEEDED, two.error
+
+    def periods(run):
+        return list(WalkForwardPeriod.objects.filter(run=run).order_by("index").values_list(
+            "index", "parameters", "train_metrics", "test_metrics", "degradation"))
+
+    assert periods(two) == periods(one) and len(periods(one)) >= 2
+    assert two.final_parameters == one.final_parameters
+    volatile = {"config_id", "evaluations", "configurations"}  # the second is a counted replay on the same lock
+    assert {k: v for k, v in two.holdout_metrics.items() if k not in volatile} == \
+        {k: v for k, v in one.holdout_metrics.items() if k not in volatile}
+    for key in ("edge", "parameter_effects", "neighbourhood", "final_train_metrics", "deflated_sharpe"):
+        assert two.summary[key] == one.summary[key], key
+    assert one.summary["edge"]["permutation"]["n_valid"] == 20

@@ -5,37 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from backtests import services
 from backtests.models import BacktestConfig, RunStatus
+from tests.cluster import cluster_env, manage, start_cluster, stop_cluster
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
-
-
-def _env(broker: str) -> dict[str, str]:
-    db = connection.settings_dict
-    env = {k: v for k, v in os.environ.items() if k not in {"Q_SYNC", "REDIS_URL"}}
-    env.update(DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
-                            f"{db['PORT'] or 5432}/{db['NAME']}",
-               Q_SYNC="0", Q_WORKERS="1", Q_CLUSTER_NAME=f"test-{uuid.uuid4().hex[:8]}")
-    if broker == "redis":
-        env["REDIS_URL"] = os.environ["REDIS_TEST_URL"]
-    return env
-
-
-def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
 
 
 @pytest.mark.parametrize("broker", ["orm", "redis"])
@@ -45,11 +24,10 @@ def test_cluster_runs_a_queued_backtest(broker, requires_postgres, btc_candles_i
     config = services.backtest_create(strategy="sma_crossover", symbols=["BTC"], timeframe="1h",
                                       start=datetime(2022, 1, 15, tzinfo=UTC), end=datetime(2022, 5, 1, tzinfo=UTC),
                                       parameters={"stop_pct": 0.05}, queue=False)
-    env = _env(broker)
-    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    env = cluster_env(broker)
+    cluster = start_cluster(env)
     try:
-        queued = _manage(env, "shell", "-c",
+        queued = manage(env, "shell", "-c",
                          f"from core import lifecycle; from backtests.models import BacktestConfig as C; "
                          f"lifecycle.enqueue(C.objects.get(pk={config.pk}))")
         assert queued.returncode == 0, queued.stderr
@@ -60,12 +38,7 @@ def test_cluster_runs_a_queued_backtest(broker, requires_postgres, btc_candles_i
                 break
             time.sleep(0.5)
     finally:
-        os.killpg(cluster.pid, signal.SIGTERM)
-        try:
-            output, _ = cluster.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
-            output, _ = cluster.communicate()
+        output = stop_cluster(cluster)
     assert config.status == RunStatus.SUCCEEDED, f"{config.status}: {config.error}\n{output[-2000:]}"
     assert config.task_id and config.attempts == 1
     assert BacktestConfig.objects.get(pk=config.pk).trades.count() == config.num_trades > 0
@@ -85,11 +58,10 @@ def test_a_worker_killed_mid_run_leaves_a_visible_stale_run_that_retries_cleanly
     config = services.backtest_create(strategy="sma_crossover", symbols=["BTC"], timeframe="1h",
                                       start=datetime(2018, 1, 1, tzinfo=UTC), end=datetime(2023, 7, 1, tzinfo=UTC),
                                       parameters={"stop_pct": 0.05}, queue=False)
-    env = _env("orm")
-    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = cluster_env("orm")
+    cluster = start_cluster(env, output=False)
     try:
-        assert _manage(env, "shell", "-c",
+        assert manage(env, "shell", "-c",
                        f"from core import lifecycle; from backtests.models import BacktestConfig as C; "
                          f"lifecycle.enqueue(C.objects.get(pk={config.pk}))").returncode == 0
         deadline = time.monotonic() + 120

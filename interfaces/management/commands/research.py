@@ -40,6 +40,9 @@ class Command(BaseCommand):
                             help="also write the strategies' indicators to the indicator cache (an export: no "
                                  "strategy reads it, so the research run skips it unless asked)")
         parser.add_argument("--report-dir", help="where to write the report (default: reports/)")
+        parser.add_argument("--cluster", action="store_true",
+                            help="fan the walk-forwards out over the django-q2 cluster (one task per strategy x "
+                                 "period; start `manage.py qcluster` on one or more hosts sharing the database)")
 
     def handle(self, *args, **opts):
         names = [n.strip() for n in opts["strategies"].split(",")] if opts["strategies"] else None
@@ -61,7 +64,8 @@ class Command(BaseCommand):
             test_months=opts["test_months"], holdout_fraction=opts["holdout"], search=opts["search"],
             max_trials=opts["trials"], mc_iterations=opts["mc_iterations"], permutations=opts["permutations"],
             seed=opts["seed"],
-            cache_indicators=opts["cache_indicators"], report_dir=opts["report_dir"])
+            cache_indicators=opts["cache_indicators"], report_dir=opts["report_dir"],
+            cluster=opts["cluster"])
         if names:
             options.strategies = names
         progress = self._progress()
