@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from analytics import charts
+from core.parallel import parallel_map
 from strategies.disclosure import coverage_lines
 
 CONVENTION = "annualised over 365 days from daily-resampled returns, risk-free rate 0"
@@ -248,11 +249,11 @@ def _stress_rows(result: dict) -> list[dict]:
 
 
 def render_html(report: dict) -> str:
-    strategies = []
-    for name, result in (report.get("strategies") or {}).items():
-        strategies.append({**result, "name": name, "charts": _strategy_charts({**result, "name": name}),
-                           "stress": _stress_rows(result), "coverage_tables": coverage_tables(result),
-                           "holdout_line": holdout_line(result), "evidence": evidence_lines(result)})
+    results = [{**result, "name": name} for name, result in (report.get("strategies") or {}).items()]
+    figures = parallel_map(_strategy_charts, results)  # Plotly's serialisation: a strategy per core
+    strategies = [{**result, "charts": charts_html, "stress": _stress_rows(result),
+                   "coverage_tables": coverage_tables(result), "holdout_line": holdout_line(result),
+                   "evidence": evidence_lines(result)} for result, charts_html in zip(results, figures, strict=True)]
     corr_chart = charts.figure_html(charts.correlation_figure(report.get("correlation")), "chart-correlation")
     portfolio_chart = _portfolio_chart(report)
     any_chart = bool(corr_chart or portfolio_chart or any(s["charts"] for s in strategies))

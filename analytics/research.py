@@ -5,10 +5,14 @@ written up as an HTML report and a Markdown summary.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import multiprocessing
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -32,6 +36,7 @@ from backtests.selectors import config_trade_returns, equity_frame
 from core import lifecycle
 from core.jobs import register_job
 from core.jsonsafe import json_safe
+from core.parallel import can_fork_workers, default_workers
 from marketdata.models import Candle, OnchainMetric, SentimentIndex
 from marketdata.selectors import fundamentals_inventory
 from marketdata.timeframes import timeframe_delta
@@ -100,10 +105,8 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
     if options.cluster:
         with step("walk-forwards queued on the cluster"):
             queued = {name: queue_walkforward(name, options, job) for name in options.strategies}
-    strategies: dict[str, dict] = {}
-    for name in options.strategies:
-        with step(f"strategy {name}"):
-            strategies[name] = research_strategy(name, options, progress, job=job, queued=queued.get(name))
+    with step("strategies"):
+        strategies = research_strategies(options, progress, job, queued, report["timings"])
     report["strategies"] = strategies
     with step("portfolio"):
         report["portfolio"] = portfolio_section(strategies)
@@ -230,6 +233,71 @@ def data_span(name: str) -> tuple[datetime, datetime] | None:
 
 
 # --------------------------------------------------------------------------- per strategy
+def research_strategies(options: ResearchOptions, progress: Progress, job: ResearchJob | None,
+                        queued: dict[str, WalkForwardRun | None], timings: dict) -> dict[str, dict]:
+    """Every strategy's research (:func:`research_strategy`), in the options' order; ``timings["strategy <name>"]``
+    holds each one's seconds.
+
+    The strategies are independent, so they run side by side in forked processes, one per core
+    (``RESEARCH_WORKERS``), each with its own database connection; inside each, the trials use the cores
+    left idle (``core.parallel``). Each result is what the same strategy gives alone. On the cluster (the
+    walk-forwards are already queued) or with one core they run here, one after another.
+    """
+    names = list(options.strategies)
+    workers = min(default_workers(), len(names))
+    if options.cluster or workers <= 1 or not can_fork_workers():
+        results = {}
+        for name in names:
+            started = time.perf_counter()
+            results[name] = research_strategy(name, options, progress, job=job, queued=queued.get(name))
+            timings[f"strategy {name}"] = round(time.perf_counter() - started, 2)
+        return results
+    context = multiprocessing.get_context("fork")
+    messages = context.SimpleQueue()
+    relay = threading.Thread(target=_relay_progress, args=(messages, progress), daemon=True)
+    relay.start()
+    gc.freeze()  # the children's garbage collector leaves the inherited objects (and their pages) alone
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_strategy_process,
+                                 initargs=(messages,)) as pool:
+            futures = {name: pool.submit(_timed_research_strategy, name, options, job) for name in names}
+            done = {name: future.result() for name, future in futures.items()}
+    finally:
+        gc.unfreeze()
+        messages.put(None)
+        relay.join(timeout=5)
+    timings.update({f"strategy {name}": done[name][1] for name in names})
+    return {name: done[name][0] for name in names}
+
+
+_child_progress: Progress = _noop
+#: Connections inherited from the parent, kept referenced (never closed or collected here: closing would end
+#: the parent's session on the shared socket) while this process opens its own.
+_inherited_connections: list = []
+
+
+def _strategy_process(messages) -> None:
+    """Initialiser of a strategy process: own database connections, progress sent to the parent."""
+    global _child_progress
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        _inherited_connections.append(connection.connection)
+        connection.connection = None
+    _child_progress = messages.put
+
+
+def _timed_research_strategy(name: str, options: ResearchOptions, job: ResearchJob | None) -> tuple[dict, float]:
+    started = time.perf_counter()
+    result = research_strategy(name, options, _child_progress, job=job)
+    return result, round(time.perf_counter() - started, 2)
+
+
+def _relay_progress(messages, progress: Progress) -> None:
+    while (message := messages.get()) is not None:
+        progress(message)
+
+
 def research_range(name: str, options: ResearchOptions) -> tuple[datetime, datetime] | None:
     """The strategy's data span cut to the options' start and end (None: no candles)."""
     span = data_span(name)

@@ -431,8 +431,9 @@ def signal_permutation_test(data: ResearchData, params: dict, start, end, *, n_p
     warm-up before ``start``, fundamentals, sentiment and the regime symbols stay as they were)."""
     def total_return(candles: dict) -> float | None:
         market = dataclasses.replace(data.market, candles=candles)
-        outcome = evaluate_window(data.strategy_class(**params), market, data.config, start, end, data.bar)
-        return outcome.performance.get("total_return") if outcome.result is not None else None
+        outcome = evaluate_window(data.strategy_class(**params), market, data.config, start, end, data.bar,
+                                  statistics=False)
+        return outcome.total_return
 
     report = edge.permutation_test(total_return, data.market.candles, pd.Timestamp(start),
                                    n_permutations=n_permutations, seed=seed, map_=parallel_map)

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from backtests.engine import EngineConfig, run_backtest
-from backtests.metrics import performance_summary
+from backtests.metrics import performance_summary, total_return
 from strategies.base import BaseStrategy, MarketData
 from strategies.disclosure import data_coverage
 
@@ -123,6 +123,18 @@ class WindowResult:
     def has_data(self) -> bool:
         return self.result is not None
 
+    @property
+    def total_return(self) -> float | None:
+        """The window's total return from ``start`` on (``performance["total_return"]``, also when the other
+        statistics were not computed); None without data."""
+        if self.result is None:
+            return None
+        if "total_return" in self.performance:
+            return self.performance["total_return"]
+        equity = self.result.equity["equity"]
+        equity = equity.loc[equity.index >= self.start].dropna() if self.start is not None else equity.dropna()
+        return total_return(equity) if len(equity) else None
+
 
 def evaluate_window(
     strategy: BaseStrategy,
@@ -131,13 +143,19 @@ def evaluate_window(
     start: pd.Timestamp,
     end: pd.Timestamp,
     bar_length: pd.Timedelta,
+    *,
+    statistics: bool = True,
 ) -> WindowResult:
-    """Run ``strategy`` on ``[start, end)`` with its warm-up before ``start``; statistics from ``start`` on."""
+    """Run ``strategy`` on ``[start, end)`` with its warm-up before ``start``; statistics from ``start`` on
+    (``statistics=False``: none, for a caller that needs only :attr:`WindowResult.total_return`)."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     window = evaluation_window(data, start - bar_length * int(strategy.warmup_bars), start, end)
     if window is None:
         return WindowResult(performance={}, result=None, notes=["no candles in the window"])
     result = run_backtest(StartGate(strategy, start), window, config)
+    if not statistics:
+        return WindowResult(performance={}, result=result, notes=list(window.notes), strategy=strategy,
+                            window=window, start=start)
     equity = result.equity.loc[result.equity.index >= start]
     trades = result.trades
     performance = performance_summary(equity["equity"], trades, position=equity["exposure"] > 0)

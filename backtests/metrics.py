@@ -289,11 +289,12 @@ def position_results(legs: pd.DataFrame | None) -> pd.DataFrame:
     when no position has a second leg (what an optimiser's trials mostly are); the statistics read only these."""
     if legs is None or len(legs) == 0 or not {*POSITION_KEYS, "exit_time", "pnl"} <= set(legs.columns):
         return positions(legs)
-    codes = pd.factorize(legs["symbol"])[0].astype(np.int64)
-    entries = pd.DatetimeIndex(legs["entry_time"]).asi8
-    if np.unique(np.column_stack([codes, entries]), axis=0).shape[0] < len(legs):
+    codes = pd.factorize(legs["symbol"])[0]
+    entries = legs["entry_time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    by_key = np.lexsort((entries, codes))
+    if ((np.diff(codes[by_key]) == 0) & (np.diff(entries[by_key]) == 0)).any():  # a position with two legs
         return positions(legs)[["pnl", *(["return_pct"] if "return_pct" in legs.columns else [])]]
-    order = np.argsort(pd.DatetimeIndex(legs["exit_time"]).asi8, kind="stable")
+    order = np.argsort(legs["exit_time"].to_numpy(dtype="datetime64[ns]").view(np.int64), kind="stable")
     pnl = legs["pnl"].to_numpy(dtype=float)[order]
     out = {"pnl": pnl}
     if "return_pct" in legs.columns:
