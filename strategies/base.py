@@ -422,5 +422,29 @@ class BaseStrategy(abc.ABC):
             index=index,
         )
 
+    @classmethod
+    def signals_frame(cls, index: pd.Index, *, entry: pd.Series, exit: pd.Series, stop: pd.Series | None = None,
+                      take_profit: pd.Series | None = None, take_profit_fraction: float | None = None,
+                      **columns: pd.Series) -> pd.DataFrame:
+        """:meth:`empty_signals` with ``entry``/``exit`` set, the stop, target and target fraction on the entry
+        bars only, and the diagnostic ``columns`` after them (all on ``index``), built by one constructor: adding
+        the columns one by one costs more than the rest of an optimiser's trial."""
+        entries = np.asarray(entry, dtype=bool)
+        if len(entries) != len(index):
+            raise ValueError(f"entry has {len(entries)} values for {len(index)} bars")
+
+        def on_entries(level: Any, otherwise: float) -> np.ndarray:
+            if level is None:
+                return np.full(len(index), otherwise)
+            return np.where(entries, np.asarray(level, dtype=float), otherwise)
+
+        frame = {
+            "entry": entries, "exit": np.asarray(exit, dtype=bool), "stop": on_entries(stop, np.nan),
+            "take_profit": on_entries(take_profit, np.nan),
+            "take_profit_fraction": on_entries(take_profit_fraction, 1.0),
+            "scale_in": np.zeros(len(index), dtype=bool), "direction": np.ones(len(index), dtype=np.int8),
+        }
+        return pd.DataFrame({**frame, **columns}, index=index)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"

@@ -120,17 +120,8 @@ class CurveWarsSpecialist(_common.PerSymbolStrategy):
             & mood_ok
             & regime
         )
-        frame = self.empty_signals(candles.index)
         entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & stop.notna()
-        frame["entry"] = entry
-        frame["exit"] = ((close >= bands["middle"]) | (rsi > p["rsi_exit"])).fillna(False)
-        frame.loc[entry, "stop"] = stop[entry]
-        frame["bb_lower"] = bands["lower"]
-        frame["bb_middle"] = bands["middle"]
-        frame["rsi"] = rsi
-        frame["atr"] = atr
-        frame["tvl_not_falling"] = tvl_ok
-        frame["uses_onchain"] = tvl_ok.notna()
-        frame["uses_fear_greed"] = mood_known
-        frame["regime_ok"] = regime
-        return frame
+        return self.signals_frame(
+            candles.index, entry=entry, exit=((close >= bands["middle"]) | (rsi > p["rsi_exit"])).fillna(False),
+            stop=stop, bb_lower=bands["lower"], bb_middle=bands["middle"], rsi=rsi, atr=atr, tvl_not_falling=tvl_ok,
+            uses_onchain=tvl_ok.notna(), uses_fear_greed=mood_known, regime_ok=regime)

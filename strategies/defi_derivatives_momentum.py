@@ -141,21 +141,10 @@ class DefiDerivativesMomentum(_common.PerSymbolStrategy):
             & mood_ok
             & regime
         )
-        frame = self.empty_signals(candles.index)
         entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & stop.notna()
-        frame["entry"] = entry
-        frame["exit"] = ((close < ema_slow) | ((close < ema_fast) & (hist < 0))).fillna(False)
-        frame.loc[entry, "stop"] = stop[entry]
-        frame.loc[entry, "take_profit"] = (close + p["tp_atr_mult"] * atr)[entry]
-        frame.loc[entry, "take_profit_fraction"] = TAKE_PROFIT_FRACTION
-        frame["ema_fast"] = ema_fast
-        frame["ema_slow"] = ema_slow
-        frame["macd_hist"] = hist
-        frame["rsi"] = rsi
-        frame["volume_ratio"] = volume_ratio
-        frame["atr"] = atr
-        frame["onchain_rising"] = confirmation
-        frame["uses_onchain"] = confirmation.notna()
-        frame["uses_fear_greed"] = mood_known
-        frame["regime_ok"] = regime
-        return frame
+        return self.signals_frame(
+            candles.index, entry=entry, exit=((close < ema_slow) | ((close < ema_fast) & (hist < 0))).fillna(False),
+            stop=stop, take_profit=close + p["tp_atr_mult"] * atr, take_profit_fraction=TAKE_PROFIT_FRACTION,
+            ema_fast=ema_fast, ema_slow=ema_slow, macd_hist=hist, rsi=rsi, volume_ratio=volume_ratio, atr=atr,
+            onchain_rising=confirmation, uses_onchain=confirmation.notna(), uses_fear_greed=mood_known,
+            regime_ok=regime)

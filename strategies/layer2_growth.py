@@ -97,16 +97,8 @@ class Layer2EcosystemGrowth(_common.PerSymbolStrategy):
 
         trend = (close > ema_slow) & (ema_fast > ema_slow)
         setup = (growth > p["tvl_growth_min"]) & trend & regime
-        frame = self.empty_signals(candles.index)
         entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & stop.notna()
-        frame["entry"] = entry
-        frame["exit"] = ((close < ema_slow) | (ema_fast < ema_slow) | (tvl_growth < 0)).fillna(False)
-        frame.loc[entry, "stop"] = stop[entry]
-        frame["ema_fast"] = ema_fast
-        frame["ema_slow"] = ema_slow
-        frame["tvl_growth"] = tvl_growth
-        frame["growth_used"] = growth
-        frame["uses_tvl"] = tvl_growth.notna()
-        frame["atr"] = atr
-        frame["regime_ok"] = regime
-        return frame
+        return self.signals_frame(
+            candles.index, entry=entry, exit=((close < ema_slow) | (ema_fast < ema_slow) | (tvl_growth < 0)).fillna(False),
+            stop=stop, ema_fast=ema_fast, ema_slow=ema_slow, tvl_growth=tvl_growth, growth_used=growth,
+            uses_tvl=tvl_growth.notna(), atr=atr, regime_ok=regime)

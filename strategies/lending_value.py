@@ -126,21 +126,11 @@ class LendingProtocolValue(_common.PerSymbolStrategy):
         trend_fails = (close < ema) & (hist < 0)
         value_gone = value_gone.fillna(False).astype(bool)
         signal = recently_cheap & (crosses_ema | hist_turns) & ~value_gone & regime
-        frame = self.empty_signals(candles.index)
         entry = _common.after_warmup(_common.edge(signal), self.warmup_bars) & stop.notna()
-        frame["entry"] = entry
-        frame["exit"] = value_gone | trend_fails
-        frame.loc[entry, "stop"] = stop[entry]
-        frame["zscore"] = zscore
-        frame["fee_yield"] = fee_yield
-        frame["fee_yield_z"] = fee_z
-        frame["uses_earnings"] = fee_mode
-        frame["uses_market_cap"] = fee_mode
-        frame["ema_trend"] = ema
-        frame["macd_hist"] = hist
-        frame["atr"] = atr
-        frame["regime_ok"] = regime
-        return frame
+        return self.signals_frame(
+            candles.index, entry=entry, exit=value_gone | trend_fails, stop=stop, zscore=zscore, fee_yield=fee_yield,
+            fee_yield_z=fee_z, uses_earnings=fee_mode, uses_market_cap=fee_mode, ema_trend=ema, macd_hist=hist,
+            atr=atr, regime_ok=regime)
 
 
 def rolling_zscore(series: pd.Series, window: int) -> pd.Series:

@@ -60,7 +60,7 @@ def test_the_schema_documents_each_job_endpoint_with_its_own_request_body():
     assert {name: ref.rsplit("/", 1)[-1] for name, ref in bodies.items()} == {
         "data-quality": "DataQualityRequest", "ingest-data": "IngestRequest", "lookahead": "LookaheadRequest",
         "montecarlo": "MonteCarloRequest", "parameter-heatmap": "ParameterHeatmapRequest", "run": "BacktestRequest",
-        "stress-tests": "StressTestRequest", "walkforward": "WalkForwardRequest"}
+        "research": "ResearchRequest", "stress-tests": "StressTestRequest", "walkforward": "WalkForwardRequest"}
 
 
 def test_the_strategies_endpoint_answers_what_its_schema_says(staff_client):
