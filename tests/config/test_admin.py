@@ -94,11 +94,14 @@ def test_a_research_run_is_started_followed_and_its_report_opened_from_the_admin
             "permutations": 0, "seed": 1}
     assert admin_client.get(reverse("admin:backtests_researchjob_changelist")).content.decode().count(
         "Start a research run") == 1
+    page = admin_client.get(reverse("admin:backtests_researchjob_start_research")).content.decode()
+    assert "Fan out over the cluster" in page and 'name="cluster"' in page
     bad = admin_client.post(reverse("admin:backtests_researchjob_start_research"), {**form, "holdout_fraction": 0.9})
     assert bad.status_code == 200 and "Ensure this value is less than or equal to 0.5" in bad.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("admin:backtests_researchjob_start_research"), form)
     job = ResearchJob.objects.get(kind="research")
+    assert job.params["cluster"] is False  # the form's "Fan out over the cluster" box, left unticked
     assert response.status_code == 302 and response.url == reverse("admin:backtests_researchjob_change",
                                                                    args=[job.pk])
     assert job.status == "succeeded", job.error
