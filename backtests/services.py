@@ -429,12 +429,18 @@ def backtest_store(config: BacktestConfig, outcome: RunOutcome, attempt: int, *,
         BacktestMetric.objects.filter(config=config).delete()
         insert_rows(BacktestTrade, config.pk, trades)
         insert_rows(BacktestMetric, config.pk, metrics)
-        lifecycle.finish(
-            config, attempt, summary=summary,
-            total_return=perf.get("total_return"), cagr=perf.get("cagr"), sharpe_ratio=perf.get("sharpe"),
-            sortino_ratio=perf.get("sortino"), calmar_ratio=perf.get("calmar"),
-            max_drawdown=perf.get("max_drawdown"), win_rate=perf.get("win_rate"),
-            profit_factor=perf.get("profit_factor"), num_trades=perf.get("n_trades"),
-            final_equity=perf.get("final_equity"), data_hash=outcome.data_hash, code_version=code_version(),
-            annualization=perf.get("annualization", ""), data_quality_score=outcome.quality_score,
-        )
+        finish_with_results(config, attempt, summary, outcome)
+
+
+def finish_with_results(config: BacktestConfig, attempt: int, summary: dict, outcome: RunOutcome) -> None:
+    """Mark the run succeeded with its summary and headline figures (inside the caller's transaction)."""
+    perf = outcome.performance
+    lifecycle.finish(
+        config, attempt, summary=summary,
+        total_return=perf.get("total_return"), cagr=perf.get("cagr"), sharpe_ratio=perf.get("sharpe"),
+        sortino_ratio=perf.get("sortino"), calmar_ratio=perf.get("calmar"),
+        max_drawdown=perf.get("max_drawdown"), win_rate=perf.get("win_rate"),
+        profit_factor=perf.get("profit_factor"), num_trades=perf.get("n_trades"),
+        final_equity=perf.get("final_equity"), data_hash=outcome.data_hash, code_version=code_version(),
+        annualization=perf.get("annualization", ""), data_quality_score=outcome.quality_score,
+    )

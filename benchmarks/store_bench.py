@@ -271,8 +271,6 @@ def reference_store(config, outcome, attempt: int) -> None:
 
     from backtests import services
     from backtests.models import BacktestMetric, BacktestTrade
-    from backtests.provenance import code_version
-    from core import lifecycle
 
     def trade_rows(trades: pd.DataFrame) -> list[BacktestTrade]:
         records = trades[services.TRADE_FIELDS].to_dict("records") if len(trades) else []
@@ -305,15 +303,7 @@ def reference_store(config, outcome, attempt: int) -> None:
         BacktestMetric.objects.filter(config=config).delete()
         BacktestTrade.objects.bulk_create(trade_rows(outcome.result.trades), batch_size=1000)
         BacktestMetric.objects.bulk_create(metric_rows(outcome.result.equity), batch_size=1000)
-        lifecycle.finish(
-            config, attempt, summary=summary,
-            total_return=perf.get("total_return"), cagr=perf.get("cagr"), sharpe_ratio=perf.get("sharpe"),
-            sortino_ratio=perf.get("sortino"), calmar_ratio=perf.get("calmar"),
-            max_drawdown=perf.get("max_drawdown"), win_rate=perf.get("win_rate"),
-            profit_factor=perf.get("profit_factor"), num_trades=perf.get("n_trades"),
-            final_equity=perf.get("final_equity"), data_hash=outcome.data_hash, code_version=code_version(),
-            annualization=perf.get("annualization", ""), data_quality_score=outcome.quality_score,
-        )
+        services.finish_with_results(config, attempt, summary, outcome)
 
 
 if __name__ == "__main__":
