@@ -394,7 +394,6 @@ def test_ingest_social_with_a_key_writes_rows(offline, settings):
     assert SocialMetric.objects.filter(token="ETH").count() == 31
 
 
-@pytest.mark.django_db
 def test_warm_numba_cache():
     argv = manage_args("warm_numba_cache")
     assert argv == ["warm_numba_cache"]
@@ -402,6 +401,7 @@ def test_warm_numba_cache():
     assert re.match(r"compiled code ready: \d+ functions, \d+ signatures compiled and cached, \d+ loaded", out), out
 
 
+@pytest.mark.django_db
 def test_ingest_sentiment(offline):
     fng = load_json("alternative_me/fng_limit0_REBUILT.json")
     offline.expect_request("/fng/", query_string={"limit": "0", "format": "json"}).respond_with_json(fng)
