@@ -245,7 +245,7 @@ def research_strategies(options: ResearchOptions, progress: Progress, job: Resea
     """
     names = list(options.strategies)
     workers = min(default_workers(), len(names))
-    if options.cluster or workers <= 1 or not can_fork_workers():
+    if options.cluster or workers <= 1 or not can_fork_workers() or _in_memory_database():
         results = {}
         for name in names:
             started = time.perf_counter()
@@ -268,6 +268,14 @@ def research_strategies(options: ResearchOptions, progress: Progress, job: Resea
         relay.join(timeout=5)
     timings.update({f"strategy {name}": done[name][1] for name in names})
     return {name: done[name][0] for name in names}
+
+
+def _in_memory_database() -> bool:
+    """An in-memory SQLite database (the test suite's) exists in this process only: no process of its own can
+    open it."""
+    from django.db import connection
+
+    return connection.vendor == "sqlite" and connection.is_in_memory_db()
 
 
 _child_progress: Progress = _noop

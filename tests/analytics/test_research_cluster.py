@@ -1,5 +1,6 @@
-"""``research --cluster``: the walk-forwards fan out over two qcluster processes (two "hosts") sharing PostgreSQL;
-each period task loads only its window, both take part, and the result equals the local run's."""
+"""``research`` off the one process: the strategies side by side in forked processes, and ``--cluster``, the
+walk-forwards fanned out over two qcluster processes (two "hosts") sharing PostgreSQL, each period task loading
+only its window; both give the one-process run's result."""
 
 from __future__ import annotations
 
@@ -52,3 +53,21 @@ def test_research_on_two_cluster_hosts_equals_the_local_run(requires_postgres, t
         run = WalkForwardRun.objects.get(pk=task.args[1])
         period = WalkForwardPeriod.objects.get(run=run, index=task.args[3])
         assert task.result["loaded"] == [period.train_start.isoformat(), period.test_end.isoformat()]
+
+
+def test_strategies_side_by_side_equal_one_process(requires_postgres, tmp_path, monkeypatch):
+    """RESEARCH_WORKERS=2: each strategy in its own forked process with its own connection (and its trials over
+    the cores): the same result as one process, one strategy after the other."""
+    sample_load(symbols=["AAVE", "COMP", "MKR", "CRV", "CVX", "FXS", "BTC", "ETH"], timeframes=["1h"])
+    monkeypatch.setenv("RESEARCH_WORKERS", "1")
+    alone = research_run(_options(tmp_path, "alone"))
+    monkeypatch.setenv("RESEARCH_WORKERS", "2")
+    seen: list[str] = []
+    together = research_run(_options(tmp_path, "together"), progress=seen.append)
+    for name in ("lending_value", "curve_wars"):
+        assert together["strategies"][name]["status"] == "succeeded", together["strategies"][name].get("error")
+        assert _comparable(together["strategies"][name]) == _comparable(alone["strategies"][name])
+        assert together["timings"][f"strategy {name}"] > 0
+    # the children's progress reached the parent's listener
+    assert any("lending_value: walk-forward period" in m for m in seen)
+    assert any("curve_wars: walk-forward period" in m for m in seen)
