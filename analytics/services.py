@@ -484,7 +484,7 @@ def parameter_effects(data: ResearchData, params: dict, start, end, baseline: Wi
         except ValueError:
             return False, None
 
-    no_effect, tried = [], {name: [] for name in data.strategy_class.parameters}
+    tried: dict[str, list] = {name: [] for name in data.strategy_class.parameters}
     changed: set[str] = set()
     for (name, value), (valid, moved) in zip(moves, parallel_map(fingerprint, moves), strict=True):
         if valid:
