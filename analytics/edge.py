@@ -44,6 +44,7 @@ import pandas as pd
 
 from analytics import overfitting
 from core.jsonsafe import json_safe
+from core.parallel import serial_map
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 _ZERO_VARIANCE = 1e-12  # relative: variance <= this * mean square counts as zero (Sharpe 0)
@@ -554,10 +555,6 @@ def _finite_or_none(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _loop(fn: Callable[[Any], Any], items: list) -> list:
-    return [fn(item) for item in items]
-
-
 def permutation_test(
     evaluate: Callable[[dict[str, pd.DataFrame]], float | None],
     candles: Mapping[str, pd.DataFrame],
@@ -607,7 +604,7 @@ def permutation_test(
         return _finite_or_none(evaluate(permute_bars(candles, start, np.random.default_rng(stream))))
 
     streams = np.random.SeedSequence(seed).spawn(n_permutations)
-    permuted = (map_ or _loop)(permuted_statistic, streams)
+    permuted = (map_ or serial_map)(permuted_statistic, streams)
     valid = np.array([value for value in permuted if value is not None], dtype=float)
     report.update(observed=observed, n_valid=int(valid.size), n_invalid=n_permutations - int(valid.size))
     if not valid.size:

@@ -22,16 +22,13 @@ from typing import Any
 import numpy as np
 
 from core.jsonsafe import json_safe
+from core.parallel import serial_map
 
 ParameterSpace = Mapping[str, Sequence[Any]]
 Evaluate = Callable[[dict], Mapping[str, Any]]
 #: How the trials are evaluated: ``map_(evaluate, points)`` -> their metrics in the order of ``points`` (the
 #: default is a loop; ``core.parallel.parallel_map`` spreads them over the cores with the same results).
 Mapper = Callable[[Callable[[dict], Any], Sequence[dict]], Sequence[Mapping[str, Any]]]
-
-
-def _loop(evaluate: Callable[[dict], Any], points: Sequence[dict]) -> list:
-    return [evaluate(point) for point in points]
 
 
 def grid_points(space: ParameterSpace) -> list[dict]:
@@ -57,7 +54,7 @@ def objective_value(metrics: Mapping[str, Any], objective: str) -> float | None:
 
 
 def _run(points: Sequence[dict], evaluate: Evaluate, objective: str, method: str, seed: int | None,
-         space_size: int, map_: Mapper = _loop) -> dict:
+         space_size: int, map_: Mapper = serial_map) -> dict:
     trials: list[dict[str, Any]] = []
     for params, result in zip(points, map_(evaluate, [dict(p) for p in points]), strict=True):
         metrics = dict(result)
@@ -80,7 +77,7 @@ def _run(points: Sequence[dict], evaluate: Evaluate, objective: str, method: str
 
 
 def grid_search(space: ParameterSpace, evaluate: Evaluate, objective: str = "sharpe", *,
-                map_: Mapper = _loop) -> dict:
+                map_: Mapper = serial_map) -> dict:
     """Evaluate every combination and return the best (maximum ``objective``) with all trials."""
     points = grid_points(space)
     return _run(points, evaluate, objective, "grid", None, len(points), map_)
@@ -88,7 +85,7 @@ def grid_search(space: ParameterSpace, evaluate: Evaluate, objective: str = "sha
 
 def random_search(
     space: ParameterSpace, evaluate: Evaluate, n_iter: int = 50, *, objective: str = "sharpe", seed: int = 42,
-    map_: Mapper = _loop,
+    map_: Mapper = serial_map,
 ) -> dict:
     """Evaluate ``n_iter`` distinct combinations drawn without replacement (all of them if fewer exist)."""
     if n_iter < 1:

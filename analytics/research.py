@@ -246,12 +246,9 @@ def research_strategies(options: ResearchOptions, progress: Progress, job: Resea
     names = list(options.strategies)
     workers = min(default_workers(), len(names))
     if options.cluster or workers <= 1 or not can_fork_workers() or _in_memory_database():
-        results = {}
-        for name in names:
-            started = time.perf_counter()
-            results[name] = research_strategy(name, options, progress, job=job, queued=queued.get(name))
-            timings[f"strategy {name}"] = round(time.perf_counter() - started, 2)
-        return results
+        done = {name: _timed_research_strategy(name, options, job, progress, queued.get(name)) for name in names}
+        timings.update({f"strategy {name}": done[name][1] for name in names})
+        return {name: done[name][0] for name in names}
     context = multiprocessing.get_context("fork")
     messages = context.SimpleQueue()
     relay = threading.Thread(target=_relay_progress, args=(messages, progress), daemon=True)
@@ -295,9 +292,12 @@ def _strategy_process(messages) -> None:
     _child_progress = messages.put
 
 
-def _timed_research_strategy(name: str, options: ResearchOptions, job: ResearchJob | None) -> tuple[dict, float]:
+def _timed_research_strategy(name: str, options: ResearchOptions, job: ResearchJob | None,
+                             progress: Progress | None = None,
+                             queued: WalkForwardRun | None = None) -> tuple[dict, float]:
+    """(:func:`research_strategy`'s result, its seconds); progress goes to the parent in a strategy process."""
     started = time.perf_counter()
-    result = research_strategy(name, options, _child_progress, job=job)
+    result = research_strategy(name, options, progress or _child_progress, job=job, queued=queued)
     return result, round(time.perf_counter() - started, 2)
 
 

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import ingest_bench  # the script's own folder (benchmarks/) is on sys.path
 import numpy as np
 import pandas as pd
 
@@ -46,17 +47,10 @@ INDICATORS: list[str | tuple[str, dict[str, Any]]] = ["ema", "macd", ("rsi", {"w
 
 
 def synthetic_candles(n: int, seed: int) -> pd.DataFrame:
-    """Provider-shaped candles (the columns the Binance client yields), hourly from 2012-01-01."""
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.r_[100.0, close[:-1]]
-    spread = np.abs(rng.normal(0, 0.005, n)) * close
-    return pd.DataFrame({
-        "open_time": pd.date_range("2012-01-01", periods=n, freq="1h", tz="UTC").as_unit("ns"),
-        "open": open_, "high": np.maximum(open_, close) + spread, "low": np.minimum(open_, close) - spread,
-        "close": close, "volume": rng.uniform(0, 50, n), "quote_volume": rng.uniform(0, 5000, n),
-        "quote_volume_derived": False, "trade_count": rng.integers(0, 900, n).astype(float),
-    })
+    """``ingest_bench``'s provider-shaped candles on a nanosecond index (what the Binance client yields)."""
+    frame = ingest_bench.synthetic_candles(n, seed)
+    frame["open_time"] = frame["open_time"].dt.as_unit("ns")
+    return frame
 
 
 class PagedSource:
