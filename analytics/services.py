@@ -448,7 +448,8 @@ def _store_holdout_run(run: WalkForwardRun, lock: HoldoutLock, holdout_end: pd.T
     config = BacktestConfig.objects.create(
         name=f"Holdout of walk-forward #{run.pk}", strategy=run.strategy, symbols=run.symbols,
         timeframe=run.timeframe, start=lock.holdout_start, end=holdout_end, parameters=params,
-        risk_limits=data.config.risk.to_dict(), seed=run.seed, purpose="holdout", status=RunStatus.RUNNING,
+        risk_limits=data.config.risk.to_dict(), cost_model=data.config.costs.to_dict(), seed=run.seed,
+        purpose="holdout", status=RunStatus.RUNNING,
         started_at=timezone.now(), attempts=1, created_by=run.created_by, **costs)
     backtest_store(config, RunOutcome(result=outcome.result, performance=outcome.performance,
                                       data_hash=candles_hash(data.market.candles), notes=data.notes,

@@ -31,7 +31,8 @@ def slice_market(data: MarketData, start: pd.Timestamp, end: pd.Timestamp) -> Ma
         return out
 
     return MarketData(candles=cut(data.candles), onchain=cut(data.onchain), social=cut(data.social),
-                      regime=cut(data.regime), notes=[], sentiment=cut(data.sentiment), vendors=data.vendors)
+                      regime=cut(data.regime), notes=[], sentiment=cut(data.sentiment), vendors=data.vendors,
+                      detail=cut(data.detail))
 
 
 #: Windows of one dataset kept cut (with their memo of derived values) for the next evaluation on the same bounds.

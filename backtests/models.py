@@ -7,7 +7,7 @@ from dataclasses import fields as dataclass_fields
 from django.db import models
 from django.db.models import F, Q
 
-from backtests.engine import EngineConfig, RiskLimits
+from backtests.engine import CostModel, EngineConfig, RiskLimits
 from core.jobs import job_kind_choices
 from core.models import LifecycleModel, RunStatus
 from marketdata.timeframes import TIMEFRAME_CHOICES
@@ -20,6 +20,7 @@ __all__ = [
     "ResearchJob",
     "RunPurpose",
     "RunStatus",
+    "default_cost_model",
     "default_risk_limits",
 ]
 
@@ -40,6 +41,11 @@ def default_risk_limits() -> dict:
     return {f.name: limits[f.name] for f in dataclass_fields(RiskLimits) if limits[f.name] is not None}
 
 
+def default_cost_model() -> dict:
+    """The engine's default trade-dependent costs as JSON (``CostModel()``: maker/taker, slippage model, carry)."""
+    return CostModel().to_dict()
+
+
 class BacktestConfig(LifecycleModel):
     """One backtest run: what was asked, its status and its headline results."""
 
@@ -55,6 +61,9 @@ class BacktestConfig(LifecycleModel):
     slippage_rate = models.FloatField(default=ENGINE_DEFAULTS.slippage_rate, help_text="Fraction against the trader.")
     latency_ms = models.IntegerField(default=ENGINE_DEFAULTS.latency_ms)
     risk_limits = models.JSONField(default=default_risk_limits, blank=True)
+    cost_model = models.JSONField(default=default_cost_model, blank=True,
+                                  help_text="Maker fee, slippage model (fixed or volume_share) and carry rates "
+                                            "(backtests.engine.CostModel).")
     seed = models.BigIntegerField(default=42)
     purpose = models.CharField(max_length=16, choices=RunPurpose.choices, default=RunPurpose.BACKTEST)
 
@@ -113,7 +122,8 @@ class BacktestTrade(models.Model):
     quantity = models.FloatField()
     fees = models.FloatField(default=0.0)
     slippage_cost = models.FloatField(default=0.0)
-    pnl = models.FloatField(help_text="Realized P&L after fees and slippage.")
+    carry = models.FloatField(default=0.0, help_text="Funding or borrow paid while the position was held.")
+    pnl = models.FloatField(help_text="Realized P&L after fees, slippage and carry.")
     return_pct = models.FloatField(null=True, blank=True)
     exit_reason = models.CharField(max_length=32, blank=True)
     is_partial = models.BooleanField(default=False)

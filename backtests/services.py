@@ -21,13 +21,14 @@ import pandas as pd
 from django.db import connection, models, transaction
 
 from backtests.data import market_data_load
-from backtests.engine import EngineConfig, RiskLimits
+from backtests.engine import CostModel, EngineConfig, RiskLimits
 from backtests.evaluation import evaluate_window
 from backtests.models import (
     ENGINE_DEFAULTS,
     BacktestConfig,
     BacktestMetric,
     BacktestTrade,
+    default_cost_model,
     default_risk_limits,
 )
 from backtests.provenance import candles_hash, code_version
@@ -39,25 +40,27 @@ from strategies.registry import build_strategy, get_strategy, validated_paramete
 logger = logging.getLogger(__name__)
 
 TRADE_FIELDS = ["symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "quantity", "fees",
-                "slippage_cost", "pnl", "return_pct", "exit_reason", "is_partial"]
+                "slippage_cost", "carry", "pnl", "return_pct", "exit_reason", "is_partial"]
 
 
 COST_FIELDS: tuple[str, ...] = ("initial_capital", "fee_rate", "slippage_rate", "latency_ms")
 
 
 def engine_config(costs: Mapping[str, Any], timeframe: str) -> EngineConfig:
-    """The engine configuration for ``costs`` (any of :data:`COST_FIELDS` and ``risk_limits``; missing or
+    """The engine configuration for ``costs`` (any of :data:`COST_FIELDS`, ``risk_limits`` and ``cost_model``; missing or
     ``None`` values take the engine's defaults) on bars of ``timeframe``."""
     given = {name: type(getattr(ENGINE_DEFAULTS, name))(costs[name]) for name in COST_FIELDS
              if costs.get(name) is not None}  # JSON numbers -> the field's type (float, or int for latency)
     limits = {**default_risk_limits(), **(costs.get("risk_limits") or {})}
-    return replace(ENGINE_DEFAULTS, **given, risk=RiskLimits.from_dict(limits),
+    model = {**default_cost_model(), **(costs.get("cost_model") or {})}
+    return replace(ENGINE_DEFAULTS, **given, risk=RiskLimits.from_dict(limits), costs=CostModel.from_dict(model),
                    bar_length=timeframe_seconds_str(timeframe))
 
 
 def engine_config_for(config: BacktestConfig) -> EngineConfig:
     costs = {name: getattr(config, name) for name in COST_FIELDS}
-    return engine_config({**costs, "risk_limits": config.risk_limits}, config.timeframe)
+    return engine_config({**costs, "risk_limits": config.risk_limits, "cost_model": config.cost_model},
+                         config.timeframe)
 
 
 def backtest_create(
@@ -73,6 +76,7 @@ def backtest_create(
     slippage_rate: float = ENGINE_DEFAULTS.slippage_rate,
     latency_ms: int = ENGINE_DEFAULTS.latency_ms,
     risk_limits: dict | None = None,
+    cost_model: dict | None = None,
     seed: int = 42,
     name: str = "",
     purpose: str = "backtest",
@@ -82,15 +86,16 @@ def backtest_create(
     """Validate and save a pending run; queue its execution once the transaction commits."""
     strategy_class = get_strategy(strategy)
     limits = {**default_risk_limits(), **(risk_limits or {})}
+    model = {**default_cost_model(), **(cost_model or {})}
     costs = {"initial_capital": initial_capital, "fee_rate": fee_rate, "slippage_rate": slippage_rate,
-             "latency_ms": latency_ms, "risk_limits": limits}
+             "latency_ms": latency_ms, "risk_limits": limits, "cost_model": model}
     engine = engine_config(costs, timeframe or strategy_class.timeframe)  # ValueError on a bad cost or limit
     config = BacktestConfig.objects.create(
         name=name, strategy=strategy, symbols=list(symbols or strategy_class.universe),
         timeframe=timeframe or strategy_class.timeframe, start=start, end=end,
         parameters=validated_parameters(strategy_class, parameters), initial_capital=engine.initial_capital,
         fee_rate=engine.fee_rate, slippage_rate=engine.slippage_rate, latency_ms=engine.latency_ms,
-        risk_limits=limits, seed=seed, purpose=purpose,
+        risk_limits=limits, cost_model=engine.costs.to_dict(), seed=seed, purpose=purpose,
         created_by=user,
     )
     if queue:

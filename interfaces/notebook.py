@@ -115,7 +115,7 @@ def backtest(
     """Run ``strategy`` from ``start`` to ``end`` (dates or timestamps, UTC) on ``symbols`` (default: its
     universe) and ``timeframe`` (default: its own) with the strategy parameters given as keywords (or as the
     dict ``params``; missing ones take their defaults). ``costs`` overrides the engine's defaults
-    (``initial_capital``, ``fee_rate``, ``slippage_rate``, ``latency_ms``, ``risk_limits``). ``ValueError``
+    (``initial_capital``, ``fee_rate``, ``slippage_rate``, ``latency_ms``, ``risk_limits``, ``cost_model``). ``ValueError``
     on a bad parameter, period or an empty data range. Reads the database; writes nothing."""
     setup()
     from backtests.data import market_data_load

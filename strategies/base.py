@@ -74,8 +74,13 @@ Return one DataFrame per traded symbol, **indexed exactly like that symbol's can
 ``stop``                  float price or NaN. At an entry bar: the initial stop (REQUIRED when the
                           engine sizes by risk, ``EngineConfig.sizing == "risk"``; an entry without a stop
                           is refused with reason ``missing_stop``). While a position is open: a non-NaN
-                          value *replaces* the active stop from the next bar on (trailing stops: emit the
-                          new level; emit NaN on bars where the stop must not move). For longs the stop
+                          value moves the active stop from the next bar on as the class's
+                          ``stop_updates`` rule allows: by default (``"tighten"``) only towards less risk,
+                          so a trailing stop follows the price and a repeated entry signal in a falling
+                          market cannot lower a long's stop below the level it was sized for
+                          (``"never"``: the entry's stop stays; ``"any"``: either way, declared on
+                          purpose). Refused moves are counted in the run's
+                          ``execution.stop_moves_refused``. For longs the stop
                           must be below the fill bar's open, for shorts above it, otherwise the entry
                           is refused (``stop_beyond_price``).
 ``take_profit``           float price or NaN. At an entry bar: the initial target. While open: a non-NaN
@@ -154,6 +159,10 @@ PARAM_KINDS: tuple[str, ...] = ("int", "float", "bool", "choice")
 
 #: The contract version; bump it when a change would break existing strategies.
 INTERFACE_VERSION = 1
+#: What a repeated signal's ``stop`` may do to an open position's stop (``BaseStrategy.stop_updates``):
+#: ``"tighten"`` only towards less risk (up for a long, down for a short), ``"never"`` (the entry's stop
+#: stays), ``"any"`` (either way: the strategy accepts that a move may raise the position's risk).
+STOP_UPDATE_RULES: tuple[str, ...] = ("tighten", "never", "any")
 
 
 @dataclass(frozen=True)
@@ -297,6 +306,9 @@ class MarketData:
     notes: list[str] = field(default_factory=list)
     sentiment: dict[str, pd.DataFrame] = field(default_factory=dict)
     vendors: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: symbol -> finer candles than ``candles`` (e.g. 1m under 1h), read by the engine only, to order a stop
+    #: and a target reached in the same bar (``backtests.engine.intrabar``); strategies never read it.
+    detail: dict[str, pd.DataFrame] = field(default_factory=dict)
     #: Values derived from these frames (see :meth:`memo`). Not an ``__init__`` field, so ``dataclasses.replace``
     #: and every copy start with an empty one: a value computed on other frames is never reused.
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -344,6 +356,7 @@ class MarketData:
             notes=[],
             sentiment=_cut(self.sentiment),
             vendors=self.vendors,
+            detail=_cut(self.detail),
         )
 
     def without(self, table: str, symbols: tuple[str, ...] | None = None) -> MarketData:
@@ -370,6 +383,8 @@ class BaseStrategy(abc.ABC):
     inputs: ClassVar[tuple[DataInput, ...]] = ()
     predicted_win_rate: ClassVar[float | None] = None
     regime_symbols: ClassVar[tuple[str, ...]] = ("BTC", "ETH")
+    #: May a later signal's ``stop`` move an open position's stop, and which way (:data:`STOP_UPDATE_RULES`).
+    stop_updates: ClassVar[str] = "tighten"
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.parameters))

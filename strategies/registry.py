@@ -18,7 +18,7 @@ from typing import Any
 from core.jsonsafe import json_safe
 from marketdata.symbols import SYMBOLS
 from marketdata.timeframes import TIMEFRAMES
-from strategies.base import INTERFACE_VERSION, BaseStrategy, Param
+from strategies.base import INTERFACE_VERSION, STOP_UPDATE_RULES, BaseStrategy, Param
 from strategies.curve_wars import CurveWarsSpecialist
 from strategies.defi_derivatives_momentum import DefiDerivativesMomentum
 from strategies.layer2_growth import Layer2EcosystemGrowth
@@ -60,6 +60,9 @@ def check_strategy_class(cls: type[BaseStrategy]) -> None:
         if unknown:
             raise ValueError(f"{cls.__name__}.{attribute} names unknown symbol(s) {unknown}; the platform trades "
                              f"{', '.join(SYMBOLS)}")
+    if cls.stop_updates not in STOP_UPDATE_RULES:
+        raise ValueError(f"{cls.__name__}.stop_updates {cls.stop_updates!r} is unknown; expected one of "
+                         f"{', '.join(STOP_UPDATE_RULES)}")
     if cls.timeframe not in TIMEFRAMES:
         raise ValueError(f"{cls.__name__}.timeframe {cls.timeframe!r} is unknown; expected one of "
                          f"{', '.join(TIMEFRAMES)}")

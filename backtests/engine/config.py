@@ -6,7 +6,12 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from strategies.base import STOP_UPDATE_RULES
+
 SIZING_MODES: tuple[str, ...] = ("risk", "fixed_fraction")
+SLIPPAGE_MODELS: tuple[str, ...] = ("fixed", "volume_share")
+#: Binance's baseline perpetual funding rate, 0.01% per 8 hours, as a rate per hour.
+BASELINE_FUNDING_PER_HOUR = 0.0001 / 8
 
 
 def _require(condition: bool, message: str) -> None:
@@ -97,6 +102,73 @@ class RiskLimits:
         return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self).items()}
 
 
+def _rate(value: Any, name: str, upper: float = 1.0) -> None:
+    _require(isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < upper,
+             f"{name} must be a number in [0, {upper:g}), got {value!r}")
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The trade-dependent costs, besides ``EngineConfig.fee_rate`` and ``slippage_rate``.
+
+    ``maker_fee_rate``: when set, take-profits are resting limit orders: they fill at their level (or at a
+    better gap open) with no slippage and pay this fee; every other fill is a taker (market or stop) order
+    paying ``fee_rate`` and slippage. ``None``: every fill is a taker fill.
+    ``slippage_model="fixed"``: every taker fill pays ``slippage_rate``. ``"volume_share"``: it pays
+    ``slippage_rate + volume_impact * sqrt(share)``, where ``share`` is the fill's value over the quote volume
+    of the symbol's last completed bar (the square-root law of market impact), and a fill takes at most
+    ``max_volume_share`` of that volume: a larger entry is cut to the cap, a larger exit fills the cap and the
+    rest at the next bars' opens. Quote volume is the candles' ``quote_volume`` where given, else base
+    volume x the bar's typical price (high + low + close) / 3; an entry with no volume to measure is refused
+    (``no_volume``).
+    ``long_carry_rate_per_hour`` / ``short_carry_rate_per_hour``: funding or borrow paid per hour held on
+    the position's value at each close (a negative rate is received). Defaults: longs (spot) pay nothing,
+    shorts pay Binance's baseline perpetual funding, 0.01% per 8 hours.
+    """
+
+    maker_fee_rate: float | None = None
+    slippage_model: str = "fixed"
+    volume_impact: float = 0.1
+    max_volume_share: float = 0.025
+    long_carry_rate_per_hour: float = 0.0
+    short_carry_rate_per_hour: float = BASELINE_FUNDING_PER_HOUR
+
+    def __post_init__(self) -> None:
+        if self.maker_fee_rate is not None:
+            _require(isinstance(self.maker_fee_rate, int | float) and not isinstance(self.maker_fee_rate, bool)
+                     and -0.01 <= self.maker_fee_rate < 1,
+                     f"maker_fee_rate must be None or a number in [-0.01, 1) (negative: a rebate), "
+                     f"got {self.maker_fee_rate!r}")
+        _require(self.slippage_model in SLIPPAGE_MODELS,
+                 f"slippage_model must be one of {SLIPPAGE_MODELS}, got {self.slippage_model!r}")
+        _rate(self.volume_impact, "volume_impact", 10.0)
+        _require(isinstance(self.max_volume_share, int | float) and not isinstance(self.max_volume_share, bool)
+                 and 0 < self.max_volume_share <= 1,
+                 f"max_volume_share must be in (0, 1], got {self.max_volume_share!r}")
+        for name in ("long_carry_rate_per_hour", "short_carry_rate_per_hour"):
+            value = getattr(self, name)
+            _require(isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 0.01,
+                     f"{name} must be a number with |rate| < 0.01 (1% an hour), got {value!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> CostModel:
+        """Build from a JSON dict (``BacktestConfig.cost_model``); unknown keys raise ``ValueError``."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown cost model key(s) {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def frictionless_carry(cls) -> CostModel:
+        """No funding or borrow: the convention of backtesting.py and vectorbt (for like-for-like comparisons)."""
+        return cls(short_carry_rate_per_hour=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """How a backtest executes. Defaults: 0.1% fee per side, 0.5% slippage, 100 ms latency, risk sizing.
@@ -108,6 +180,11 @@ class EngineConfig:
     ``close_at_end``: close open positions at the last close (reason ``end_of_data``), paying fees and
     slippage; when False they stay open and the final equity marks them to the last close.
     ``bar_length``: pandas Timedelta string of one bar (``"1h"``); ``None`` infers it from the candles.
+    ``costs``: maker/taker fees, volume-share slippage and carry (:class:`CostModel`).
+    ``stop_updates``: what a repeated signal's stop does to an open position's stop (``STOP_UPDATE_RULES``):
+    ``"tighten"`` moves it only towards less risk (up for a long, down for a short), ``"never"`` keeps the
+    entry's stop, ``"any"`` moves it either way. ``run_backtest`` takes it from the strategy's declared
+    ``stop_updates``.
     """
 
     initial_capital: float = 100_000.0
@@ -120,6 +197,8 @@ class EngineConfig:
     allow_short: bool = False
     close_at_end: bool = True
     bar_length: str | None = None
+    costs: CostModel = field(default_factory=CostModel)
+    stop_updates: str = "tighten"
 
     def __post_init__(self) -> None:
         _require(isinstance(self.initial_capital, int | float) and math.isfinite(self.initial_capital)
@@ -130,6 +209,9 @@ class EngineConfig:
         _require(isinstance(self.latency_ms, int) and self.latency_ms >= 0,
                  f"latency_ms must be an int >= 0, got {self.latency_ms!r}")
         _require(isinstance(self.risk, RiskLimits), f"risk must be a RiskLimits, got {type(self.risk).__name__}")
+        _require(isinstance(self.costs, CostModel), f"costs must be a CostModel, got {type(self.costs).__name__}")
+        _require(self.stop_updates in STOP_UPDATE_RULES,
+                 f"stop_updates must be one of {STOP_UPDATE_RULES}, got {self.stop_updates!r}")
         _require(self.sizing in SIZING_MODES, f"sizing must be one of {SIZING_MODES}, got {self.sizing!r}")
         _require(0 < self.fixed_fraction <= 1, f"fixed_fraction must be in (0, 1], got {self.fixed_fraction!r}")
         if self.bar_length is not None:
@@ -141,4 +223,5 @@ class EngineConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["risk"] = self.risk.to_dict()
+        data["costs"] = self.costs.to_dict()
         return data

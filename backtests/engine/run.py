@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,10 +17,12 @@ import pandas as pd
 
 from core.jsonsafe import json_safe
 from core.timeutil import utc_index
-from strategies.base import BaseStrategy, MarketData
+from strategies.base import STOP_UPDATE_RULES, BaseStrategy, MarketData
 
 from . import kernel as nb
 from .config import EngineConfig
+from .intrabar import DetailLayout, detail_layout
+from .liquidity import last_bar_quote_volume, quote_volume
 
 
 class SignalSource(Protocol):
@@ -40,7 +42,14 @@ EXECUTION_RULES = (
     "the trader (buy at price*(1+slippage), sell at price*(1-slippage)) and a fee of fee_rate * fill value per "
     "side. Stops and take-profits are checked against each later bar's range (and the fill bar's own range) "
     "and fill at their level, or at the open when the bar gaps through it, also with slippage; when one bar "
-    "reaches both, the stop is assumed to come first. A symbol's missing bars get no fills: an entry whose "
+    "reaches both, the stop is assumed to come first, unless complete finer candles of that bar are given: "
+    "then they are walked in order and the first level reached fills. With a maker fee rate, take-profits "
+    "are limit orders (maker fee, no slippage). Under the volume-share model slippage grows as "
+    "volume_impact * sqrt(fill value / the last completed bar's quote volume) and a fill takes at most "
+    "max_volume_share of that volume (the rest of an exit fills at the next opens). Open positions pay their "
+    "side's carry rate per hour on their value at each close, charged in the trade's P&L. A repeated "
+    "signal's stop moves an open position's stop only as the strategy's stop_updates rule allows "
+    "('tighten': towards less risk). A symbol's missing bars get no fills: an entry whose "
     "fill bar is missing for its symbol expires (refusal 'gap_expired'); an exit order waits for the "
     "symbol's next existing bar. Risk checks (size limits, cash, portfolio heat, correlation, circuit breaker) "
     "run at the fill, with the fill price and data up to the previous close. The circuit breaker is evaluated "
@@ -121,7 +130,7 @@ def _signal_column(frame: pd.DataFrame, column: str, default, dtype) -> np.ndarr
     return np.asarray(values, dtype=np.float64)  # _dense copies it
 
 
-def _params_vector(config: EngineConfig, lag: int) -> np.ndarray:
+def _params_vector(config: EngineConfig, lag: int, bar_ns: int, detail: bool) -> np.ndarray:
     risk = config.risk
     params = np.zeros(nb.N_PARAMS)
     params[nb.P_CAPITAL] = config.initial_capital
@@ -140,6 +149,16 @@ def _params_vector(config: EngineConfig, lag: int) -> np.ndarray:
     params[nb.P_COOLDOWN] = -1 if risk.drawdown_cooldown_bars is None else risk.drawdown_cooldown_bars
     params[nb.P_CORR_LIMIT] = risk.correlation_limit
     params[nb.P_CORR_WINDOW] = risk.correlation_window
+    costs = config.costs
+    params[nb.P_MAKER_FEE] = np.nan if costs.maker_fee_rate is None else costs.maker_fee_rate
+    params[nb.P_SLIP_MODEL] = nb.SLIP_VOLUME if costs.slippage_model == "volume_share" else nb.SLIP_FIXED
+    params[nb.P_IMPACT] = costs.volume_impact
+    params[nb.P_MAX_SHARE] = costs.max_volume_share
+    hours_per_bar = bar_ns / 3_600e9
+    params[nb.P_LONG_CARRY] = costs.long_carry_rate_per_hour * hours_per_bar
+    params[nb.P_SHORT_CARRY] = costs.short_carry_rate_per_hour * hours_per_bar
+    params[nb.P_STOP_RULE] = STOP_UPDATE_RULES.index(config.stop_updates)
+    params[nb.P_DETAIL] = float(detail)
     return params
 
 
@@ -149,11 +168,14 @@ def run_signals(
     config: EngineConfig,
     *,
     notes: list[str] | None = None,
+    detail: dict[str, pd.DataFrame] | None = None,
 ) -> BacktestResult:
     """Simulate precomputed signals (see ``strategy`` for the columns) on candles of one or many symbols.
 
     Only symbols present in both ``candles`` and ``signals`` are traded. Each signal frame must be indexed
-    like its symbol's candles. Candles need columns open, high, low, close.
+    like its symbol's candles. Candles need columns open, high, low, close (and volume, or quote_volume,
+    for the volume-share slippage model). ``detail``: finer candles per symbol (open, high, low) that order
+    a stop and a target reached in one bar (``backtests.engine.intrabar``).
     """
     symbols = [s for s in candles if s in signals and len(candles[s])]
     if not symbols:
@@ -184,6 +206,17 @@ def run_signals(
     floats = {col: dense_signals(col, np.nan, np.float64) for col in ("stop", "take_profit", "take_profit_fraction")}
     direction = dense_signals("direction", 1, np.int8)
     close = prices["close"]
+    derived_bars = 0
+    if config.costs.slippage_model == "volume_share":
+        volumes = []
+        for symbol in symbols:
+            values, derived = quote_volume(candles[symbol])
+            volumes.append(values)
+            derived_bars += derived
+        liquidity = last_bar_quote_volume(_dense(volumes, rows, n, np.nan, np.float64))
+    else:  # read by the volume-share model only
+        liquidity = np.full((1, m), np.nan)
+    layout = detail_layout(detail, symbols, start, n, bar_ns)
     if m > 1 and math.isfinite(config.risk.correlation_limit):
         returns = np.full((n, m), np.nan)
         returns[1:] = close[1:] / close[:-1] - 1.0
@@ -198,10 +231,11 @@ def run_signals(
     refusals = np.zeros((signal_count + 16, 3))
     equity = np.zeros((len(nb.EQUITY_FIELDS), n))  # one row per field: columns without a transpose
     breaker_bars = np.zeros(n + 1, dtype=np.int64)
-    counts = np.zeros(4, dtype=np.int64)
-    nb.simulate(prices["open"], prices["high"], prices["low"], close, returns, bools["entry"], bools["exit"],
-                bools["scale_in"], direction, floats["stop"], floats["take_profit"],
-                floats["take_profit_fraction"], _params_vector(config, lag), trades, fills, refusals, equity,
+    counts = np.zeros(nb.N_COUNTS, dtype=np.int64)
+    nb.simulate(prices["open"], prices["high"], prices["low"], close, returns, liquidity, bools["entry"],
+                bools["exit"], bools["scale_in"], direction, floats["stop"], floats["take_profit"],
+                floats["take_profit_fraction"], layout.open, layout.high, layout.low, layout.start, layout.end,
+                _params_vector(config, lag, bar_ns, layout.bars_covered > 0), trades, fills, refusals, equity,
                 breaker_bars, counts)
 
     times = pd.DatetimeIndex(start + np.arange(n, dtype=np.int64) * bar_ns, tz="UTC")
@@ -216,6 +250,7 @@ def run_signals(
     breaker_times = times[breaker_bars[: counts[nb.C_BREAKER_EVENTS]]]
     summary = _summary(config, symbols, trades_df, equity_df, refusals_df, breaker_times, lag, bar_ns,
                        list(notes or []))
+    summary["execution"] = _execution_summary(config, counts, layout, derived_bars)
     return BacktestResult(trades=trades_df, equity=equity_df, summary=summary, signals=dict(signals),
                           orders=orders_df, refusals=refusals_df)
 
@@ -226,7 +261,10 @@ def run_backtest(strategy: BaseStrategy | SignalSource, data: MarketData, config
     missing = [s for s in signals if s not in data.candles]
     if missing:
         raise ValueError(f"{strategy.name}: signals for symbols without candles: {missing}")
-    result = run_signals(data.candles, signals, config, notes=data.notes)
+    rule = getattr(strategy, "stop_updates", config.stop_updates)
+    if rule != config.stop_updates:
+        config = replace(config, stop_updates=rule)
+    result = run_signals(data.candles, signals, config, notes=data.notes, detail=data.detail)
     result.summary["strategy"] = strategy.name
     result.summary["parameters"] = dict(strategy.params)
     return result
@@ -248,6 +286,7 @@ def _trades_frame(rows: np.ndarray, times: pd.DatetimeIndex, names: np.ndarray) 
         "return_pct": rows[:, 10],
         "exit_reason": reasons[rows[:, 11].astype(np.int64)],
         "is_partial": rows[:, 12].astype(bool),
+        "carry": rows[:, 13],
     })
     return frame
 
@@ -298,6 +337,7 @@ def _summary(config: EngineConfig, symbols: list[str], trades: pd.DataFrame, equ
         "unrealized_pnl": final_equity - config.initial_capital - float(trades["pnl"].sum()),
         "fees_total": float(trades["fees"].sum()),
         "slippage_total": float(trades["slippage_cost"].sum()),
+        "carry_total": float(trades["carry"].sum()),
         "exit_reasons": {k: int(v) for k, v in trades["exit_reason"].value_counts().items()},
         "refusals": by_reason,
         "refusals_total": int(sum(by_reason.values())),
@@ -307,4 +347,27 @@ def _summary(config: EngineConfig, symbols: list[str], trades: pd.DataFrame, equ
         "notes": notes,
         "execution_rules": EXECUTION_RULES,
         "config": config.to_dict(),
+    }
+
+
+def _execution_summary(config: EngineConfig, counts: np.ndarray, layout: DetailLayout, derived_bars: int) -> dict:
+    """Which cost and fill rules this run used, and how often the non-default ones acted."""
+    costs = config.costs
+    return {
+        "fees": ("maker/taker: take-profits are limit orders at the maker rate" if costs.maker_fee_rate is not None
+                 else "one rate for every fill"),
+        "slippage_model": costs.slippage_model,
+        "quote_volume_derived_bars": derived_bars,
+        "exits_cut_by_volume_cap": int(counts[nb.C_EXITS_CAPPED]),
+        "carry_per_hour": {"long": costs.long_carry_rate_per_hour, "short": costs.short_carry_rate_per_hour},
+        "stop_updates": config.stop_updates,
+        "stop_moves_refused": int(counts[nb.C_STOP_MOVES_REFUSED]),
+        "intrabar": {
+            "detail_timeframe": layout.timeframe,
+            "bars_with_detail": layout.bars_covered,
+            "bars_reaching_stop_and_target": int(counts[nb.C_BOTH_HIT]),
+            "resolved_stop_first": int(counts[nb.C_DETAIL_STOP_FIRST]),
+            "resolved_target_first": int(counts[nb.C_DETAIL_TARGET_FIRST]),
+            "coarse_rule": int(counts[nb.C_DETAIL_NONE]),
+        },
     }

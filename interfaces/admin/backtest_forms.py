@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.html import format_html, format_html_join
 
-from backtests.engine import RiskLimits
-from backtests.models import BacktestConfig, default_risk_limits
+from backtests.engine import CostModel, RiskLimits
+from backtests.models import BacktestConfig, default_cost_model, default_risk_limits
 from core.timeutil import check_period
 from marketdata.symbols import SYMBOL_CHOICES
 from marketdata.timeframes import TIMEFRAME_CHOICES
@@ -62,7 +62,7 @@ class BacktestConfigForm(forms.ModelForm):
     class Meta:
         model = BacktestConfig
         fields = ["name", "strategy", "symbols", "timeframe", "start", "end", "parameters", "initial_capital",
-                  "fee_rate", "slippage_rate", "latency_ms", "risk_limits", "seed"]
+                  "fee_rate", "slippage_rate", "latency_ms", "risk_limits", "cost_model", "seed"]
 
     def clean(self):
         cleaned = super().clean()
@@ -83,6 +83,11 @@ class BacktestConfigForm(forms.ModelForm):
             cleaned["risk_limits"] = limits
         except (TypeError, ValueError) as exc:
             self.add_error("risk_limits", str(exc))
+        model = {**default_cost_model(), **(cleaned.get("cost_model") or {})}
+        try:
+            cleaned["cost_model"] = CostModel.from_dict(model).to_dict()
+        except (TypeError, ValueError) as exc:
+            self.add_error("cost_model", str(exc))
         capital = cleaned.get("initial_capital")
         if capital is not None and capital <= 0:
             self.add_error("initial_capital", "initial capital must be positive.")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from analytics import holdout
 from analytics.walkforward import WALKFORWARD_DEFAULTS
+from backtests.engine import CostModel, RiskLimits
 from backtests.models import ENGINE_DEFAULTS, BacktestConfig, BacktestMetric, BacktestTrade, ResearchJob
 from core.timeutil import check_period
 from marketdata.symbols import SYMBOLS
@@ -61,16 +64,26 @@ class IngestRequestSerializer(PeriodMixin, serializers.Serializer):
         return attrs
 
 
-class RiskLimitsField(serializers.DictField):
-    def to_internal_value(self, data):
-        from backtests.engine import RiskLimits
+class EngineSettingsField(serializers.DictField):
+    """A JSON object of one of the engine's frozen settings classes, validated by building it."""
 
+    settings_class: Any = None
+
+    def to_internal_value(self, data):
         data = super().to_internal_value(data)
         try:
-            RiskLimits.from_dict(data)
+            self.settings_class.from_dict(data)
         except (TypeError, ValueError) as exc:
             raise serializers.ValidationError(str(exc)) from exc
         return data
+
+
+class RiskLimitsField(EngineSettingsField):
+    settings_class = RiskLimits
+
+
+class CostModelField(EngineSettingsField):
+    settings_class = CostModel
 
 
 class BacktestRequestSerializer(PeriodMixin, serializers.Serializer):
@@ -88,6 +101,10 @@ class BacktestRequestSerializer(PeriodMixin, serializers.Serializer):
     slippage_rate = serializers.FloatField(min_value=0.0, max_value=0.10, default=ENGINE_DEFAULTS.slippage_rate)
     latency_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, default=ENGINE_DEFAULTS.latency_ms)
     risk_limits = RiskLimitsField(required=False)
+    cost_model = CostModelField(required=False, help_text=(
+        "Overrides of the trade-dependent costs: maker_fee_rate (take-profits as limit orders), slippage_model "
+        "('fixed' or 'volume_share'), volume_impact, max_volume_share, long_carry_rate_per_hour, "
+        "short_carry_rate_per_hour. Missing keys take the engine's defaults."))
     seed = serializers.IntegerField(min_value=0, max_value=2**62, default=42)
 
     def validate_strategy(self, value: str) -> str:
@@ -145,7 +162,8 @@ class BacktestConfigSerializer(serializers.ModelSerializer):
         model = BacktestConfig
         fields = [
             "id", "url", "name", "strategy", "symbols", "timeframe", "start", "end", "parameters",
-            "initial_capital", "fee_rate", "slippage_rate", "latency_ms", "risk_limits", "seed", "purpose",
+            "initial_capital", "fee_rate", "slippage_rate", "latency_ms", "risk_limits", "cost_model", "seed",
+            "purpose",
             "status", "error", "attempts", "created_at", "started_at", "finished_at", "total_return", "cagr",
             "sharpe_ratio", "sortino_ratio", "calmar_ratio", "max_drawdown", "win_rate", "profit_factor",
             "num_trades", "final_equity", "data_hash", "code_version", "data_quality_score", "annualization",

@@ -127,7 +127,7 @@ def test_text_nulls_and_flags_round_trip_on_each_write_path(db, method):
         "symbol": ["BTC", "AVAX", "OP"], "side": ["long", "short", "long"], "entry_time": times,
         "entry_price": [100.0, 20.5, 1.25], "exit_time": times + pd.Timedelta(hours=3),
         "exit_price": [110.0, 19.0, 1.5], "quantity": [1.0, 3.5, 1e-9], "fees": [0.2, 0.0, 1e-12],
-        "slippage_cost": [1.0, 0.1, 0.0], "pnl": [8.8, 5.1, -0.0], "return_pct": [0.088, np.nan, 1e300],
+        "slippage_cost": [1.0, 0.1, 0.0], "carry": [0.0, 0.35, 0.0], "pnl": [8.8, 5.1, -0.0], "return_pct": [0.088, np.nan, 1e300],
         "exit_reason": ["signal", "stop_loss", "circuit_breaker"], "is_partial": [False, True, False]})
     equity = pd.DataFrame({"equity": [1e5, 99_000.5, 101_000.0], "cash": [1e5, 5e4, 1e5],
                            "drawdown": [0.0, 0.00995, -1e-17], "exposure": [0.0, 0.5, -0.0],

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.engine import BaseStrategy, EngineConfig, RiskLimits, run_signals
+from backtests.engine import BaseStrategy, CostModel, EngineConfig, RiskLimits, run_signals
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
@@ -66,9 +66,9 @@ def make_signals(candles: pd.DataFrame, *, entry=(), exit=(), scale_in=(), stop=
 
 
 def frictionless(**overrides) -> EngineConfig:
-    """No fees, no slippage, no risk limits: arithmetic that can be checked by hand."""
+    """No fees, no slippage, no carry, no risk limits: arithmetic that can be checked by hand."""
     settings = {"initial_capital": 10_000.0, "fee_rate": 0.0, "slippage_rate": 0.0,
-                "risk": RiskLimits.unlimited(), "sizing": "risk"}
+                "risk": RiskLimits.unlimited(), "sizing": "risk", "costs": CostModel.frictionless_carry()}
     settings.update(overrides)
     return EngineConfig(**settings)
 

@@ -12,7 +12,7 @@ from backtests.engine import EXECUTION_RULES, BaseStrategy, EngineConfig, Market
 from .conftest import make_candles
 
 TRADE_COLUMNS = ["symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "quantity", "fees",
-                 "slippage_cost", "pnl", "return_pct", "exit_reason", "is_partial"]
+                 "slippage_cost", "pnl", "return_pct", "exit_reason", "is_partial", "carry"]
 EQUITY_COLUMNS = ["equity", "cash", "drawdown", "exposure", "portfolio_heat", "open_positions",
                   "circuit_breaker"]
 
