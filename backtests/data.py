@@ -12,7 +12,7 @@ from marketdata.pointintime import DEFAULT_PUBLICATION_LAG, align_daily_to_bars
 from marketdata.quality import assess_candles
 from marketdata.selectors import candles_df, candles_resampled
 from marketdata.symbols import TOKENS_BY_SYMBOL
-from marketdata.timeframes import timeframe_delta
+from marketdata.timeframes import TIMEFRAMES, timeframe_delta
 from strategies.base import BaseStrategy, MarketData
 
 ONCHAIN_COLUMNS = list(ONCHAIN_FIELDS)
@@ -49,6 +49,17 @@ def candles_for(symbol: str, timeframe: str, start, end, notes: list[str]) -> pd
     notes.append(f"{symbol}: {timeframe} candles built from stored 1h candles ({len(built.frame)} complete "
                  f"buckets, {len(built.dropped)} incomplete ones dropped)")
     return built.frame
+
+
+def detail_candles_for(symbol: str, timeframe: str, start, end) -> tuple[pd.DataFrame, str] | None:
+    """The finest stored candles below ``timeframe`` with rows in ``[start, end)`` (open, high, low, close)
+    and their timeframe, or None: the engine orders a stop and a target reached in one bar with them."""
+    bar = timeframe_delta(timeframe)
+    for finer in sorted((tf for tf in TIMEFRAMES if timeframe_delta(tf) < bar), key=timeframe_delta):
+        frame = candles_df(symbol=symbol, timeframe=finer, start=start, end=end)
+        if not frame.empty:
+            return frame[["open", "high", "low", "close"]], finer
+    return None
 
 
 def onchain_daily(symbol: str) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -104,8 +115,10 @@ def market_data_load(
     start: datetime,
     end: datetime,
     publication_lag: pd.Timedelta = DEFAULT_PUBLICATION_LAG,
+    intrabar_detail: bool = True,
 ) -> LoadedData:
-    """Candles (with warm-up history before ``start``), point-in-time fundamentals and regime candles."""
+    """Candles (with warm-up history before ``start``), point-in-time fundamentals, regime candles and (with
+    ``intrabar_detail``) the finest stored candles below ``timeframe`` for the engine's intrabar ordering."""
     bar = timeframe_delta(timeframe)
     warmup_start = pd.Timestamp(start) - bar * int(strategy.warmup_bars)
     candles: dict[str, pd.DataFrame] = {}
@@ -117,6 +130,13 @@ def market_data_load(
             missing.append(symbol)
         else:
             candles[symbol] = frame
+    detail: dict[str, pd.DataFrame] = {}
+    for symbol in candles if intrabar_detail else ():
+        found = detail_candles_for(symbol, timeframe, warmup_start, end)
+        if found is not None:
+            detail[symbol] = found[0]
+            built_notes.append(f"{symbol}: {len(found[0])} {found[1]} candles order a stop and a target reached in "
+                               f"the same {timeframe} bar ({found[0].index[0]:%Y-%m-%d}..{found[0].index[-1]:%Y-%m-%d})")
     regime = {}
     for symbol in strategy.regime_symbols:
         frame = candles[symbol] if symbol in candles else candles_for(symbol, timeframe, warmup_start, end,
@@ -143,6 +163,6 @@ def market_data_load(
               f"data-quality report (gaps, outliers) before trusting this run"
               for symbol, score in quality.items() if score < QUALITY_WARNING_THRESHOLD]
     market = MarketData(candles=candles, onchain=onchain, social=social, regime=regime, notes=[*built_notes, *notes],
-                        sentiment=sentiment, vendors=vendors)
+                        sentiment=sentiment, vendors=vendors, detail=detail)
     return LoadedData(market=market, warmup_start=warmup_start.to_pydatetime(), missing_symbols=missing,
                       quality=quality)

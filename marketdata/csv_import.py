@@ -46,6 +46,7 @@ from django.db import transaction
 
 from core.timeutil import epoch_unit
 from marketdata.loading import CandleValidationError, LoadResult, candles_upsert
+from marketdata.sources.base import derive_quote_volume
 from marketdata.symbols import get_token, pair_base
 from marketdata.timeframes import timeframe_delta
 
@@ -273,6 +274,7 @@ def _candle_frame(table: pd.DataFrame, *, name: str, first_data_line: int) -> pd
         out[column] = (_numbers(table[column], column, name=name, first_data_line=first_data_line,
                                 allow_missing=True) if column in table.columns else np.nan)
     out["quote_volume_derived"] = False
+    out = derive_quote_volume(out)  # base-volume-only files: quote volume = volume x typical price, flagged
     out["line"] = np.arange(first_data_line, first_data_line + len(out))
     return out
 

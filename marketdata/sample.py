@@ -12,6 +12,8 @@ Adjustments made while loading (each is counted in the result):
   (flat candles; the data-quality report shows them as such); the off-grid intraday last point
   of each file is dropped, and each snapshot at D 00:00 becomes the candle of day D-1 (it is that
   day's close), the convention of the CoinGecko client.
+- Files with base volume only get ``quote_volume`` = volume x typical price, flagged
+  ``quote_volume_derived`` (``marketdata.quote_volume``); the volume-share slippage model reads it.
 - The USDC/USD 15m file's ``o`` is the previous bar's close, and in 434 of its 808 rows it lies
   outside that bar's ``h``/``l``; ``high``/``low`` are widened to include ``open`` and ``close``
   (``repaired`` counts them) rather than rejecting the file.

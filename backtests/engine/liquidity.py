@@ -1,10 +1,7 @@
 """The quote volume a fill is measured against under the volume-share slippage model.
 
-A candle's ``quote_volume`` (volume in the quote currency, e.g. USDT) where the source gives it; otherwise it
-is derived as base ``volume`` x the bar's typical price ``(high + low + close) / 3``, the usual stand-in for
-its volume-weighted average price (Binance's own quote volume is the sum of price x quantity over the bar's
-trades, which this approximates). The bundled Binance files carry base volume only, so the derivation is
-what every bundled run uses; the run's summary counts the bars it was needed for.
+A candle's ``quote_volume`` (volume in the quote currency, e.g. USDT) where it is known; otherwise base
+``volume`` x typical price (``marketdata.quote_volume``). The run's summary counts the bars that needed it.
 """
 
 from __future__ import annotations
@@ -12,14 +9,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from marketdata.quote_volume import derived_quote_volume
+
 
 def quote_volume(candles: pd.DataFrame) -> tuple[np.ndarray, int]:
     """Each bar's quote volume, and how many bars had it derived from base volume x typical price."""
-    derived = (candles["volume"].to_numpy(dtype=np.float64) if "volume" in candles else np.full(len(candles), np.nan))
-    if len(candles) and "volume" in candles:
-        typical = (candles["high"].to_numpy(dtype=np.float64) + candles["low"].to_numpy(dtype=np.float64)
-                   + candles["close"].to_numpy(dtype=np.float64)) / 3.0
-        derived = derived * typical
+    if "volume" in candles:
+        derived = derived_quote_volume(candles["high"].to_numpy(), candles["low"].to_numpy(),
+                                       candles["close"].to_numpy(), candles["volume"].to_numpy())
+    else:
+        derived = np.full(len(candles), np.nan)
     if "quote_volume" not in candles:
         return derived, int(np.count_nonzero(~np.isnan(derived)))
     given = candles["quote_volume"].to_numpy(dtype=np.float64, na_value=np.nan)

@@ -37,6 +37,7 @@ import requests
 import urllib3
 
 from core.timeutil import EARLIEST, LATEST, epoch_unit, utc_timestamp
+from marketdata.quote_volume import derived_quote_volume
 
 logger = logging.getLogger(__name__)
 
@@ -384,8 +385,8 @@ def derive_quote_volume(frame: pd.DataFrame) -> pd.DataFrame:
         frame["quote_volume"] = math.nan
     if "quote_volume_derived" not in frame:
         frame["quote_volume_derived"] = False
-    missing = frame["quote_volume"].isna()
-    typical = (frame["high"] + frame["low"] + frame["close"]) / 3.0
-    frame.loc[missing, "quote_volume"] = frame.loc[missing, "volume"] * typical[missing]
-    frame["quote_volume_derived"] = frame["quote_volume_derived"].astype(bool) | missing
+    derived = derived_quote_volume(frame["high"], frame["low"], frame["close"], frame["volume"])
+    filled = frame["quote_volume"].isna().to_numpy() & ~np.isnan(derived)  # no base volume: stays unknown
+    frame.loc[filled, "quote_volume"] = derived[filled]
+    frame["quote_volume_derived"] = frame["quote_volume_derived"].astype(bool) | filled
     return frame

@@ -134,7 +134,19 @@ def test_reads_dated_csv_with_ticker_column(tmp_path):
     frame = read_candle_file(path)
 
     assert frame["open_time"].iloc[1] == pd.Timestamp("2021-04-04 21:00", tz="UTC")
-    assert frame["quote_volume"].isna().all() and frame["trade_count"].isna().all()
+    assert frame["trade_count"].isna().all()
+    # base volume only: quote volume = volume x typical price, flagged as derived
+    typical = (58184.00 + 57976.73 + 58116.69) / 3
+    assert frame["quote_volume"].iloc[1] == pytest.approx(987.37 * typical, rel=1e-12)
+    assert frame["quote_volume_derived"].all()
+
+
+def test_a_given_quote_volume_is_kept_and_not_flagged(tmp_path):
+    path = tmp_path / "BTCUSDT_1h.csv"
+    path.write_bytes(b"date,open,high,low,close,volume,quote_volume\n"
+                     b"2021-04-04 20:00:00,57953.86,58051.25,57826.16,58025.11,1240.2,71900000.5\n")
+    frame = read_candle_file(path)
+    assert frame["quote_volume"].iloc[0] == 71900000.5 and not frame["quote_volume_derived"].any()
 
 
 @pytest.mark.django_db
