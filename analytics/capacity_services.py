@@ -32,7 +32,10 @@ def capacity_test(strategy: str, params: dict, start: Any, end: Any, *, timefram
             return None
         performance, summary = outcome.performance, outcome.result.summary
         refusals = summary["refusals"]
-        return {"sharpe_ratio": performance.get("sharpe"), "total_return": performance.get("total_return"),
+        orders = outcome.result.orders
+        traded = float((orders["quantity"] * orders["price"]).sum()) if len(orders) else 0.0
+        return {"traded_value": traded,
+                "slippage_per_traded": summary["slippage_total"] / traded if traded else None,"sharpe_ratio": performance.get("sharpe"), "total_return": performance.get("total_return"),
                 "max_drawdown": performance.get("max_drawdown"), "n_trades": performance.get("n_trades"),
                 "fees_total": summary["fees_total"], "slippage_total": summary["slippage_total"],
                 "refused_for_volume": refusals["volume_cap"] + refusals["no_volume"],

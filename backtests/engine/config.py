@@ -115,12 +115,14 @@ class CostModel:
     better gap open) with no slippage and pay this fee; every other fill is a taker (market or stop) order
     paying ``fee_rate`` and slippage. ``None``: every fill is a taker fill.
     ``slippage_model="fixed"``: every taker fill pays ``slippage_rate``. ``"volume_share"``: it pays
-    ``slippage_rate + volume_impact * sqrt(share)``, where ``share`` is the fill's value over the quote volume
-    of the symbol's last completed bar (the square-root law of market impact), and a fill takes at most
-    ``max_volume_share`` of that volume: a larger entry is cut to the cap, a larger exit fills the cap and the
-    rest at the next bars' opens. Quote volume is the candles' ``quote_volume`` where given, else base
-    volume x the bar's typical price (high + low + close) / 3; an entry with no volume to measure is refused
-    (``no_volume``).
+    ``slippage_rate + volume_impact * sigma * sqrt(share)``, the square-root law of market impact (Almgren et
+    al. 2005; Toth et al. 2011: ``volume_impact`` is its constant Y, of order 1), where ``share`` is the
+    fill's value over the quote volume of the symbol's last completed bar and ``sigma`` the standard deviation
+    of its last ``volatility_window`` bar log returns (the law is the same at any bar length: sigma and
+    volume scale together). A fill takes at most ``max_volume_share`` of that volume: a larger entry is cut to
+    the cap, a larger exit fills the cap and the rest at the next bars' opens. Quote volume is the candles'
+    ``quote_volume`` where given, else base volume x the bar's typical price (``marketdata.quote_volume``);
+    an entry with no volume to measure is refused (``no_volume``).
     ``long_carry_rate_per_hour`` / ``short_carry_rate_per_hour``: funding or borrow paid per hour held on
     the position's value at each close (a negative rate is received). Defaults: longs (spot) pay nothing,
     shorts pay Binance's baseline perpetual funding, 0.01% per 8 hours.
@@ -128,7 +130,8 @@ class CostModel:
 
     maker_fee_rate: float | None = None
     slippage_model: str = "fixed"
-    volume_impact: float = 0.1
+    volume_impact: float = 1.0
+    volatility_window: int = 30
     max_volume_share: float = 0.025
     long_carry_rate_per_hour: float = 0.0
     short_carry_rate_per_hour: float = BASELINE_FUNDING_PER_HOUR
@@ -142,6 +145,9 @@ class CostModel:
         _require(self.slippage_model in SLIPPAGE_MODELS,
                  f"slippage_model must be one of {SLIPPAGE_MODELS}, got {self.slippage_model!r}")
         _rate(self.volume_impact, "volume_impact", 10.0)
+        _require(isinstance(self.volatility_window, int) and not isinstance(self.volatility_window, bool)
+                 and 2 <= self.volatility_window <= MAX_BARS,
+                 f"volatility_window must be an int in 2..{MAX_BARS}, got {self.volatility_window!r}")
         _require(isinstance(self.max_volume_share, int | float) and not isinstance(self.max_volume_share, bool)
                  and 0 < self.max_volume_share <= 1,
                  f"max_volume_share must be in (0, 1], got {self.max_volume_share!r}")

@@ -81,13 +81,15 @@ def _record_fill(fills, counts, bar, sym, side, qty, price, fee, slip_cost, kind
 
 @njit(cache=True)
 def _slip_rate(params, liquidity, bar, s, value):
-    """Slippage of a taker fill worth ``value``: fixed, or plus ``impact * sqrt(value / quote volume)``."""
+    """Slippage of a taker fill worth ``value``: fixed, or plus ``Y * sigma * sqrt(value / quote volume)``
+    (``liquidity[0]`` the last bar's quote volume, ``liquidity[1]`` ``Y * sigma``)."""
     if params[P_SLIP_MODEL] != SLIP_VOLUME:
         return params[P_SLIP]
-    volume = liquidity[bar, s]
-    if not volume > 0.0:
+    volume = liquidity[0, bar, s]
+    scale = liquidity[1, bar, s]
+    if not volume > 0.0 or np.isnan(scale):
         return params[P_SLIP]
-    return params[P_SLIP] + params[P_IMPACT] * np.sqrt(value / volume)
+    return params[P_SLIP] + scale * np.sqrt(value / volume)
 
 
 @njit(cache=True)
@@ -159,8 +161,8 @@ def _close_position(state, s, bar, qty, ref, kind, params, liquidity, cash_box, 
     side = 1.0 if pos > 0 else -1.0
     qty = min(qty, abs(pos))
     maker = kind == K_TP and not np.isnan(params[P_MAKER_FEE])
-    if params[P_SLIP_MODEL] == SLIP_VOLUME and kind != K_END and liquidity[bar, s] > 0.0:
-        cap = params[P_MAX_SHARE] * liquidity[bar, s] / ref
+    if params[P_SLIP_MODEL] == SLIP_VOLUME and kind != K_END and liquidity[0, bar, s] > 0.0:
+        cap = params[P_MAX_SHARE] * liquidity[0, bar, s] / ref
         if qty > cap * (1.0 + 1e-12):
             counts[C_EXITS_CAPPED] += 1
             if state[s, S_PEXIT] < 0:
@@ -254,7 +256,7 @@ def _try_open(state, s, bar, sig, is_scale, open_, direction, stop_sig, tp_sig, 
         _refuse(refusals, counts, bar, s, R_POSITION_SIZE)
         return
     if params[P_SLIP_MODEL] == SLIP_VOLUME:
-        volume = liquidity[bar, s]
+        volume = liquidity[0, bar, s]
         if not volume > 0.0:
             _refuse(refusals, counts, bar, s, R_NO_VOLUME)
             return
@@ -390,8 +392,8 @@ def simulate(open_, high, low, close, returns, liquidity, entry, exit_, scale_in
     filled at the open (an entry whose fill bar is missing for its symbol expires); 4. stop, then target,
     checked against the bar's range (or its finer candles when it reaches both); 5. carry is charged, then
     close: equity, drawdown, circuit breaker; 6. read the signals of bar i and queue orders for bar i + lag.
-    ``liquidity`` is each bar's quote volume of the last completed bar (read by the volume-share model
-    only); ``det_*`` are finer candles, bar i of symbol s owning rows ``det_start[i, s]:det_end[i, s]``.
+    ``liquidity`` (2 x bars x symbols, read by the volume-share model only): the quote volume of the last
+    completed bar and the impact scale ``Y * sigma`` of the bar returns before it; ``det_*`` are finer candles, bar i of symbol s owning rows ``det_start[i, s]:det_end[i, s]``.
     """
     n, m = open_.shape
     lag = int(params[P_LAG])

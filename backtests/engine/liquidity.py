@@ -26,6 +26,14 @@ def quote_volume(candles: pd.DataFrame) -> tuple[np.ndarray, int]:
     return np.where(missing, derived, given), int(np.count_nonzero(missing & ~np.isnan(derived)))
 
 
+def impact_scale(close: np.ndarray, volume_impact: float, window: int) -> np.ndarray:
+    """(bars x symbols): ``volume_impact * sigma``, sigma the standard deviation of each symbol's last
+    ``window`` bar log returns before the bar (at least 2; NaN before that: no impact term)."""
+    returns = pd.DataFrame(np.log(close)).diff()
+    sigma = returns.rolling(window, min_periods=2).std().shift(1)
+    return volume_impact * sigma.to_numpy(dtype=np.float64)
+
+
 def last_bar_quote_volume(dense_quote_volume: np.ndarray) -> np.ndarray:
     """(bars x symbols): the quote volume of each symbol's last completed bar before each grid bar.
 

@@ -22,7 +22,7 @@ from strategies.base import STOP_UPDATE_RULES, BaseStrategy, MarketData
 from . import kernel as nb
 from .config import EngineConfig
 from .intrabar import DetailLayout, detail_layout
-from .liquidity import last_bar_quote_volume, quote_volume
+from .liquidity import impact_scale, last_bar_quote_volume, quote_volume
 
 
 class SignalSource(Protocol):
@@ -213,9 +213,10 @@ def run_signals(
             values, derived = quote_volume(candles[symbol])
             volumes.append(values)
             derived_bars += derived
-        liquidity = last_bar_quote_volume(_dense(volumes, rows, n, np.nan, np.float64))
+        liquidity = np.stack([last_bar_quote_volume(_dense(volumes, rows, n, np.nan, np.float64)),
+                              impact_scale(close, config.costs.volume_impact, config.costs.volatility_window)])
     else:  # read by the volume-share model only
-        liquidity = np.full((1, m), np.nan)
+        liquidity = np.full((2, 1, m), np.nan)
     layout = detail_layout(detail, symbols, start, n, bar_ns)
     if m > 1 and math.isfinite(config.risk.correlation_limit):
         returns = np.full((n, m), np.nan)

@@ -4,7 +4,7 @@ import backtests.models
 from django.db import migrations, models
 
 #: What runs stored before this migration executed under: one fee rate, fixed slippage, no carry.
-LEGACY_COST_MODEL = {"maker_fee_rate": None, "slippage_model": "fixed", "volume_impact": 0.1,
+LEGACY_COST_MODEL = {"maker_fee_rate": None, "slippage_model": "fixed", "volume_impact": 1.0, "volatility_window": 30,
                      "max_volume_share": 0.025, "long_carry_rate_per_hour": 0.0, "short_carry_rate_per_hour": 0.0}
 
 

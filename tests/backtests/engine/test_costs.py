@@ -66,19 +66,26 @@ def volume_config(**costs) -> EngineConfig:
     return frictionless(slippage_rate=0.001, sizing="fixed_fraction", fixed_fraction=0.5, costs=model)
 
 
-def test_volume_share_slippage_grows_with_the_square_root_of_the_share():
-    candles = with_volume(make_candles([100.0] * 4), [2_000.0] * 4)  # 200k of quote volume a bar
-    signals = make_signals(candles, entry=[0], exit=[2])
-    result = run_one(candles, signals, volume_config(volume_impact=0.1, max_volume_share=1.0))
-    entry = result.orders.iloc[0]
-    value = entry.quantity * entry.price
-    share = value / 200_000.0
-    assert entry.price == pytest.approx(100.0 * (1 + 0.001 + 0.1 * math.sqrt(share)), rel=1e-12)
-    exit_ = result.orders.iloc[1]
-    exit_share = exit_.quantity * 100.0 / 200_000.0
-    assert exit_.price == pytest.approx(100.0 * (1 - 0.001 - 0.1 * math.sqrt(exit_share)), rel=1e-12)
-    thin = run_one(with_volume(candles, [200.0] * 4), signals, volume_config(volume_impact=0.1, max_volume_share=1.0))
+def test_volume_share_slippage_follows_the_square_root_law():
+    """slippage = slippage_rate + Y * sigma * sqrt(value / last bar's quote volume), sigma from earlier bars."""
+    closes = [100.0, 101.0, 99.5, 100.5, 100.0, 100.0, 100.0, 100.0]
+    candles = with_volume(make_candles(closes), [2_000.0] * 8)
+    signals = make_signals(candles, entry=[3], exit=[5])
+    result = run_one(candles, signals, volume_config(volume_impact=0.7, max_volume_share=1.0))
+    entry = result.orders.iloc[0]  # filled at bar 4's open
+    sigma = np.std(np.diff(np.log(closes[:4])), ddof=1)  # the returns of bars 1..3, known at bar 4's open
+    quote = 2_000.0 * closes[3]  # the last completed bar's quote volume (flat candles: typical price = close)
+    share = entry.quantity * entry.price / quote
+    assert entry.price == pytest.approx(closes[4] * (1 + 0.001 + 0.7 * sigma * math.sqrt(share)), rel=1e-12)
+    exit_ = result.orders.iloc[1]  # bar 6's open
+    sigma_exit = np.std(np.diff(np.log(closes[:6])), ddof=1)
+    exit_share = exit_.quantity * closes[6] / (2_000.0 * closes[5])
+    assert exit_.price == pytest.approx(closes[6] * (1 - 0.001 - 0.7 * sigma_exit * math.sqrt(exit_share)),
+                                        rel=1e-12)
+    thin = run_one(with_volume(candles, [20.0] * 8), signals, volume_config(volume_impact=0.7, max_volume_share=1.0))
     assert thin.orders.iloc[0].price > entry.price  # the same order costs more in a thinner market
+    calm = run_one(with_volume(make_candles([100.0] * 8), [2_000.0] * 8), signals, volume_config(volume_impact=0.7))
+    assert calm.orders.iloc[0].price == pytest.approx(100.0 * 1.001)  # no volatility, no impact
 
 
 def test_an_entry_is_cut_to_the_volume_cap_and_refused_below_the_minimum_size():
@@ -169,6 +176,7 @@ def test_the_default_model_charges_shorts_the_baseline_funding_and_longs_nothing
     ({"slippage_model": "magic"}, "slippage_model must be one of"),
     ({"max_volume_share": 0.0}, "max_volume_share must be in"),
     ({"volume_impact": -1.0}, "volume_impact must be"),
+    ({"volatility_window": 1}, "volatility_window must be"),
     ({"maker_fee_rate": "0.1"}, "maker_fee_rate must be"),
     ({"short_carry_rate_per_hour": 0.5}, "short_carry_rate_per_hour must be"),
     ({"spread": 1.0}, "unknown cost model key"),
