@@ -25,6 +25,8 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from analytics import holdout, services
+from analytics.capacity import DEFAULT_CAPITALS
+from analytics.capacity_services import capacity_test
 from analytics.models import StressEvent, WalkForwardPeriod, WalkForwardRun
 from analytics.montecarlo import monte_carlo_report, simulate_paths
 from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
@@ -406,6 +408,10 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
         result["holdout_charts"] = holdout_chart_points(config_id)
         progress(f"  {name}: Monte Carlo ({options.mc_iterations} runs)")
         result.update(montecarlo_section(config_id, options))
+        progress(f"  {name}: capacity curve ({len(DEFAULT_CAPITALS)} starting capitals)")
+        result["capacity"] = capacity_test(name, run.final_parameters, run.summary["holdout_start"],
+                                           run.summary["holdout_end"], timeframe=cls.timeframe,
+                                           source=f"research capacity curve, walk-forward #{run.pk}")
     progress(f"  {name}: stress tests")
     result["stress"] = services.stress_test(name, run.final_parameters, stress_events(),
                                             timeframe=cls.timeframe, source=f"research, walk-forward #{run.pk}")
