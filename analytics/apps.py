@@ -6,7 +6,7 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Research analytics"
 
     def ready(self) -> None:
-        from analytics import holdout, research, services
+        from analytics import capacity_services, holdout, research, services
         from backtests.services import observe_results
 
         observe_results(holdout.count_plain_backtest)
@@ -14,6 +14,7 @@ class AnalyticsConfig(AppConfig):
         services.register_run_kinds()
         services.register_jobs()
         research.register_jobs()
+        capacity_services.register_jobs()
 
 
 def check_user_strategies() -> None:

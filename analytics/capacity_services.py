@@ -13,7 +13,9 @@ from analytics.capacity import DEFAULT_CAPITALS, capacity_curve
 from analytics.services import research_data_load
 from backtests.engine import EngineConfig
 from backtests.evaluation import evaluate_window
+from core.jobs import register_job
 from core.jsonsafe import json_safe
+from strategies.registry import get_strategy, validated_parameters
 
 
 def capacity_test(strategy: str, params: dict, start: Any, end: Any, *, timeframe: str,
@@ -49,3 +51,16 @@ def capacity_test(strategy: str, params: dict, start: Any, end: Any, *, timefram
     if touched:
         base["holdout_touch"] = touched
     return json_safe(base)
+
+
+def capacity_job(*, strategy: str, start: Any, end: Any, parameters: dict | None = None, timeframe: str | None = None,
+                 capitals: Sequence[float] | None = None) -> dict:
+    """The ``capacity`` job (API ``POST /capacity``, admin): :func:`capacity_test` of the given configuration."""
+    params = validated_parameters(strategy, parameters)
+    curve = capacity_test(strategy, params, start, end, timeframe=timeframe or get_strategy(strategy).timeframe,
+                          capitals=tuple(capitals or DEFAULT_CAPITALS), source="capacity job")
+    return {"strategy": strategy, "parameters": params, **curve}
+
+
+def register_jobs() -> None:
+    register_job("capacity", "Capacity curve", capacity_job)

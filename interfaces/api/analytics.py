@@ -14,6 +14,7 @@ from analytics import services
 from analytics.models import HoldoutLock, StressEvent, WalkForwardRun
 from backtests.models import ResearchJob, RunStatus
 from interfaces.api.analytics_serializers import (
+    CapacityRequestSerializer,
     DataQualityRequestSerializer,
     HoldoutLockSerializer,
     LookaheadRequestSerializer,
@@ -111,6 +112,9 @@ MonteCarloView = _job_endpoint("montecarlo", MonteCarloRequestSerializer,
                                "Monte Carlo of a succeeded backtest's trades (shuffle and bootstrap).")
 StressTestView = _job_endpoint("stress_test", StressTestRequestSerializer,
                                "A strategy through the historical stress windows (COVID, LUNA, FTX, SVB).")
+CapacityView = _job_endpoint("capacity", CapacityRequestSerializer,
+                             "Sharpe ratio and return against starting capital under the volume-share cost model "
+                             "(square-root impact, a cap on each fill's share of the bar's volume).")
 LookaheadView = _job_endpoint("lookahead", LookaheadRequestSerializer,
                               "Look-ahead analysis: re-run on data cut after sampled signals and compare.")
 ParameterHeatmapView = _job_endpoint("parameter_heatmap", ParameterHeatmapRequestSerializer,

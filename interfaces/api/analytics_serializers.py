@@ -123,6 +123,28 @@ class LookaheadRequestSerializer(PeriodMixin, serializers.Serializer):
         return attrs
 
 
+class CapacityRequestSerializer(PeriodMixin, serializers.Serializer):
+    strategy = StrategyNameField(max_length=64)
+    parameters = serializers.DictField(required=False, default=dict)
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False,
+                                        help_text="Default: the strategy's own timeframe.")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    capitals = serializers.ListField(
+        child=serializers.FloatField(min_value=100.0, max_value=1e12), required=False, min_length=2, max_length=12,
+        help_text="Starting capitals in USDT, strictly increasing (default 1e4, 1e5, 1e6, 1e7, 1e8).")
+
+    def validate_capitals(self, value):
+        if list(value) != sorted(set(value)):
+            raise serializers.ValidationError("capitals must be strictly increasing")
+        return value
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        attrs["parameters"] = validate_parameters(attrs["strategy"], attrs.get("parameters", {}))
+        return attrs
+
+
 class DataQualityRequestSerializer(serializers.Serializer):
     symbols = SymbolListField(required=False)
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)

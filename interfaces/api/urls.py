@@ -23,6 +23,7 @@ urlpatterns = [
     re_path(r"^research/?$", analytics.ResearchView.as_view(), name="research"),
     re_path(r"^montecarlo/?$", analytics.MonteCarloView.as_view(), name="montecarlo"),
     re_path(r"^stress-tests/?$", analytics.StressTestView.as_view(), name="stress-tests"),
+    re_path(r"^capacity/?$", analytics.CapacityView.as_view(), name="capacity"),
     re_path(r"^lookahead/?$", analytics.LookaheadView.as_view(), name="lookahead"),
     re_path(r"^parameter-heatmap/?$", analytics.ParameterHeatmapView.as_view(), name="parameter-heatmap"),
     re_path(r"^data-quality/?$", analytics.DataQualityView.as_view(), name="data-quality"),

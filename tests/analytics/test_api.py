@@ -92,6 +92,25 @@ def test_stress_test_validation_and_listing(staff_client):
     assert {e["slug"] for e in events["results"]} >= {"covid-2020", "luna-2022", "ftx-2022", "svb-2023"}
 
 
+def test_capacity_endpoint_queues_the_curve_and_refuses_bad_capitals(staff_client, btc_candles_in_db,
+                                                                      django_capture_on_commit_callbacks):
+    payload = {"strategy": "sma_crossover", "parameters": {"fast": 10, "slow": 30, "stop_pct": 0.05},
+               "start": "2022-02-01T00:00:00Z", "end": "2022-04-01T00:00:00Z", "capitals": [1e4, 1e7]}
+    for bad, field in (({"capitals": [1e7, 1e4]}, "capitals"), ({"capitals": [1e4]}, "capitals"),
+                       ({"parameters": {"fast": "x"}}, "parameters"), ({"end": "2022-01-01T00:00:00Z"}, "end")):
+        response = staff_client.post(f"{BASE}/capacity", {**payload, **bad}, format="json")
+        assert response.status_code == 400 and field in response.json(), response.json()
+    assert ResearchJob.objects.count() == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"{BASE}/capacity", payload, format="json")
+    assert response.status_code == 202
+    job = staff_client.get(response.json()["status_url"]).json()
+    assert job["status"] == "succeeded", job["error"]
+    points = job["result"]["points"]
+    assert [p["capital"] for p in points] == [1e4, 1e7] and points[0]["n_trades"] > 0
+    assert points[1]["slippage_per_traded"] > points[0]["slippage_per_traded"]
+
+
 def test_lookahead_endpoint_runs_the_check(staff_client, btc_candles_in_db, django_capture_on_commit_callbacks):
     payload = {"strategy": "sma_crossover", "symbols": ["BTC"], "timeframe": "1h", "start": "2022-01-01T00:00:00Z",
                "end": "2022-03-01T00:00:00Z", "sample": 3}
