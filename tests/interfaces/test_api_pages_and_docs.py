@@ -58,7 +58,8 @@ def test_the_schema_documents_each_job_endpoint_with_its_own_request_body():
     bodies = {path.rsplit("/", 2)[-2]: op["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
               for path, op in paths.items() if "post" in op}
     assert {name: ref.rsplit("/", 1)[-1] for name, ref in bodies.items()} == {
-        "data-quality": "DataQualityRequest", "ingest-data": "IngestRequest", "lookahead": "LookaheadRequest",
+        "capacity": "CapacityRequest", "data-quality": "DataQualityRequest", "ingest-data": "IngestRequest",
+        "lookahead": "LookaheadRequest",
         "montecarlo": "MonteCarloRequest", "parameter-heatmap": "ParameterHeatmapRequest", "run": "BacktestRequest",
         "research": "ResearchRequest", "stress-tests": "StressTestRequest", "walkforward": "WalkForwardRequest"}
 
