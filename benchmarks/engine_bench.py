@@ -10,7 +10,9 @@ Engines, with matched rules (0.1% fee per side, fill at the next bar's open, no 
 * vectorbt: ``Portfolio.from_signals`` with signals shifted one bar and ``price=open``.
 
 Each measurement is the median of ``--repeat`` runs, interleaved across engines, after one warm-up each
-(numba compilation excluded).
+(numba compilation excluded). ``--cost-models`` also times this engine under the volume-share slippage model
+and with 15-minute candles under every hourly bar (the intrabar ordering of stop and target; the signals then
+carry a 3% stop and a 3% target), each against the plain engine of the same run.
 Prints times, trade counts (they should agree) and ratios. Targets: faster than backtesting.py at every
 size; within 3x of vectorbt at 1M bars. Needs the ``bench`` extra (vectorbt).
 """
@@ -30,7 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backtests.engine import EngineConfig, RiskLimits, run_signals
+from backtests.engine import CostModel, EngineConfig, RiskLimits, run_signals
 from strategies.examples import sma_crossover_signals
 
 FAST, SLOW, FEE, CAPITAL = 20, 50, 0.001, 100_000.0
@@ -70,6 +72,38 @@ def bench_engine(candles: pd.DataFrame, with_signals: bool) -> Callable[[], int]
     def run() -> int:
         sigs = {"BTC": sma_crossover_signals(candles["close"], FAST, SLOW)} if with_signals else signals
         return len(run_signals({"BTC": candles}, sigs, config).trades)
+
+    return run
+
+
+def fifteen_minute_candles(candles: pd.DataFrame, seed: int = 11) -> pd.DataFrame:
+    """Four 15-minute candles inside each hourly one: open..close in steps, the hour's high and low reached."""
+    rng = np.random.default_rng(seed)
+    n = len(candles)
+    o, h, lo, c = (candles[col].to_numpy() for col in ("open", "high", "low", "close"))
+    path = np.stack([o, np.where(rng.random(n) < 0.5, h, lo), np.where(rng.random(n) < 0.5, lo, h), c], axis=1)
+    opens = path.reshape(-1)
+    closes = np.concatenate([path[:, 1:], c[:, None]], axis=1).reshape(-1)
+    index = (candles.index.as_unit("ns").asi8[:, None] + np.arange(4) * 900 * 10**9).reshape(-1)
+    return pd.DataFrame({"open": opens, "high": np.maximum(opens, closes), "low": np.minimum(opens, closes),
+                         "close": closes}, index=pd.DatetimeIndex(index, tz="UTC"))
+
+
+def bench_cost_model(candles: pd.DataFrame, variant: str) -> Callable[[], int]:
+    """This engine under a non-default rule: ``volume_share`` slippage, or ``detail`` (stop and target with
+    15-minute candles under each bar; ``plain_targets`` is the same signals without them)."""
+    costs = CostModel(slippage_model="volume_share" if variant == "volume_share" else "fixed")
+    config = EngineConfig(initial_capital=CAPITAL, fee_rate=FEE, slippage_rate=0.0, sizing="fixed_fraction",
+                          risk=RiskLimits.unlimited(), close_at_end=False, costs=costs)
+    signals = sma_crossover_signals(candles["close"], FAST, SLOW)
+    detail = None
+    if variant in ("detail", "plain_targets"):
+        signals["stop"] = candles["close"] * 0.97
+        signals["take_profit"] = candles["close"] * 1.03
+        detail = {"BTC": fifteen_minute_candles(candles)} if variant == "detail" else None
+
+    def run() -> int:
+        return len(run_signals({"BTC": candles}, {"BTC": signals}, config, detail=detail).trades)
 
     return run
 
@@ -124,9 +158,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-backtesting-above", type=int, default=10_000_000,
                         help="skip backtesting.py above this many bars (it is slow)")
+    parser.add_argument("--cost-models", action="store_true",
+                        help="also time the volume-share model and the 15-minute intrabar ordering")
     args = parser.parse_args()
 
-    rows = []
+    rows, extra = [], []
     for bars in args.sizes:
         candles = synthetic_candles(bars)
         runs = {
@@ -134,6 +170,9 @@ def main() -> None:
             "engine+signals": (bench_engine(candles, with_signals=True), args.repeat),
             "vectorbt": (bench_vectorbt(candles), args.repeat),
         }
+        if args.cost_models:
+            for variant in ("volume_share", "plain_targets", "detail"):
+                runs[variant] = (bench_cost_model(candles, variant), args.repeat)
         if bars <= args.skip_backtesting_above:
             # backtesting.py takes seconds per run at 1M bars: warm-up plus one timed run there
             runs["backtesting.py"] = (bench_backtesting(candles), args.repeat if bars < 1_000_000 else 1)
@@ -143,6 +182,8 @@ def main() -> None:
         vbt_t, vbt_n = measured["vectorbt"]
         bt_t, bt_n = measured.get("backtesting.py", (float("nan"), -1))
         rows.append((bars, engine_t, full_t, bt_t, vbt_t, engine_n, bt_n, vbt_n))
+        if args.cost_models:
+            extra.append((bars, engine_t, *(measured[v][0] for v in ("volume_share", "plain_targets", "detail"))))
         print(f"{bars:>9,} bars: engine {engine_t:.4f}s (with signals {full_t:.4f}s), "
               f"backtesting.py {bt_t:.4f}s, vectorbt {vbt_t:.4f}s; trades {engine_n}/{bt_n}/{vbt_n}",
               flush=True)
@@ -153,6 +194,13 @@ def main() -> None:
     for bars, engine_t, full_t, bt_t, vbt_t, en, bn, vn in rows:
         print(f"{bars:>10,} {engine_t:>10.4f} {full_t:>13.4f} {bt_t:>9.3f} {vbt_t:>8.4f} "
               f"{bt_t / engine_t:>12.1f}x {engine_t / vbt_t:>10.2f}x {full_t / vbt_t:>14.2f}x  {en}/{bn}/{vn}")
+    if extra:
+        print()
+        print(f"{'bars':>10} {'engine s':>10} {'volume share s':>15} {'stop+target s':>14} {'+15m detail s':>14} "
+              f"{'volume/engine':>14} {'detail/targets':>15}")
+        for bars, engine_t, volume_t, targets_t, detail_t in extra:
+            print(f"{bars:>10,} {engine_t:>10.4f} {volume_t:>15.4f} {targets_t:>14.4f} {detail_t:>14.4f} "
+                  f"{volume_t / engine_t:>13.2f}x {detail_t / targets_t:>14.2f}x")
 
 
 if __name__ == "__main__":
