@@ -295,7 +295,9 @@ def portfolio_backtest(members: Sequence[PortfolioMember], grid_candles: Mapping
             notes=notes)
 
     candles = {symbol: grid[symbol] for symbol in grid_frames}
-    result = run_signals(candles, grid_frames, config, notes=notes)
+    detail = {symbol: frame for member, *_ in prepared for symbol, frame in member.market.detail.items()
+              if symbol in grid_frames}  # finer than the grid or ignored by the engine
+    result = run_signals(candles, grid_frames, config, notes=notes, detail=detail)
     result.summary["strategy"] = "portfolio"
     result.summary["parameters"] = {member.name: dict(member.strategy.params) for member in members}
     equity_frame = result.equity.loc[result.equity.index >= start]
