@@ -596,6 +596,79 @@ def stress_figure(windows: Mapping[str, Mapping] | None, *,
     return fig
 
 
+#: Small multiples of the stress windows: columns per row, and the height of one row.
+STRESS_COLUMNS, STRESS_ROW_HEIGHT = 3, 210
+USD_COLOR, OUTAGE_COLOR = "#9467bd", "rgba(255, 127, 14, 0.22)"
+
+
+def _wrapped(text: str, width: int = 34) -> str:
+    """``text`` broken into lines of at most ``width`` characters at spaces (Plotly titles do not wrap)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def _since_start(points: Mapping | None) -> pd.Series | None:
+    """A stored equity curve as the return since its first point (the window's baseline)."""
+    if not points or len(points.get("equity") or []) < 2 or not points["equity"][0]:
+        return None
+    values = np.asarray(points["equity"], dtype=float)
+    return pd.Series(values / values[0] - 1.0, index=_utc_naive(pd.to_datetime(points["timestamps"], utc=True)))
+
+
+def stress_windows_figure(windows: Sequence[Mapping] | None, *,
+                          title: str = "Each stress window: return since the window opened") -> go.Figure | None:
+    """One small chart per stress window (``analytics.stress_services`` results): the return since the window
+    opened (from the equity on the last bar before it), the USD-marked return for a quote-coin depeg, the outage
+    hours shaded. The subplot title says the window and its basis (real or proxy candles)."""
+    shown = [w for w in windows or [] if w.get("status") == "ok" and _since_start(w.get("equity")) is not None]
+    if not shown:
+        return None
+    cols = min(STRESS_COLUMNS, len(shown))
+    rows = -(-len(shown) // cols)
+    titles = [_wrapped(f"{w['name']} ({w.get('basis', 'real')})") for w in shown]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.07,
+                        vertical_spacing=min(0.5 / rows, 0.34 / max(rows - 1, 1)) if rows > 1 else 0.1)
+    legend_done: set[str] = set()
+    for i, window in enumerate(shown):
+        row, col = i // cols + 1, i % cols + 1
+        curves = [("equity in the quote coin (USDT)", _since_start(window["equity"]), EQUITY_COLOR, "solid")]
+        if window.get("usd"):
+            curves.append(("equity in USD (quote-coin depeg)", _since_start(window.get("equity_usd")), USD_COLOR,
+                           "dot"))
+        for label, series, color, dash in curves:
+            if series is None:
+                continue
+            fig.add_trace(go.Scatter(x=series.index, y=series.to_numpy(), mode="lines", name=label,
+                                     legendgroup=label, showlegend=label not in legend_done,
+                                     line=dict(color=color, width=1.5, dash=dash), hovertemplate="%{y:.2%}"),
+                          row=row, col=col)
+            legend_done.add(label)
+        outage = window.get("outage")
+        if outage:
+            fig.add_vrect(x0=_utc_naive(pd.DatetimeIndex([outage["start"]]))[0],
+                          x1=_utc_naive(pd.DatetimeIndex([outage["end"]]))[0], fillcolor=OUTAGE_COLOR, line_width=0,
+                          row=row, col=col)
+        values = np.concatenate([c[1].to_numpy() for c in curves if c[1] is not None])
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        flat = high - low < 1e-4  # a flat line: a fixed +-0.1% axis instead of Plotly's +-100%
+        fig.update_yaxes(tickformat=_percent_format(max(high - low, 2e-3)), row=row, col=col, zeroline=True,
+                         zerolinecolor="#bbb", **({"range": [low - 1e-3, high + 1e-3]} if flat else {}))
+    if any(w.get("outage") for w in shown):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="exchange outage (no fills)",
+                                 marker=dict(size=12, symbol="square", color=OUTAGE_COLOR)))
+    fig.update_annotations(font_size=11)
+    _layout(fig, title=title, height=110 + STRESS_ROW_HEIGHT * rows, margin=dict(l=60, r=20, t=60, b=70),
+            hovermode="x", legend=dict(orientation="h", y=-70 / (STRESS_ROW_HEIGHT * rows), yanchor="top", x=0,
+                                       xanchor="left"))
+    fig.update_xaxes(type="date", tickformat="%b %d", hoverformat="%Y-%m-%d %H:%M", nticks=5)
+    return fig
+
+
 def correlation_figure(correlation: Mapping | pd.DataFrame | None, *,
                        title: str = "Correlation of holdout daily returns") -> go.Figure | None:
     """The strategies' correlation matrix with full names, a -1..1 colour bar and every value printed."""

@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from analytics import charts
+from analytics.stress import refusals_in_words, window_summary
 from core.parallel import parallel_map
 from strategies.disclosure import coverage_lines
 
@@ -63,8 +64,7 @@ def _strategy_charts(result: dict) -> dict:
         "walkforward": charts.walkforward_sharpe_figure(periods),
         "montecarlo": charts.montecarlo_figure(result.get("montecarlo_paths"), bootstrap),
         "montecarlo_fan": charts.montecarlo_fan_figure(result.get("montecarlo_fan")),
-        "stress": charts.stress_figure({event["name"]: event["equity"] for event in result.get("stress") or []
-                                        if event.get("equity")}),
+        "stress": charts.stress_windows_figure(result.get("stress")),
         "neighbourhood": charts.neighbourhood_figure(summary.get("neighbourhood"), result.get("final_parameters"),
                                                      objective=f"train {objective}"),
     }
@@ -241,27 +241,172 @@ def refusals_text(refusals: dict | None) -> str:
     return ", ".join(f"{count} by {reason.replace('_', ' ')}" for reason, count in given.items()) or "none"
 
 
-def _stress_rows(result: dict) -> list[dict]:
-    return [{**event, "refusals_text": refusals_text((event.get("risk_manager") or {}).get("refusals")),
-             "breaker_text": "" if event.get("status") != "ok" else
-             ("fired" if event.get("circuit_breaker_fired") else "did not fire")}
-            for event in result.get("stress") or []]
+def value_text(value: Any) -> str:
+    """One parameter or option value in words: on/off for flags, "none" for nothing, lists joined."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(value_text(v) for v in value) or "none"
+    return str(value)
+
+
+def params_text(params: dict | None) -> str:
+    """``{"fast": 20, "use_regime_filter": True}`` as "fast 20, use_regime_filter on"."""
+    return ", ".join(f"{name} {value_text(value)}" for name, value in (params or {}).items()) or "defaults"
+
+
+def options_text(options: dict | None) -> str:
+    return "; ".join(f"{name.replace('_', ' ')}: {value_text(value)}" for name, value in (options or {}).items())
+
+
+def timings_text(timings: dict | None) -> str:
+    return ", ".join(f"{name} {num(seconds, 1)} s" for name, seconds in (timings or {}).items())
+
+
+def pairs_text(pairs: list[dict] | None) -> str:
+    """Correlated strategy pairs (``analytics.portfolio.strategy_correlation``) in words."""
+    return "; ".join(f"{pair['a']} and {pair['b']} ({num(pair['correlation'])})" for pair in pairs or [])
+
+
+#: Basis labels of a stress window result.
+BASIS_WORDS = {"real": "real candles", "proxy": "proxy", "none": "no data"}
+
+
+def _basis_cell(window: dict) -> str:
+    if window.get("basis") != "proxy":
+        return BASIS_WORDS.get(window.get("basis") or "real", "real candles")
+    proxied = window.get("proxied_symbols") or []
+    real = window.get("real_symbols") or []
+    return f"proxy for {', '.join(proxied)}" + (f" (real: {', '.join(real)})" if real else "")
+
+
+def stress_pct(value: Any) -> str:
+    """A stress figure as a percentage with two decimals (positions are 2-5% of equity, so window moves are
+    small); never "-0.00%"."""
+    text = pct(value, 2)
+    return "0.00%" if text == "-0.00%" else text
+
+
+def _with_usd(window: dict, key: str) -> str:
+    usd = window.get("usd") or {}
+    text = stress_pct(window.get(key))
+    return f"{text} (USD {stress_pct(usd.get(key))})" if usd else text
+
+
+def stress_rows(windows: list[dict] | None) -> list[dict]:
+    """Stress results as display rows: every cell and sentence in words (``analytics.stress.window_summary``)."""
+    rows = []
+    for window in windows or []:
+        ok = window.get("status") == "ok"
+        activity = window.get("activity") or {}
+        worst = window.get("worst_day")
+        rows.append({
+            "name": window.get("name"), "slug": window.get("slug"), "ok": ok, "basis": _basis_cell(window),
+            "proxy": window.get("basis") == "proxy",
+            "return": _with_usd(window, "return") if ok else "n/a",
+            "max_drawdown": _with_usd(window, "max_drawdown") if ok else "n/a",
+            "worst_day": (f"{worst['date']}: {stress_pct(worst['return'])}" if worst and worst["return"] < -5e-5
+                          else "no losing day") if ok else "n/a",
+            "positions": (str(activity.get("opened", 0)) + (" (held one from before)" if not activity.get("opened")
+                                                            and activity.get("held_at_start") else ""))
+            if ok else "n/a",
+            "breaker": ("fired" if activity.get("circuit_breaker_events") else "did not fire") if ok else "n/a",
+            "refusals": refusals_in_words(activity.get("refusals")) if ok else "n/a",
+            **_split_lines(window.get("summary") or window_summary(window)),
+            "holdout": bool(window.get("holdout_touch")),
+        })
+    return rows
+
+
+#: Sentences of a window's summary that say what it stood on (shown apart, in smaller type).
+DETAIL_PREFIXES = ("basis:", "bridged:", "inside the locked holdout")
+
+
+def _split_lines(lines: list[str]) -> dict:
+    """``{"lines": what happened, "details": what it stood on}``."""
+    return {"lines": [line for line in lines if not line.startswith(DETAIL_PREFIXES)],
+            "details": [line for line in lines if line.startswith(DETAIL_PREFIXES)]}
+
+
+def stress_evidence(report: dict) -> dict:
+    """The windows x strategies (and the portfolio) table: basis, positions opened, return, max drawdown."""
+    columns: list[tuple[str, list[dict]]] = [
+        (name, result.get("stress") or []) for name, result in (report.get("strategies") or {}).items()
+        if result.get("stress")]
+    portfolio = report.get("portfolio_stress") or {}
+    if portfolio.get("windows"):
+        columns.append(("portfolio", portfolio["windows"]))
+    windows: dict[str, str] = {}
+    for _, results in columns:
+        for window in results:
+            windows.setdefault(window["slug"], window["name"])
+    rows = []
+    for slug, name in windows.items():
+        cells = []
+        for _, results in columns:
+            window = next((w for w in results if w["slug"] == slug), None)
+            if window is None or window.get("status") != "ok":
+                cells.append({"ok": False, "text": "no data" if window else "not run"})
+                continue
+            cells.append({"ok": True, "basis": window.get("basis"), "return": _with_usd(window, "return"),
+                          "max_drawdown": _with_usd(window, "max_drawdown"),
+                          "positions": (window.get("activity") or {}).get("opened", 0)})
+        rows.append({"slug": slug, "name": name, "cells": cells})
+    return {"columns": [name for name, _ in columns], "rows": rows}
+
+
+def portfolio_stress_lines(window: dict) -> list[str]:
+    """The portfolio's window in words; each member's activity instead of every token's beta (those are in
+    each strategy's own stress table)."""
+    lines = [line for line in (window.get("summary") or []) if not line.startswith("basis:")]
+    members = window.get("member_activity") or {}
+    active = [f"{name} opened {m['opened']}, closed {m['closed']}" + (f" ({refusals_in_words(m['refusals'])})"
+                                                                      if m.get("refusals") else "")
+              for name, m in members.items() if m.get("opened") or m.get("closed") or m.get("refusals")]
+    quiet = [name for name, m in members.items() if not (m.get("opened") or m.get("closed") or m.get("refusals"))]
+    lines.append("by strategy: " + ("; ".join(active) if active else "no strategy traded")
+                 + (f"; no trade: {', '.join(quiet)}" if quiet and active else ""))
+    proxied = window.get("proxied_symbols") or []
+    if proxied:
+        lines.append(f"basis: proxy for {', '.join(proxied)} (references and betas as in each strategy's stress "
+                     f"table); real: {', '.join(window.get('real_symbols') or []) or 'none'}")
+    else:
+        lines.append("basis: real candles for every token")
+    return lines
 
 
 def render_html(report: dict) -> str:
     results = [{**result, "name": name} for name, result in (report.get("strategies") or {}).items()]
     figures = parallel_map(_strategy_charts, results)  # Plotly's serialisation: a strategy per core
-    strategies = [{**result, "charts": charts_html, "stress": _stress_rows(result),
+    strategies = [{**result, "charts": charts_html, "stress": stress_rows(result.get("stress")),
+                   "parameters_text": params_text(result.get("final_parameters")),
+                   "periods": [{**p, "parameters_text": params_text(p.get("parameters"))}
+                               for p in result.get("periods") or []],
                    "coverage_tables": coverage_tables(result), "holdout_line": holdout_line(result),
                    "evidence": evidence_lines(result)} for result, charts_html in zip(results, figures, strict=True)]
     corr_chart = charts.figure_html(charts.correlation_figure(report.get("correlation")), "chart-correlation")
     portfolio_chart = _portfolio_chart(report)
-    any_chart = bool(corr_chart or portfolio_chart or any(s["charts"] for s in strategies))
+    portfolio_stress = report.get("portfolio_stress") or {}
+    stress_chart = charts.figure_html(charts.stress_windows_figure(
+        portfolio_stress.get("windows"), title="The candidates together in each stress window: return since it "
+                                               "opened"), "chart-portfolio-stress")
+    any_chart = bool(corr_chart or portfolio_chart or stress_chart or any(s["charts"] for s in strategies))
     context = {"report": report, "strategies": strategies, "convention": CONVENTION,
                "correlation_chart": mark_safe(corr_chart), "scorecard_rows": scorecard_rows(report),
                "scorecard_headings": [heading for _, heading in SCORECARD_COLUMNS],
                "criteria_legend": criteria_legend(report), "portfolio_lines": portfolio_lines(report),
-               "portfolio_chart": mark_safe(portfolio_chart),
+               "portfolio_chart": mark_safe(portfolio_chart), "stress_evidence": stress_evidence(report),
+               "portfolio_stress_chart": mark_safe(stress_chart),
+               "portfolio_stress_rows": [{**row, **_split_lines(portfolio_stress_lines(window))} for row, window in
+                                         zip(stress_rows(portfolio_stress.get("windows")),
+                                             portfolio_stress.get("windows") or [], strict=True)],
+               "portfolio_stress_members": portfolio_stress.get("members") or [],
+               "pairs_text": pairs_text(report.get("correlated_pairs")),
+               "options_text": options_text(report.get("options")), "timings_text": timings_text(report.get("timings")),
                # plotly.js once, inline in <head> (charts.plotly_js says why), only when a chart needs it
                "plotly_js": mark_safe(charts.plotly_js()) if any_chart else ""}
     return render_to_string("analytics/report.html", context)
@@ -287,6 +432,25 @@ def _disclosure_lines(result: dict) -> list[str]:
     return lines
 
 
+def _stress_evidence_markdown(report: dict) -> list[str]:
+    """The stress evidence table and the portfolio's windows in words."""
+    evidence = stress_evidence(report)
+    if not evidence["rows"]:
+        return []
+    lines = ["", "## Stress evidence", "", "Each cell: basis, positions opened, return, max drawdown (USD in brackets "
+             "for the quote-coin depeg).", "", "| window | " + " | ".join(evidence["columns"]) + " |",
+             "|---" * (len(evidence["columns"]) + 1) + "|"]
+    for row in evidence["rows"]:
+        cells = [f"{c['basis']}, {c['positions']} opened, {c['return']}, DD {c['max_drawdown']}" if c["ok"]
+                 else c["text"] for c in row["cells"]]
+        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    windows = (report.get("portfolio_stress") or {}).get("windows") or []
+    if windows:
+        lines += ["", "The candidates together:", ""]
+        lines += [f"- {window['name']}: {'; '.join(portfolio_stress_lines(window))}" for window in windows]
+    return lines
+
+
 def render_markdown(report: dict) -> str:
     lines = ["# Research report", "", f"Generated {report.get('generated_at')}. All ratios are {CONVENTION}.", ""]
     selection = report.get("selection") or {}
@@ -307,6 +471,7 @@ def render_markdown(report: dict) -> str:
     lines += [f"- {c['heading']}: {c['rule']}, {c['threshold']}; {c['source']}" for c in criteria_legend(report)]
     lines += ["", "## Portfolio of the candidates", ""] + [f"- {line}" for line in portfolio_lines(report)]
     lines += [f"  - data note: {note}" for note in (report.get("portfolio") or {}).get("notes") or []]
+    lines += _stress_evidence_markdown(report)
     lines += ["", "## Fundamental and sentiment data stored", ""]
     inventory = report.get("fundamentals") or []
     if inventory:
@@ -333,7 +498,7 @@ def render_markdown(report: dict) -> str:
                   "in the test window, left out), profitable test periods "
                   f"{pct(stab.get('share_profitable_test'), 0)}, mean test Sharpe {num(stab.get('test_sharpe_mean'))}, "
                   f"mean degradation {num(stab.get('mean_degradation'))}",
-                  f"- Final parameters: `{result.get('final_parameters')}`"]
+                  f"- Final parameters: {params_text(result.get('final_parameters'))}"]
         if h.get("yield"):
             lines.append(f"- Yield earned on the holdout: {pct(h['yield']['yield_return'], 3)} ({h['yield']['convention']})")
         dsr = (result.get("summary") or {}).get("deflated_sharpe") or {}
@@ -349,14 +514,8 @@ def render_markdown(report: dict) -> str:
                          f"final return 95% CI {pct(final.get('ci_low'))} .. {pct(final.get('ci_high'))}, max drawdown "
                          f"95% CI {pct(dd.get('ci_low'))} .. {pct(dd.get('ci_high'))}, P(drawdown >= 20%) "
                          f"{pct(mc.get('probability_drawdown_exceeds'))}")
-        for event in result.get("stress") or []:
-            if event.get("status") == "ok":
-                fired = "the drawdown breaker fired" if event.get("circuit_breaker_fired") else "the breaker did not fire"
-                touch = " (inside the locked holdout: counted on it)" if event.get("holdout_touch") else ""
-                lines.append(f"- Stress {event['name']}: return {pct(event.get('return'))}, max drawdown "
-                             f"{pct(event.get('max_drawdown'))}, {count_of(event.get('n_trades'), 'position')}, {fired}{touch}")
-            else:
-                lines.append(f"- Stress {event['name']}: {event.get('status')} ({event.get('message', '')})")
+        for row in stress_rows(result.get("stress")):
+            lines.append(f"- Stress {row['name']}: {'; '.join(row['lines'] + row['details'])}")
         for warning in h.get("warnings") or []:
             lines.append(f"- Warning: {warning}")
         lines += _disclosure_lines(result)
@@ -376,6 +535,6 @@ def render_markdown(report: dict) -> str:
         else:
             lines.append(f"- Reconciliation {symbol}: {rec.get('status')}")
     pairs = report.get("correlated_pairs") or []
-    lines += ["", "## Correlation", "", f"{len(pairs)} strategy pair(s) above 0.7: {pairs}" if pairs
+    lines += ["", "## Correlation", "", f"{len(pairs)} strategy pair(s) above 0.7: {pairs_text(pairs)}" if pairs
               else "No strategy pair above 0.7.", ""]
     return "\n".join(lines) + "\n"

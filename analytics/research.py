@@ -31,6 +31,8 @@ from analytics.models import StressEvent, WalkForwardPeriod, WalkForwardRun
 from analytics.montecarlo import monte_carlo_report, simulate_paths
 from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
 from analytics.report import points_series, render_html, render_markdown
+from analytics.stress_events import DEFAULT_OUTAGE_HOURS
+from analytics.stress_services import portfolio_stress, stress_test
 from analytics.walkforward import WALKFORWARD_DEFAULTS
 from backtests.metrics import daily_returns
 from backtests.models import BacktestConfig, ResearchJob, RunStatus
@@ -67,6 +69,8 @@ class ResearchOptions:
     #: Fan the walk-forwards out over the django-q2 cluster (one task per strategy x period) instead of
     #: computing them here; the rest (Monte Carlo, stress, portfolio, report) stays here.
     cluster: bool = False
+    #: Hours without fills in the exchange-outage stress scenario (``analytics.stress_events``).
+    stress_outage_hours: float = DEFAULT_OUTAGE_HOURS
 
 
 Progress = Callable[[str], None]
@@ -112,6 +116,8 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
     report["strategies"] = strategies
     with step("portfolio"):
         report["portfolio"] = portfolio_section(strategies)
+    with step("portfolio stress"):
+        report["portfolio_stress"] = portfolio_stress_section(strategies, options)
     for name, result in strategies.items():  # the locks as they stand after every evaluation of this run
         if result.get("status") == RunStatus.SUCCEEDED:
             result["holdout_lock"] = lock_summary(name)
@@ -413,8 +419,8 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
                                            run.summary["holdout_end"], timeframe=cls.timeframe,
                                            source=f"research capacity curve, walk-forward #{run.pk}")
     progress(f"  {name}: stress tests")
-    result["stress"] = services.stress_test(name, run.final_parameters, stress_events(),
-                                            timeframe=cls.timeframe, source=f"research, walk-forward #{run.pk}")
+    result["stress"] = stress_test(name, run.final_parameters, stress_events(), timeframe=cls.timeframe,
+                                   source=f"research, walk-forward #{run.pk}", outage_hours=options.stress_outage_hours)
     return result  # its lock's state is read once, after the portfolio run also touched it (research_run)
 
 
@@ -438,6 +444,14 @@ def portfolio_section(strategies: dict[str, dict]) -> dict:
                for name, result in strategies.items()
                if result.get("status") == RunStatus.SUCCEEDED and result.get("summary")}
     return services.candidates_portfolio(members)
+
+
+def portfolio_stress_section(strategies: dict[str, dict], options: ResearchOptions) -> dict:
+    """The strategies that finished their walk-forward, together with their chosen parameters, through every
+    stress window (``analytics.stress_services.portfolio_stress``)."""
+    members = {name: result["final_parameters"] for name, result in strategies.items()
+               if result.get("status") == RunStatus.SUCCEEDED and result.get("final_parameters") is not None}
+    return portfolio_stress(members, stress_events(), outage_hours=options.stress_outage_hours)
 
 
 def stress_events() -> list[StressEvent]:

@@ -25,10 +25,10 @@ from django.utils import timezone
 from analytics import edge, holdout, optimization
 from analytics.evidence import buy_and_hold_returns, selection_evidence
 from analytics.lookahead import lookahead_check
-from analytics.models import HoldoutLock, StressEvent, WalkForwardPeriod, WalkForwardRun
+from analytics.models import HoldoutLock, WalkForwardPeriod, WalkForwardRun
 from analytics.montecarlo import monte_carlo_report
 from analytics.overfitting import deflated_sharpe_report, per_period_sharpe
-from analytics.stress import stress_window_report
+from analytics.stress_services import stress_test, stress_test_job  # noqa: F401  (stress_test: re-exported for callers of services)
 from analytics.walkforward import (
     WALKFORWARD_DEFAULTS,
     check_no_holdout_overlap,
@@ -53,7 +53,7 @@ from core.jsonsafe import json_safe
 from core.parallel import parallel_map
 from marketdata.timeframes import timeframe_delta
 from strategies.base import BaseStrategy, MarketData
-from strategies.registry import build_strategy, get_strategy, validated_parameters
+from strategies.registry import build_strategy, get_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -638,66 +638,6 @@ def montecarlo_job(*, config_id: int, iterations: int = 1000, seed: int = 42,
                                 drawdown_threshold=drawdown_threshold)
     touched = holdout.touch_stored_run(config, kind="monte carlo", source=f"Monte Carlo of backtest #{config_id}")
     return {"config_id": config_id, **report, **({"holdout_touch": touched} if touched else {})}
-
-
-# --------------------------------------------------------------------------- stress tests
-def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbols: list[str] | None = None,
-                timeframe: str = "1h", settings: dict | None = None, source: str = "stress test") -> list[dict]:
-    """Run ``strategy`` through each event window (with warm-up before it) and report how it fared.
-
-    A window inside the strategy's locked holdout is counted on the lock (``source`` names who asked) and
-    its report carries the lock's state under ``holdout_touch``.
-    """
-    reports = []
-    for event in events:
-        warmup_start = event.start - pd.Timedelta(days=event.warmup_days)
-        data = research_data_load(strategy=strategy, symbols=symbols, timeframe=timeframe, start=warmup_start,
-                                  end=event.end, settings=settings)
-        base = {"event": event.slug, "name": event.name, "start": event.start.isoformat(),
-                "end": event.end.isoformat()}
-        traded = [s for s, frame in data.market.candles.items()
-                  if ((frame.index >= event.start) & (frame.index < event.end)).any()]
-        if not traded:
-            reports.append({**base, "status": "no data",
-                            "message": f"no {timeframe} candles for {', '.join(data.symbols)} in this window"})
-            continue
-        outcome = data.evaluate(params, event.start, event.end)
-        with transaction.atomic():
-            touched = holdout.touch_if_locked(strategy=strategy, kind="stress window",
-                                              source=f"{source}: {event.slug}", parameters=params,
-                                              symbols=data.symbols, timeframe=timeframe, start=event.start,
-                                              end=event.end, performance=outcome.performance)
-        if touched:
-            base["holdout_touch"] = touched
-        equity = outcome.result.equity
-        base["equity"] = _window_points(equity["equity"], event.start, event.end)
-        window = stress_window_report(equity, event.start, event.end)
-        summary = outcome.result.summary
-        reports.append({**base, **window, "status": "ok", "symbols_with_data": traded,
-                        "missing_symbols": sorted(set(data.symbols) - set(traded)),
-                        "risk_manager": {"refusals": summary.get("refusals", {}),
-                                         "circuit_breaker_events": summary.get("circuit_breaker_events")},
-                        "n_trades": outcome.performance.get("n_trades")})
-    return json_safe(reports)
-
-
-def _window_points(equity: pd.Series, start, end, max_points: int = 400) -> dict:
-    """The equity inside ``[start, end)``, thinned to at most ``max_points``, for the stress chart."""
-    inside = equity.loc[(equity.index >= pd.Timestamp(start)) & (equity.index < pd.Timestamp(end))]
-    step = max(1, -(-len(inside) // max_points))
-    thinned = inside.iloc[::step]
-    return {"timestamps": [ts.isoformat() for ts in thinned.index], "equity": thinned.round(4).tolist()}
-
-
-def stress_test_job(*, strategy: str, parameters: dict | None = None, events: list[str] | None = None,
-                    symbols: list[str] | None = None, timeframe: str | None = None, **settings: Any) -> dict:
-    params = validated_parameters(strategy, parameters)
-    selected = StressEvent.objects.all()
-    if events:
-        selected = selected.filter(slug__in=events)
-    reports = stress_test(strategy, params, list(selected), symbols=symbols,
-                          timeframe=timeframe or get_strategy(strategy).timeframe, settings=settings)
-    return {"strategy": strategy, "parameters": params, "events": reports}
 
 
 # --------------------------------------------------------------------------- look-ahead

@@ -107,6 +107,35 @@ def social_daily(symbol: str) -> pd.DataFrame:
     return frame.groupby("timestamp")[SOCIAL_COLUMNS].last().astype("float64")
 
 
+@dataclass
+class Fundamentals:
+    """The point-in-time fundamentals of a set of candle frames (``MarketData`` fields of the same names)."""
+
+    onchain: dict[str, pd.DataFrame]
+    social: dict[str, pd.DataFrame]
+    sentiment: dict[str, pd.DataFrame]
+    vendors: dict[str, dict[str, str]]
+
+
+def fundamentals_for(strategy: BaseStrategy, candles: dict[str, pd.DataFrame], bar: pd.Timedelta,
+                     publication_lag: pd.Timedelta = DEFAULT_PUBLICATION_LAG) -> Fundamentals:
+    """On-chain, social and sentiment rows the strategy reads, aligned point-in-time to each symbol's bars."""
+    onchain, social, sentiment = {}, {}, {}
+    vendors: dict[str, dict[str, str]] = {}
+    market_sentiment, sentiment_vendors = sentiment_daily() if strategy.needs_sentiment else (None, {})
+    for symbol, frame in candles.items():
+        vendors[symbol] = {}
+        if strategy.needs_onchain:
+            daily, vendors[symbol] = onchain_daily(symbol)
+            onchain[symbol] = align_daily_to_bars(daily, frame.index, bar, publication_lag)
+        if strategy.needs_social:
+            social[symbol] = align_daily_to_bars(social_daily(symbol), frame.index, bar, publication_lag)
+        if market_sentiment is not None:
+            sentiment[symbol] = align_daily_to_bars(market_sentiment, frame.index, bar, publication_lag)
+            vendors[symbol].update(sentiment_vendors)
+    return Fundamentals(onchain=onchain, social=social, sentiment=sentiment, vendors=vendors)
+
+
 def market_data_load(
     *,
     strategy: BaseStrategy,
@@ -143,26 +172,14 @@ def market_data_load(
                                                                        built_notes)
         if not frame.empty:
             regime[symbol] = frame
-    onchain, social, sentiment = {}, {}, {}
-    vendors: dict[str, dict[str, str]] = {}
-    market_sentiment, sentiment_vendors = sentiment_daily() if strategy.needs_sentiment else (None, {})
-    for symbol, frame in candles.items():
-        vendors[symbol] = {}
-        if strategy.needs_onchain:
-            daily, vendors[symbol] = onchain_daily(symbol)
-            onchain[symbol] = align_daily_to_bars(daily, frame.index, bar, publication_lag)
-        if strategy.needs_social:
-            social[symbol] = align_daily_to_bars(social_daily(symbol), frame.index, bar, publication_lag)
-        if market_sentiment is not None:
-            sentiment[symbol] = align_daily_to_bars(market_sentiment, frame.index, bar, publication_lag)
-            vendors[symbol].update(sentiment_vendors)
+    found = fundamentals_for(strategy, candles, bar, publication_lag)
     notes = [f"{symbol}: no {timeframe} candles between {warmup_start:%Y-%m-%d} and {end:%Y-%m-%d}; not traded"
              for symbol in missing]
     quality = {symbol: assess_candles(frame, timeframe)["score"] for symbol, frame in candles.items()}
     notes += [f"{symbol}: data quality score {score:.2f} is below {QUALITY_WARNING_THRESHOLD}: check the "
               f"data-quality report (gaps, outliers) before trusting this run"
               for symbol, score in quality.items() if score < QUALITY_WARNING_THRESHOLD]
-    market = MarketData(candles=candles, onchain=onchain, social=social, regime=regime, notes=[*built_notes, *notes],
-                        sentiment=sentiment, vendors=vendors, detail=detail)
+    market = MarketData(candles=candles, onchain=found.onchain, social=found.social, regime=regime,
+                        notes=[*built_notes, *notes], sentiment=found.sentiment, vendors=found.vendors, detail=detail)
     return LoadedData(market=market, warmup_start=warmup_start.to_pydatetime(), missing_symbols=missing,
                       quality=quality)

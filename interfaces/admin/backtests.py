@@ -389,8 +389,7 @@ class ResearchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         elif obj.kind == "montecarlo" and result.get("config_id"):
             figures += montecarlo_figures(result)
         elif obj.kind == "stress_test":
-            figures.append((charts.stress_figure({event["name"]: event["equity"] for event in result.get("events", [])
-                                                  if event.get("equity")}), "job-stress"))
+            figures.append((charts.stress_windows_figure(result.get("events")), "job-stress"))
         return admin_charts_html(figures) or "-"
 
     @admin.display(description="report")

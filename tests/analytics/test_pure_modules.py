@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 PURE_MODULES = ["analytics.montecarlo", "analytics.overfitting", "analytics.walkforward", "analytics.optimization",
-                "analytics.portfolio", "analytics.stress", "analytics.lookahead", "analytics.edge", "analytics.evidence",
+                "analytics.portfolio", "analytics.stress", "analytics.stress_scenarios",
+                "analytics.lookahead", "analytics.edge", "analytics.evidence",
                 "backtests.metrics", "backtests.evaluation", "backtests.portfolio", "strategies.base",
                 "strategies.examples", "strategies.registry", "strategies.disclosure", "marketdata.pointintime",
                 "core.jsonsafe", "core.timeutil"]

@@ -59,3 +59,92 @@ def test_optional_columns_may_be_missing(run):
     assert report["return"] == pytest.approx(-0.1495)
     with pytest.raises(ValueError):
         stress_window_report(run, "2020-03-06", "2020-03-01")
+
+
+# --------------------------------------------------------------------------- what the strategy did, in words
+from analytics.stress import (  # noqa: E402
+    activity_sentence,
+    basis_sentence,
+    refusals_in_words,
+    window_activity,
+    window_summary,
+)
+
+W0, W1 = pd.Timestamp("2020-03-05", tz="UTC"), pd.Timestamp("2020-03-10", tz="UTC")
+
+
+def _activity_frames():
+    ts = pd.Timestamp
+    trades = pd.DataFrame({  # one position from before the window stopped inside it, one opened and closed inside
+        "symbol": ["A", "B"], "entry_time": [ts("2020-03-03", tz="UTC"), ts("2020-03-06", tz="UTC")],
+        "exit_time": [ts("2020-03-06 05:00", tz="UTC"), ts("2020-03-07", tz="UTC")],
+        "exit_reason": ["stop_loss", "signal"]})
+    orders = pd.DataFrame({"time": pd.to_datetime(["2020-03-03 00:00", "2020-03-06 00:00", "2020-03-08 00:00",
+                                                   "2020-03-06 05:00"],
+                                                  utc=True), "kind": ["entry", "entry", "entry", "stop_loss"]})
+    refusals = pd.DataFrame({"time": pd.to_datetime(["2020-03-01", "2020-03-06", "2020-03-07", "2020-03-07"],
+                                                    utc=True),
+                             "reason": ["correlation", "portfolio_heat", "portfolio_heat", "correlation"]})
+    index = pd.date_range("2020-03-01", "2020-03-09 23:00", freq="h", tz="UTC")
+    held = pd.Series(0, index=index)
+    held[(index >= "2020-03-03") & (index < "2020-03-06 05:00")] = 1
+    held[index >= "2020-03-08"] = 1  # opened on the 8th, still open at the end
+    equity = pd.DataFrame({"equity": 1000.0, "open_positions": held})
+    return trades, orders, refusals, equity
+
+
+def test_window_activity_counts_positions_refusals_and_breaker_events_inside_the_window():
+    trades, orders, refusals, equity = _activity_frames()
+    activity = window_activity(trades=trades, orders=orders, refusals=refusals, equity=equity,
+                               breaker_times=["2020-03-02T00:00:00+00:00", "2020-03-06T10:00:00+00:00"],
+                               window_start=W0, window_end=W1)
+    assert activity["opened"] == 2 and activity["closed"] == 2 and activity["open_at_end"] == 1
+    assert activity["held_at_start"] == 1 and activity["stops_hit"] == 1
+    assert activity["refusals"] == {"portfolio_heat": 2, "correlation": 1}  # the one of 1 March is outside
+    assert activity["circuit_breaker_events"] == 1
+    assert activity_sentence(activity) == ("opened 2 positions in the window, closed 2; 1 position still open "
+                                           "at the window's end")
+
+
+def test_no_trade_says_whether_it_was_flat_or_holding():
+    assert activity_sentence({"opened": 0, "closed": 0, "held_at_start": 0}) == \
+        "no trade in the window: held no position, flat through the window"
+    assert activity_sentence({"opened": 0, "closed": 0, "held_at_start": 1, "open_at_end": 1}) == \
+        "no trade in the window: held the position opened before the window"
+
+
+def test_refusals_in_words():
+    assert refusals_in_words({"portfolio_heat": 3, "correlation": 1, "missing_stop": 0}) == \
+        "3 refused for portfolio heat, 1 for correlation"
+    assert refusals_in_words({"missing_stop": 0}) == refusals_in_words(None) == "no refusals"
+
+
+def test_a_proxy_basis_names_the_reference_each_beta_and_what_was_real():
+    result = {"real_symbols": ["SNX"], "coverage": {"SNX": 0.7}, "proxies": [
+        {"symbol": "GMX", "reference": "ETH", "beta": 1.2, "beta_source": "estimated",
+         "fit": {"beta": 1.2, "raw": 1.2, "r2": 0.44, "overlap": 2190, "first": "2022-10-05T00:00:00+00:00",
+                 "last": "2023-10-05T00:00:00+00:00"}},
+        {"symbol": "LYRA", "reference": "ETH", "beta": 1.1, "beta_source": "the median of the betas", "fit": None},
+        {"symbol": "GNS", "reference": "ETH", "beta": 1.1, "beta_source": "the median of the betas", "fit": None}]}
+    text = basis_sentence(result)
+    assert text.startswith("basis: proxy; GMX, LYRA, GNS follow ETH's path")
+    assert "GMX with beta 1.20 (R\u00b2 0.44 on 2,190 common bars 2022-10-05..2023-10-05)" in text
+    assert "LYRA and GNS with beta 1.10 (none of them has enough common history" in text
+    assert text.endswith("real candles for SNX (SNX on 70% of the window's bars)")
+    assert basis_sentence({"real_symbols": ["BTC"], "proxies": []}) == "basis: real, real candles for BTC"
+
+
+def test_the_window_summary_has_no_raw_values():
+    trades, orders, refusals, equity = _activity_frames()
+    activity = window_activity(trades=trades, orders=orders, refusals=refusals, equity=equity, breaker_times=[],
+                               window_start=W0, window_end=W1)
+    result = {"status": "ok", "return": -0.0123, "max_drawdown": 0.02, "worst_day": None, "activity": activity,
+              "real_symbols": ["A", "B"], "proxies": [], "circuit_breaker_fired": False, "holdout_touch": None,
+              "outage": {"start": "2020-03-06T00:00:00+00:00", "hours": 8.0, "bars_removed": 8},
+              "usd": {"path": "a path", "quote_low": 0.88, "return": -0.1, "max_drawdown": 0.12}}
+    text = "; ".join(window_summary(result))
+    for raw in ("True", "False", "None", "{", "}", "[", "nan"):
+        assert raw not in text, raw
+    assert "return -1.23%" in text and "2 refused for portfolio heat, 1 for correlation" in text
+    assert "exchange outage 2020-03-06 00:00 UTC for 8 hours: 8 bars removed" in text
+    assert "in USD" in text and "max drawdown 12.00%" in text

@@ -40,6 +40,9 @@ class Command(BaseCommand):
                             help="also write the strategies' indicators to the indicator cache (an export: no "
                                  "strategy reads it, so the research run skips it unless asked)")
         parser.add_argument("--report-dir", help="where to write the report (default: reports/)")
+        parser.add_argument("--stress-outage-hours", type=float, default=defaults.stress_outage_hours,
+                            help="hours without fills in the exchange-outage stress scenario (default "
+                                 f"{defaults.stress_outage_hours:g})")
         parser.add_argument("--cluster", action="store_true",
                             help="fan the walk-forwards out over the django-q2 cluster (one task per strategy x "
                                  "period; start `manage.py qcluster` on one or more hosts sharing the database)")
@@ -54,6 +57,8 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--holdout: {exc}") from None
         require_positive(opts, "trials", "mc_iterations", "train_months", "test_months")
+        if not opts["stress_outage_hours"] > 0:
+            raise CommandError(f"--stress-outage-hours must be more than 0, got {opts['stress_outage_hours']}")
         if opts["permutations"] < 0:
             raise CommandError(f"--permutations must be 0 (skip) or more, got {opts['permutations']}")
         start, end = parse_when(opts["start"], "--start"), parse_when(opts["end"], "--end")
@@ -65,7 +70,7 @@ class Command(BaseCommand):
             max_trials=opts["trials"], mc_iterations=opts["mc_iterations"], permutations=opts["permutations"],
             seed=opts["seed"],
             cache_indicators=opts["cache_indicators"], report_dir=opts["report_dir"],
-            cluster=opts["cluster"])
+            cluster=opts["cluster"], stress_outage_hours=opts["stress_outage_hours"])
         if names:
             options.strategies = names
         progress = self._progress()
