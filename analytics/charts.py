@@ -620,6 +620,36 @@ def _since_start(points: Mapping | None) -> pd.Series | None:
     return pd.Series(values / values[0] - 1.0, index=_utc_naive(pd.to_datetime(points["timestamps"], utc=True)))
 
 
+def capacity_figure(curve: Mapping | None, *,
+                    title: str = "Capacity: the holdout at each starting capital (volume-share costs)") -> go.Figure | None:
+    """Sharpe ratio and total return against starting capital (log axis), the capacity marked."""
+    points = [p for p in (curve or {}).get("points") or [] if p.get("capital")]
+    if len(points) < 2:
+        return None
+    capitals = [float(p["capital"]) for p in points]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Sharpe ratio", "Total return"), horizontal_spacing=0.12)
+    for col, key, fmt in ((1, "sharpe_ratio", ".2f"), (2, "total_return", ".1%")):
+        values = [p.get(key) for p in points]
+        fig.add_trace(go.Scatter(
+            x=capitals, y=[np.nan if v is None else float(v) for v in values], mode="lines+markers",
+            line=dict(color=EQUITY_COLOR), marker=dict(size=8), showlegend=False,
+            customdata=[[p.get("n_trades"), p.get("slippage_per_traded")] for p in points],
+            hovertemplate=(f"capital %{{x:,.0f}}: %{{y:{fmt}}}<br>%{{customdata[0]}} positions, slippage "
+                           "%{customdata[1]:.2%} of the value traded<extra></extra>")), row=1, col=col)
+        fig.add_hline(y=0, line=dict(color="#888", width=1), row=1, col=col)
+    capacity = (curve or {}).get("capacity")
+    if capacity:
+        for col in (1, 2):
+            fig.add_vline(x=float(capacity), line=dict(color=TEST_COLOR, dash="dash"), row=1, col=col)
+        fig.add_annotation(x=math.log10(float(capacity)), y=1.0, yref="paper", xref="x", showarrow=False,
+                           text="capacity", font=dict(color=TEST_COLOR), yanchor="bottom")
+    _layout(fig, title=title, height=320, hovermode="closest")
+    fig.update_xaxes(type="log", title_text="starting capital (USDT)", tickformat="~s")
+    fig.update_yaxes(tickformat=".2f", row=1, col=1)
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    return fig
+
+
 def stress_windows_figure(windows: Sequence[Mapping] | None, *,
                           title: str = "Each stress window: return since the window opened") -> go.Figure | None:
     """One small chart per stress window (``analytics.stress_services`` results): the return since the window

@@ -65,6 +65,7 @@ def _strategy_charts(result: dict) -> dict:
         "montecarlo": charts.montecarlo_figure(result.get("montecarlo_paths"), bootstrap),
         "montecarlo_fan": charts.montecarlo_fan_figure(result.get("montecarlo_fan")),
         "stress": charts.stress_windows_figure(result.get("stress")),
+        "capacity": charts.capacity_figure(result.get("capacity")),
         "neighbourhood": charts.neighbourhood_figure(summary.get("neighbourhood"), result.get("final_parameters"),
                                                      objective=f"train {objective}"),
     }
@@ -235,6 +236,67 @@ def evidence_lines(result: dict) -> list[str]:
     ]
 
 
+def capital_text(value: Any) -> str:
+    """``10k``, ``1M``, ``100M`` USDT."""
+    if not _is_number(value):
+        return "n/a"
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def capacity_lines(curve: dict | None) -> list[str]:
+    """The capacity curve in words: each capital's Sharpe, return and slippage, then the read-outs."""
+    points = (curve or {}).get("points") or []
+    if not points:
+        return []
+    model = curve.get("model") or {}
+    lines = [f"Holdout replayed at {', '.join(capital_text(p['capital']) for p in points)} USDT under volume-share "
+             f"costs: slippage {pct(model.get('slippage_rate'))} + {num(model.get('volume_impact'), 1)} x sigma x "
+             f"sqrt(share of the last bar's quote volume), at most {pct(model.get('max_volume_share'))} of it per fill."]
+    for p in points:
+        cut = (p.get("refused_for_volume") or 0) + (p.get("exits_cut_by_volume_cap") or 0)
+        lines.append(f"{capital_text(p['capital'])}: Sharpe {num(p.get('sharpe_ratio'))}, return "
+                     f"{pct(p.get('total_return'))}, {count_of(p.get('n_trades'), 'position')}, slippage "
+                     f"{pct(p.get('slippage_per_traded'), 2)} of the value traded"
+                     + (f", {count_of(cut, 'fill')} refused or cut by the volume cap" if cut else ""))
+    capacity, gone = curve.get("capacity"), curve.get("edge_gone_at")
+    if capacity is None:
+        lines.append("Capacity: none (no positive Sharpe ratio even at the smallest capital).")
+    else:
+        lines.append(f"Capacity: {capital_text(capacity)} USDT (the largest capital tested keeping at least "
+                     f"{pct(curve.get('keep'), 0)} of the smallest capital's Sharpe ratio)"
+                     + (f"; the edge is gone at {capital_text(gone)} (Sharpe no longer positive)." if gone else
+                        "; Sharpe stays positive at every capital tested."))
+    return lines
+
+
+def execution_lines(execution: dict | None) -> list[str]:
+    """What the engine's fill rules did in a run (its summary's ``execution``), in words."""
+    if not execution:
+        return []
+    intrabar = execution.get("intrabar") or {}
+    both = intrabar.get("bars_reaching_stop_and_target") or 0
+    lines = []
+    if intrabar.get("detail_timeframe"):
+        lines.append(f"Finer candles ({intrabar['detail_timeframe']}) lay under {intrabar.get('bars_with_detail')} "
+                     f"bars; {count_of(both, 'bar')} reached both stop and target: "
+                     f"{intrabar.get('resolved_target_first')} resolved target first (the coarse rule would have "
+                     f"stopped out), {intrabar.get('resolved_stop_first')} stop first, "
+                     f"{intrabar.get('coarse_rule')} left to the coarse rule (stop first).")
+    else:
+        lines.append(f"No finer candles under this run's bars: {count_of(both, 'bar')} reached both stop and target, "
+                     "the stop assumed first." if both else "No bar reached both stop and target.")
+    refused = execution.get("stop_moves_refused") or 0
+    lines.append(f"Stop rule '{execution.get('stop_updates')}': "
+                 + (f"{count_of(refused, 'stop move')} refused." if refused else "no stop move refused."))
+    carry = execution.get("carry_per_hour") or {}
+    lines.append(f"Fees: {execution.get('fees')}; slippage model {execution.get('slippage_model')}; carry per hour: "
+                 f"long {pct(carry.get('long'), 5)}, short {pct(carry.get('short'), 5)}.")
+    return lines
+
+
 def refusals_text(refusals: dict | None) -> str:
     """``{"portfolio_heat": 3, "missing_stop": 0}`` as "3 by portfolio heat" (zero reasons left out)."""
     given = {reason: count for reason, count in (refusals or {}).items() if count}
@@ -387,7 +449,9 @@ def render_html(report: dict) -> str:
                    "periods": [{**p, "parameters_text": params_text(p.get("parameters"))}
                                for p in result.get("periods") or []],
                    "coverage_tables": coverage_tables(result), "holdout_line": holdout_line(result),
-                   "evidence": evidence_lines(result)} for result, charts_html in zip(results, figures, strict=True)]
+                   "evidence": evidence_lines(result), "capacity_lines": capacity_lines(result.get("capacity")),
+                   "execution_lines": execution_lines(result.get("execution"))}
+                  for result, charts_html in zip(results, figures, strict=True)]
     corr_chart = charts.figure_html(charts.correlation_figure(report.get("correlation")), "chart-correlation")
     portfolio_chart = _portfolio_chart(report)
     portfolio_stress = report.get("portfolio_stress") or {}
@@ -516,6 +580,8 @@ def render_markdown(report: dict) -> str:
                          f"{pct(mc.get('probability_drawdown_exceeds'))}")
         for row in stress_rows(result.get("stress")):
             lines.append(f"- Stress {row['name']}: {'; '.join(row['lines'] + row['details'])}")
+        lines += [f"- Capacity: {line}" for line in capacity_lines(result.get("capacity"))]
+        lines += [f"- Execution: {line}" for line in execution_lines(result.get("execution"))]
         for warning in h.get("warnings") or []:
             lines.append(f"- Warning: {warning}")
         lines += _disclosure_lines(result)

@@ -415,6 +415,8 @@ def research_strategy(name: str, options: ResearchOptions, progress: Progress = 
         progress(f"  {name}: Monte Carlo ({options.mc_iterations} runs)")
         result.update(montecarlo_section(config_id, options))
         progress(f"  {name}: capacity curve ({len(DEFAULT_CAPITALS)} starting capitals)")
+        result["execution"] = BacktestConfig.objects.values_list("summary", flat=True).get(pk=config_id).get(
+            "execution")
         result["capacity"] = capacity_test(name, run.final_parameters, run.summary["holdout_start"],
                                            run.summary["holdout_end"], timeframe=cls.timeframe,
                                            source=f"research capacity curve, walk-forward #{run.pk}")

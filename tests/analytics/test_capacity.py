@@ -52,3 +52,33 @@ def test_on_real_btc_candles_costs_grow_with_capital_until_the_volume_cap_binds(
     assert huge["n_trades"] == 0 and huge["refused_for_volume"] > 0  # no fill reaches the minimum position
     assert set(curve) >= {"capacity", "edge_gone_at", "points", "model"}
     assert DEFAULT_CAPITALS == (1e4, 1e5, 1e6, 1e7, 1e8)
+
+
+def test_the_report_says_the_curve_in_words_and_draws_it():
+    from analytics.charts import capacity_figure
+    from analytics.report import capacity_lines, execution_lines
+
+    curve = {"points": [{"capital": 1e4, "sharpe_ratio": 1.2, "total_return": 0.08, "n_trades": 40,
+                         "slippage_per_traded": 0.0051, "refused_for_volume": 0, "exits_cut_by_volume_cap": 0},
+                        {"capital": 1e8, "sharpe_ratio": -0.4, "total_return": -0.03, "n_trades": 12,
+                         "slippage_per_traded": 0.031, "refused_for_volume": 20, "exits_cut_by_volume_cap": 3}],
+             "capacity": 1e4, "edge_gone_at": 1e8, "keep": 0.5,
+             "model": {"slippage_rate": 0.005, "volume_impact": 1.0, "max_volume_share": 0.025}}
+    lines = capacity_lines(curve)
+    assert lines[1] == ("10k: Sharpe 1.20, return 8.0%, 40 positions, slippage 0.51% of the value traded")
+    assert "23 fills refused or cut by the volume cap" in lines[2]
+    assert lines[-1].startswith("Capacity: 10k USDT") and "the edge is gone at 100M" in lines[-1]
+    fig = capacity_figure(curve)
+    assert fig is not None and fig.layout.xaxis.type == "log" and len(fig.data) == 2
+    assert capacity_figure({"points": curve["points"][:1]}) is None
+
+    execution = {"fees": "one rate for every fill", "slippage_model": "fixed", "stop_updates": "tighten",
+                 "stop_moves_refused": 3, "carry_per_hour": {"long": 0.0, "short": 1.25e-05},
+                 "intrabar": {"detail_timeframe": "0 days 00:15:00", "bars_with_detail": 200,
+                              "bars_reaching_stop_and_target": 2, "resolved_stop_first": 1,
+                              "resolved_target_first": 1, "coarse_rule": 0}}
+    text = " ".join(execution_lines(execution))
+    assert "2 bars reached both stop and target: 1 resolved target first" in text
+    assert "3 stop moves refused" in text and "short 0.00125%" in text
+    for bad in ("{", "None", "True", "False"):
+        assert bad not in text and bad not in " ".join(lines)

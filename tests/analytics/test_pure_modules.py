@@ -9,9 +9,10 @@ from pathlib import Path
 
 PURE_MODULES = ["analytics.montecarlo", "analytics.overfitting", "analytics.walkforward", "analytics.optimization",
                 "analytics.portfolio", "analytics.stress", "analytics.stress_scenarios",
-                "analytics.lookahead", "analytics.edge", "analytics.evidence",
+                "analytics.lookahead", "analytics.edge", "analytics.evidence", "analytics.capacity",
                 "backtests.metrics", "backtests.evaluation", "backtests.portfolio", "strategies.base",
                 "strategies.examples", "strategies.registry", "strategies.disclosure", "marketdata.pointintime",
+                "marketdata.quote_volume", "backtests.engine.intrabar", "backtests.engine.liquidity",
                 "core.jsonsafe", "core.timeutil"]
 
 
