@@ -576,26 +576,6 @@ def montecarlo_fan_figure(fan: Mapping | None, *,
     return fig
 
 
-def stress_figure(windows: Mapping[str, Mapping] | None, *,
-                  title: str = "Stress windows: equity from each window's start") -> go.Figure | None:
-    """One line per stress window with data: the return since the window opened, day by day."""
-    fig = go.Figure()
-    for i, (name, points) in enumerate((windows or {}).items()):
-        values = points.get("equity") or []
-        if len(values) < 2 or not values[0]:
-            continue
-        days = [(pd.Timestamp(t) - pd.Timestamp(points["timestamps"][0])) / pd.Timedelta(days=1)
-                for t in points["timestamps"]]
-        fig.add_trace(go.Scatter(x=days, y=np.asarray(values, dtype=float) / float(values[0]) - 1.0, mode="lines",
-                                 name=name, line=dict(color=PALETTE[i % len(PALETTE)]), hovertemplate="%{y:.2%}"))
-    if not fig.data:
-        return None
-    _layout(fig, title=title, height=320)
-    fig.update_xaxes(title_text="days since the window opened")
-    fig.update_yaxes(title_text="return", tickformat=".1%")
-    return fig
-
-
 #: Small multiples of the stress windows: columns per row, and the height of one row.
 STRESS_COLUMNS, STRESS_ROW_HEIGHT = 3, 210
 USD_COLOR, OUTAGE_COLOR = "#9467bd", "rgba(255, 127, 14, 0.22)"

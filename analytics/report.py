@@ -367,7 +367,7 @@ def stress_rows(windows: list[dict] | None) -> list[dict]:
         activity = window.get("activity") or {}
         worst = window.get("worst_day")
         rows.append({
-            "name": window.get("name"), "slug": window.get("slug"), "ok": ok, "basis": _basis_cell(window),
+            "name": window.get("name"), "slug": _slug(window), "ok": ok, "basis": _basis_cell(window),
             "proxy": window.get("basis") == "proxy",
             "return": _with_usd(window, "return") if ok else "n/a",
             "max_drawdown": _with_usd(window, "max_drawdown") if ok else "n/a",
@@ -394,6 +394,11 @@ def _split_lines(lines: list[str]) -> dict:
             "details": [line for line in lines if line.startswith(DETAIL_PREFIXES)]}
 
 
+def _slug(window: dict) -> str:
+    """A window result's id (results stored before the scenarios existed carry only their event's slug)."""
+    return window.get("slug") or window["event"]
+
+
 def stress_evidence(report: dict) -> dict:
     """The windows x strategies (and the portfolio) table: basis, positions opened, return, max drawdown."""
     columns: list[tuple[str, list[dict]]] = [
@@ -405,12 +410,12 @@ def stress_evidence(report: dict) -> dict:
     windows: dict[str, str] = {}
     for _, results in columns:
         for window in results:
-            windows.setdefault(window["slug"], window["name"])
+            windows.setdefault(_slug(window), window["name"])
     rows = []
     for slug, name in windows.items():
         cells = []
         for _, results in columns:
-            window = next((w for w in results if w["slug"] == slug), None)
+            window = next((w for w in results if _slug(w) == slug), None)
             if window is None or window.get("status") != "ok":
                 cells.append({"ok": False, "text": "no data" if window else "not run"})
                 continue

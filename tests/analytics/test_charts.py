@@ -220,10 +220,32 @@ def test_price_chart_marks_every_leg_and_coarsens_long_runs():
     assert charts.price_trades_figure(candles.iloc[:0], trades, title="none") is None
 
 
-def test_stress_chart_draws_windows_with_data_from_their_start():
-    fig = charts.stress_figure({"FTX": {"timestamps": ["2022-11-01T00:00:00+00:00", "2022-11-03T00:00:00+00:00"],
-                                        "equity": [100_000.0, 95_000.0]},
-                                "COVID": {"timestamps": [], "equity": []}})
-    assert [trace.name for trace in fig.data] == ["FTX"]
-    assert list(fig.data[0].x) == [0.0, 2.0] and list(fig.data[0].y) == [0.0, pytest.approx(-0.05)]
-    assert charts.stress_figure({"COVID": {"timestamps": [], "equity": []}}) is None
+def _stress_window(name: str, equity: list[float], **extra) -> dict:
+    days = pd.date_range("2022-11-04", periods=len(equity), freq="1D", tz="UTC")
+    return {"name": name, "status": "ok", "basis": "proxy",
+            "equity": {"timestamps": [d.isoformat() for d in days], "equity": equity}, **extra}
+
+
+def test_stress_chart_draws_one_small_chart_per_window_from_its_baseline():
+    windows = [_stress_window("FTX collapse", [100_000.0, 95_000.0, 97_000.0]),
+               {"name": "COVID", "status": "no data", "equity": {}},
+               _stress_window("Flat window", [100_000.0, 100_000.0, 100_000.0]),
+               _stress_window("SVB with a depeg", [100_000.0, 100_000.0],
+                              usd={"return": -0.1}, equity_usd={"timestamps": ["2022-11-04T00:00:00+00:00",
+                                                                               "2022-11-05T00:00:00+00:00"],
+                                                                "equity": [100_000.0, 90_000.0]}),
+               _stress_window("Outage", [100_000.0, 99_000.0],
+                              outage={"start": "2022-11-04T06:00:00+00:00", "end": "2022-11-04T14:00:00+00:00"})]
+    fig = charts.stress_windows_figure(windows)
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[:4] == ["FTX collapse (proxy)", "Flat window (proxy)", "SVB with a depeg (proxy)", "Outage (proxy)"]
+    first = fig.data[0]
+    assert list(first.y) == [0.0, pytest.approx(-0.05), pytest.approx(-0.03)]  # return since the window opened
+    assert list(fig.layout.yaxis2.range) == [pytest.approx(-0.001), pytest.approx(0.001)]  # flat: not +-100%
+    usd = [trace for trace in fig.data if (trace.name or "").startswith("equity in USD")]
+    assert len(usd) == 1 and list(usd[0].y) == [0.0, pytest.approx(-0.1)]
+    assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].fillcolor == charts.OUTAGE_COLOR
+    assert sum(1 for trace in fig.data if trace.showlegend is not False) == 3  # one legend entry per meaning
+    assert fig.layout.height == 110 + 2 * charts.STRESS_ROW_HEIGHT
+    assert charts.stress_windows_figure([{"name": "COVID", "status": "no data"}]) is None
+    assert charts.stress_windows_figure(None) is None

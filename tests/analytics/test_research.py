@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,14 @@ def lending_data(db):
     from marketdata.sample import sample_load
 
     sample_load(symbols=["AAVE", "COMP", "MKR", "BTC", "ETH"], timeframes=["1h"])
+    sample_load(symbols=["BTC", "ETH"], timeframes=["1m"])  # the 2024-08-05 crash
+
+
+def _visible_text(page: str) -> str:
+    """The report's text as a reader sees it: no scripts, chart payloads or tags."""
+    page = re.sub(r"<script.*?</script>", " ", page, flags=re.S)
+    page = re.sub(r'<div id="chart-[^"]*".*?</div>', " ", page, flags=re.S)
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", page))
 
 
 def _options(tmp_path: Path, **overrides) -> ResearchOptions:
@@ -50,9 +60,17 @@ def test_pipeline_writes_reports_with_every_section(lending_data, tmp_path):
     assert report["portfolio"]["status"] == "ok" and list(report["portfolio"]["members"]) == ["lending_value"]
     assert "portfolio" in [entry["kind"] for entry in HoldoutLock.objects.get(strategy="lending_value").history]
     assert result["montecarlo"]["bootstrap"]["n_iterations"] == 50
-    assert {e["event"] for e in result["stress"]} >= {"covid-2020", "luna-2022", "ftx-2022", "svb-2023"}
+    assert {e["event"] for e in result["stress"]} >= {"covid-2020", "luna-2022", "ftx-2022", "svb-2023",
+                                                      "yen-carry-2024"}
+    assert all(e["status"] == "ok" for e in result["stress"]), [e.get("message") for e in result["stress"]]
     covid = next(e for e in result["stress"] if e["event"] == "covid-2020")
-    assert covid["status"] == "no data"  # no lending-token candles before 2021 in the bundle
+    assert covid["basis"] == "proxy"  # no lending-token candles before 2021 in the bundle: mapped from BTC/ETH
+    assert {p["symbol"] for p in covid["proxies"]} == {"AAVE", "COMP", "MKR"}
+    assert next(e for e in result["stress"] if e["event"] == "luna-2022")["basis"] == "real"
+    stressed = report["portfolio_stress"]
+    assert stressed["members"] == ["lending_value"]
+    assert [w["slug"] for w in stressed["windows"]] == [e["slug"] for e in result["stress"]]
+    assert all(w["status"] == "ok" for w in stressed["windows"])
     assert report["indicators"]["total_inserted"] > 0
     assert report["scorecard"]["strategies"][0]["name"] == "lending_value"
     html = Path(report["paths"]["html"]).read_text()
@@ -64,6 +82,10 @@ def test_pipeline_writes_reports_with_every_section(lending_data, tmp_path):
         assert section in html, section
     markdown = Path(report["paths"]["markdown"]).read_text()
     assert "## Selection for paper trading" in markdown and "lending_value" in markdown
+    for text in (_visible_text(html), markdown):
+        assert "Stress evidence" in text and "COVID crash (March 2020)" in text
+        for raw in ("True", "False", "None", "{'", "['", "nan"):
+            assert not re.search(rf"\b{raw}\b" if raw.isalnum() else re.escape(raw), text), raw
     # What the verdict stood on: the bundled Token Terminal data ends 2022-12-30, the holdout starts later,
     # so the holdout ran on the price proxy; the scorecard says so and the strategy cannot be selected.
     assert report["data"]["onchain_rows"] > 15_000 and report["data"]["sentiment_rows"] > 2_800
