@@ -257,10 +257,13 @@ def capacity_lines(curve: dict | None) -> list[str]:
              f"sqrt(share of the last bar's quote volume), at most {pct(model.get('max_volume_share'))} of it per fill."]
     for p in points:
         cut = (p.get("refused_for_volume") or 0) + (p.get("exits_cut_by_volume_cap") or 0)
+        capped = f", {count_of(cut, 'fill')} refused or cut by the volume cap" if cut else ""
+        if not p.get("n_trades"):
+            lines.append(f"{capital_text(p['capital'])}: no position opened{capped}")
+            continue
         lines.append(f"{capital_text(p['capital'])}: Sharpe {num(p.get('sharpe_ratio'))}, return "
                      f"{pct(p.get('total_return'))}, {count_of(p.get('n_trades'), 'position')}, slippage "
-                     f"{pct(p.get('slippage_per_traded'), 2)} of the value traded"
-                     + (f", {count_of(cut, 'fill')} refused or cut by the volume cap" if cut else ""))
+                     f"{pct(p.get('slippage_per_traded'), 2)} of the value traded{capped}")
     capacity, gone = curve.get("capacity"), curve.get("edge_gone_at")
     if capacity is None:
         lines.append("Capacity: none (no positive Sharpe ratio even at the smallest capital).")
@@ -292,8 +295,10 @@ def execution_lines(execution: dict | None) -> list[str]:
     lines.append(f"Stop rule '{execution.get('stop_updates')}': "
                  + (f"{count_of(refused, 'stop move')} refused." if refused else "no stop move refused."))
     carry = execution.get("carry_per_hour") or {}
+    rates = ", ".join(f"{side} {pct(rate, 5) if rate else 'none'}" for side, rate in
+                      (("long", carry.get("long")), ("short", carry.get("short"))))
     lines.append(f"Fees: {execution.get('fees')}; slippage model {execution.get('slippage_model')}; carry per hour: "
-                 f"long {pct(carry.get('long'), 5)}, short {pct(carry.get('short'), 5)}.")
+                 f"{rates}.")
     return lines
 
 
@@ -585,8 +590,10 @@ def render_markdown(report: dict) -> str:
                          f"{pct(mc.get('probability_drawdown_exceeds'))}")
         for row in stress_rows(result.get("stress")):
             lines.append(f"- Stress {row['name']}: {'; '.join(row['lines'] + row['details'])}")
-        lines += [f"- Capacity: {line}" for line in capacity_lines(result.get("capacity"))]
-        lines += [f"- Execution: {line}" for line in execution_lines(result.get("execution"))]
+        for heading, items in (("Capacity curve", capacity_lines(result.get("capacity"))),
+                               ("Execution on the holdout", execution_lines(result.get("execution")))):
+            if items:
+                lines += [f"- {heading}:", *(f"  - {item}" for item in items)]
         for warning in h.get("warnings") or []:
             lines.append(f"- Warning: {warning}")
         lines += _disclosure_lines(result)

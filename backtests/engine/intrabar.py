@@ -38,6 +38,14 @@ class DetailLayout:
         return cls(nothing, nothing, nothing, rows, rows, None, 0)
 
 
+def _code(step_ns: int) -> str:
+    """A bar length as a timeframe code: ``1m``, ``15m``, ``1h``."""
+    minutes, rest = divmod(step_ns, 60 * 10**9)
+    if rest:
+        return str(pd.Timedelta(step_ns))
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
 def detail_layout(detail: dict[str, pd.DataFrame] | None, symbols: list[str], grid_start: int, n: int,
                   bar_ns: int) -> DetailLayout:
     """Lay each symbol's finer candles under the grid's bars (see :class:`DetailLayout`)."""
@@ -79,7 +87,7 @@ def detail_layout(detail: dict[str, pd.DataFrame] | None, symbols: list[str], gr
         offset += len(ts)
     if not steps:
         return DetailLayout.empty(m)
-    timeframe = ", ".join(sorted(str(pd.Timedelta(step)) for step in steps))
+    timeframe = ", ".join(_code(step) for step in sorted(steps))
     covered = int(np.count_nonzero(end > start))
     return DetailLayout(np.concatenate(opens), np.concatenate(highs), np.concatenate(lows), start, end, timeframe,
                         covered)

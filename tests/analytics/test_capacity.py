@@ -74,7 +74,7 @@ def test_the_report_says_the_curve_in_words_and_draws_it():
 
     execution = {"fees": "one rate for every fill", "slippage_model": "fixed", "stop_updates": "tighten",
                  "stop_moves_refused": 3, "carry_per_hour": {"long": 0.0, "short": 1.25e-05},
-                 "intrabar": {"detail_timeframe": "0 days 00:15:00", "bars_with_detail": 200,
+                 "intrabar": {"detail_timeframe": "15m", "bars_with_detail": 200,
                               "bars_reaching_stop_and_target": 2, "resolved_stop_first": 1,
                               "resolved_target_first": 1, "coarse_rule": 0}}
     text = " ".join(execution_lines(execution))

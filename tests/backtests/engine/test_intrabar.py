@@ -44,7 +44,7 @@ def test_finer_candles_that_reach_the_target_first_fill_the_target():
     assert result.trades["exit_reason"].tolist() == ["take_profit"]
     assert result.trades["exit_price"].iloc[0] == pytest.approx(105.0)
     intrabar = result.summary["execution"]["intrabar"]
-    assert intrabar["resolved_target_first"] == 1 and intrabar["detail_timeframe"] == "0 days 00:15:00"
+    assert intrabar["resolved_target_first"] == 1 and intrabar["detail_timeframe"] == "15m"
 
 
 def test_finer_candles_that_agree_with_the_coarse_rule_give_the_coarse_run():
