@@ -609,7 +609,7 @@ def capacity_figure(curve: Mapping | None, *,
     capitals = [float(p["capital"]) for p in points]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Sharpe ratio", "Total return"), horizontal_spacing=0.12)
     for col, key, fmt in ((1, "sharpe_ratio", ".2f"), (2, "total_return", ".1%")):
-        values = [p.get(key) for p in points]
+        values = [p.get(key) if p.get("n_trades") else None for p in points]  # no position: no point
         fig.add_trace(go.Scatter(
             x=capitals, y=[np.nan if v is None else float(v) for v in values], mode="lines+markers",
             line=dict(color=EQUITY_COLOR), marker=dict(size=8), showlegend=False,
