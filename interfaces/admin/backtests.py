@@ -18,7 +18,7 @@ from django.utils.safestring import mark_safe
 
 from analytics import charts
 from analytics.charts import line_chart
-from analytics.report import num, pct, refusals_text
+from analytics.report import execution_lines, num, pct, refusals_text
 from analytics.run_charts import run_chart_inputs
 from backtests.jobs import job_create
 from backtests.models import BacktestConfig, BacktestMetric, BacktestTrade, ResearchJob
@@ -244,7 +244,10 @@ class BacktestConfigAdmin(LifecycleRunAdmin):
                                             (summary.get("exit_reasons") or {}).items()) or "none"),
                  ("Entries refused", refusals_text(summary.get("refusals"))),
                  ("Drawdown breaker", f"fired {summary.get('circuit_breaker_events') or 0} times"),
-                 ("Fees / slippage paid", f"{num(summary.get('fees_total'))} / {num(summary.get('slippage_total'))}")]
+                 ("Fees / slippage / carry paid", f"{num(summary.get('fees_total'))} / "
+                                                  f"{num(summary.get('slippage_total'))} / "
+                                                  f"{num(summary.get('carry_total'))}"),
+                 *(("Execution", line) for line in execution_lines(summary.get("execution")))]
         touch = summary.get("holdout_touch")
         if touch:
             facts.append(("Locked holdout", touch.get("message", "")))

@@ -22,7 +22,8 @@ def test_add_form_queues_a_backtest_that_runs(admin_client, btc_candles_in_db, d
     form = {"name": "from admin", "strategy": "sma_crossover", "symbols": ["BTC"], "timeframe": "1h",
             "start_0": "2022-01-15", "start_1": "00:00:00", "end_0": "2022-05-01", "end_1": "00:00:00",
             "parameters": '{"stop_pct": 0.05}', "initial_capital": "100000", "fee_rate": "0.001",
-            "slippage_rate": "0.005", "latency_ms": "100", "risk_limits": "{}", "seed": "42"}
+            "slippage_rate": "0.005", "latency_ms": "100", "risk_limits": "{}",
+            "cost_model": '{"slippage_model": "volume_share"}', "seed": "42"}
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("admin:backtests_backtestconfig_add"), form)
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
@@ -31,6 +32,8 @@ def test_add_form_queues_a_backtest_that_runs(admin_client, btc_candles_in_db, d
     page = admin_client.get(reverse("admin:backtests_backtestconfig_change", args=[config.pk])).content.decode()
     assert 'id="run-equity"' in page and 'id="run-drawdown"' in page and 'id="run-candles-0"' in page
     assert "buy and hold (equal weight)" in page and "sma_20" in page and "sma_50" in page  # benchmark, both SMAs
+    assert config.cost_model["slippage_model"] == "volume_share" and config.cost_model["max_volume_share"] == 0.025
+    assert "Fees / slippage / carry paid" in page and "slippage model volume_share" in page
 
 
 def test_add_form_explains_parameters_and_takes_the_strategys_own_timeframe(admin_client):
@@ -51,11 +54,13 @@ def test_add_form_explains_parameters_and_takes_the_strategys_own_timeframe(admi
 def test_add_form_rejects_bad_parameters_and_writes_nothing(admin_client):
     form = {"strategy": "sma_crossover", "timeframe": "1h", "start_0": "2022-05-01", "start_1": "00:00:00",
             "end_0": "2022-01-01", "end_1": "00:00:00", "parameters": '{"fast": 5000}', "initial_capital": "-1",
-            "fee_rate": "0.001", "slippage_rate": "0.005", "latency_ms": "100", "risk_limits": "{}", "seed": "1"}
+            "fee_rate": "0.001", "slippage_rate": "0.005", "latency_ms": "100", "risk_limits": "{}",
+            "cost_model": '{"slippage_model": "magic"}', "seed": "1"}
     response = admin_client.post(reverse("admin:backtests_backtestconfig_add"), form)
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
-    assert {"end", "parameters", "initial_capital"} <= set(errors)
+    assert {"end", "parameters", "initial_capital", "cost_model"} <= set(errors)
+    assert "slippage_model must be one of" in str(errors["cost_model"])
     assert BacktestConfig.objects.count() == 0
 
 
