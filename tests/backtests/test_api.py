@@ -68,8 +68,11 @@ def test_run_is_queued_and_its_status_moves_to_succeeded(staff_client, btc_candl
     detail = staff_client.get(body["status_url"]).json()
     assert detail["status"] == "succeeded", detail["error"]
     assert detail["num_trades"] > 0 and detail["initial_capital"] == 50000
+    assert detail["cost_model"]["short_carry_rate_per_hour"] == pytest.approx(0.0001 / 8)  # the defaults, stored
+    assert detail["summary"]["execution"]["slippage_model"] == "fixed"
     trades = staff_client.get(f"{CONFIGS_URL}/{body['id']}/trades").json()
     assert trades["count"] == detail["num_trades"]
+    assert all(trade["carry"] == 0.0 for trade in trades["results"])  # long-only spot: no carry
     metrics = staff_client.get(f"{CONFIGS_URL}/{body['id']}/metrics").json()
     assert metrics["count"] > 1000 and len(metrics["results"]) == 100  # paginated
 
@@ -89,6 +92,11 @@ def test_run_is_queued_and_its_status_moves_to_succeeded(staff_client, btc_candl
         ({"fee_rate": 0.5}, "fee_rate"),
         ({"risk_limits": {"max_drawdown_pct": 7}}, "risk_limits"),
         ({"risk_limits": {"unknown": 1}}, "risk_limits"),
+        ({"cost_model": {"slippage_model": "magic"}}, "cost_model"),
+        ({"cost_model": {"max_volume_share": "all"}}, "cost_model"),
+        ({"cost_model": {"short_carry_rate_per_hour": 5}}, "cost_model"),
+        ({"cost_model": {"spread": 0.1}}, "cost_model"),
+        ({"cost_model": [1, 2]}, "cost_model"),
         ({"symbols": "BTC"}, "symbols"),
     ],
 )
