@@ -19,6 +19,16 @@ def _require(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _known_keys(cls: type, values: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    """``values`` as keyword arguments of the dataclass ``cls``; ``ValueError`` naming unknown keys."""
+    values = dict(values or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} key(s) {unknown}; known keys: {sorted(known)}")
+    return values
+
+
 #: Upper bounds of the risk limits: a position (or the portfolio heat) of at most 10x equity, windows and
 #: cool-downs of at most a million bars. Larger finite values are input mistakes (``1e308``), refused;
 #: ``inf`` is the explicit "no cap" (JSON cannot carry it, so API input never does).
@@ -84,12 +94,7 @@ class RiskLimits:
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> RiskLimits:
         """Build from a JSON dict (e.g. ``BacktestConfig.risk_limits``); unknown keys raise ``ValueError``."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown risk limit key(s) {unknown}; known keys: {sorted(known)}")
-        return cls(**values)
+        return cls(**_known_keys(cls, values, "risk limit"))
 
     @classmethod
     def unlimited(cls) -> RiskLimits:
@@ -159,12 +164,7 @@ class CostModel:
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> CostModel:
         """Build from a JSON dict (``BacktestConfig.cost_model``); unknown keys raise ``ValueError``."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown cost model key(s) {unknown}; known keys: {sorted(known)}")
-        return cls(**values)
+        return cls(**_known_keys(cls, values, "cost model"))
 
     @classmethod
     def frictionless_carry(cls) -> CostModel:
