@@ -47,18 +47,26 @@ def _finite_or_none(value: float | None) -> float | None:
     return f if math.isfinite(f) else None
 
 
+_DAY_NS = 86_400 * 10**9
+
 # --------------------------------------------------------------------------- returns
 def daily_returns(equity: pd.Series) -> pd.Series:
     """Daily simple returns of an equity curve: last equity of each UTC day, ``pct_change``."""
     equity = _clean_equity(equity)
     if equity.empty:
         return pd.Series(dtype=float)
-    closes = equity.resample("1D").last().ffill()
-    first_day_bars = int((equity.index.normalize() == equity.index[0].normalize()).sum())
-    if first_day_bars > 1:
-        opening = pd.Series([equity.iloc[0]], index=[closes.index[0] - pd.Timedelta(days=1)])
-        closes = pd.concat([opening, closes])
-    return closes.pct_change().iloc[1:].astype(float)
+    # resample("1D").last().ffill(), in numpy: the last bar of each UTC day, carried over days without bars
+    values = equity.to_numpy(dtype=np.float64)
+    days = equity.index.as_unit("ns").asi8 // _DAY_NS
+    last_of_day = np.flatnonzero(np.r_[days[1:] != days[:-1], True])
+    all_days = np.arange(days[0], days[-1] + 1)
+    closes = values[last_of_day][np.searchsorted(days[last_of_day], all_days, side="right") - 1]
+    first_day_bars = int(last_of_day[0]) + 1
+    freq: str | None = "D"
+    if first_day_bars > 1:  # the day's opening equity is the baseline of its return
+        closes, all_days, freq = np.r_[values[0], closes], np.r_[all_days[0] - 1, all_days], None
+    index = pd.DatetimeIndex(all_days[1:] * _DAY_NS, tz="UTC", freq=freq).as_unit(equity.index.unit)
+    return pd.Series(closes[1:] / closes[:-1] - 1.0, index=index, name=equity.name)
 
 
 def _clean_equity(equity: pd.Series) -> pd.Series:

@@ -29,6 +29,28 @@ def test_daily_returns_compound_to_total_return(hourly_equity):
     assert np.prod(1 + returns) - 1 == pytest.approx(m.total_return(hourly_equity), rel=1e-12)
 
 
+def _resampled_daily_returns(equity: pd.Series) -> pd.Series:
+    """The pandas formulation daily_returns replaced: resample to UTC days, last, ffill, pct_change."""
+    closes = equity.resample("1D").last().ffill()
+    if int((equity.index.normalize() == equity.index[0].normalize()).sum()) > 1:
+        closes = pd.concat([pd.Series([equity.iloc[0]], index=[closes.index[0] - pd.Timedelta(days=1)]), closes])
+    return closes.pct_change().iloc[1:].astype(float)
+
+
+@pytest.mark.parametrize(("start", "freq", "bars", "gap"), [
+    ("2024-01-01 05:00", "1h", 9_899, True), ("2024-01-01", "1h", 500, False), ("2024-01-01", "1D", 300, True),
+    ("2024-01-01 23:00", "4h", 700, True), ("2024-01-01 03:00", "1h", 3, False), ("2024-01-01", "1min", 5_000, True),
+])
+def test_daily_returns_equal_the_pandas_resample_exactly(start, freq, bars, gap):
+    rng = np.random.default_rng(bars)
+    index = pd.date_range(start, periods=bars, freq=freq, tz="UTC")
+    equity = pd.Series(1e5 * np.exp(np.cumsum(rng.normal(0, 0.01, bars))), index=index)
+    if gap:
+        equity = equity.drop(equity.index[50:90])  # bars (and whole days) without a value
+    pd.testing.assert_series_equal(m.daily_returns(equity), _resampled_daily_returns(equity), check_names=False,
+                                   rtol=0, atol=0)
+
+
 def test_daily_returns_use_last_equity_of_each_utc_day():
     idx = pd.DatetimeIndex(
         ["2024-01-01 00:00", "2024-01-01 12:00", "2024-01-02 06:00", "2024-01-02 23:00", "2024-01-04 01:00"],
