@@ -390,7 +390,7 @@ def stress_rows(windows: list[dict] | None) -> list[dict]:
 
 
 #: Sentences of a window's summary that say what it stood on (shown apart, in smaller type).
-DETAIL_PREFIXES = ("basis:", "bridged:", "inside the locked holdout")
+DETAIL_PREFIXES = ("basis:", "bridged:", "fundamentals:", "inside the locked holdout")
 
 
 def _split_lines(lines: list[str]) -> dict:

@@ -266,6 +266,10 @@ def window_summary(result: dict) -> list[str]:
     bridges = [bridge_words(symbol, info) for symbol, info in (result.get("bridged") or {}).items() if info.get("bars")]
     if bridges:
         lines.append("bridged: " + "; ".join(bridges))
+    share = result.get("data_fallback_share")
+    if share is not None:
+        lines.append(f"fundamentals: the price-only or assumed fallback of a primary input decided on "
+                     f"{share * 100:.0f}% of the bars")
     if result.get("holdout_touch"):
         lines.append("inside the locked holdout: counted on it")
     return lines

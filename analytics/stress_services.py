@@ -197,9 +197,11 @@ class StressMarket:
         return "proxy" if self.proxies else "real"
 
     def data_ranges(self, window: StressWindow) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-        """The time ranges this window's result looked at: the replay and every beta's estimation bars."""
+        """The time ranges this window's result looked at: the replay, every beta's estimation bars and the bars a
+        bridge borrowed."""
         ranges = [(window.begin, window.end)]
         ranges += [(spec.fit.first, spec.fit.last) for spec in self.proxies.values() if spec.fit is not None]
+        ranges += [(utc_timestamp(info["from"]), utc_timestamp(info["to"])) for info in self.bridged.values()]
         return ranges
 
     def describe(self) -> dict:

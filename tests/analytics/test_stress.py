@@ -141,8 +141,10 @@ def test_the_window_summary_has_no_raw_values():
     result = {"status": "ok", "return": -0.0123, "max_drawdown": 0.02, "worst_day": None, "activity": activity,
               "real_symbols": ["A", "B"], "proxies": [], "circuit_breaker_fired": False, "holdout_touch": None,
               "outage": {"start": "2020-03-06T00:00:00+00:00", "hours": 8.0, "bars_removed": 8},
-              "usd": {"path": "a path", "quote_low": 0.88, "return": -0.1, "max_drawdown": 0.12}}
+              "usd": {"path": "a path", "quote_low": 0.88, "return": -0.1, "max_drawdown": 0.12},
+              "data_fallback_share": 0.625}
     text = "; ".join(window_summary(result))
+    assert "fundamentals: the price-only or assumed fallback of a primary input decided on 62% of the bars" in text
     for raw in ("True", "False", "None", "{", "}", "[", "nan"):
         assert raw not in text, raw
     assert "return -1.23%" in text and "2 refused for portfolio heat, 1 for correlation" in text
