@@ -45,7 +45,8 @@ EXECUTION_RULES = (
     "reaches both, the stop is assumed to come first, unless complete finer candles of that bar are given: "
     "then they are walked in order and the first level reached fills. With a maker fee rate, take-profits "
     "are limit orders (maker fee, no slippage). Under the volume-share model slippage grows as "
-    "volume_impact * sqrt(fill value / the last completed bar's quote volume) and a fill takes at most "
+    "volume_impact * sigma * sqrt(fill value / the last completed bar's quote volume), sigma of the last "
+    "volatility_window bar returns, and a fill takes at most "
     "max_volume_share of that volume (the rest of an exit fills at the next opens). Open positions pay their "
     "side's carry rate per hour on their value at each close, charged in the trade's P&L. A repeated "
     "signal's stop moves an open position's stop only as the strategy's stop_updates rule allows "
@@ -152,7 +153,6 @@ def _params_vector(config: EngineConfig, lag: int, bar_ns: int, detail: bool) ->
     costs = config.costs
     params[nb.P_MAKER_FEE] = np.nan if costs.maker_fee_rate is None else costs.maker_fee_rate
     params[nb.P_SLIP_MODEL] = nb.SLIP_VOLUME if costs.slippage_model == "volume_share" else nb.SLIP_FIXED
-    params[nb.P_IMPACT] = costs.volume_impact
     params[nb.P_MAX_SHARE] = costs.max_volume_share
     hours_per_bar = bar_ns / 3_600e9
     params[nb.P_LONG_CARRY] = costs.long_carry_rate_per_hour * hours_per_bar
