@@ -202,10 +202,10 @@ def _reference_words(reference: str, group: list[dict]) -> str:
         if not proxy.get("fit"):
             fallbacks.setdefault((round(proxy["beta"], 2), proxy["beta_source"]), []).append(proxy["symbol"])
     for (beta, source), symbols in fallbacks.items():
-        who = " and ".join(symbols)
-        parts.append(f"{who} with beta {beta:.2f} ({'none of them has' if len(symbols) > 1 else 'it has'} enough "
-                     f"common history to fit one; {source})")
-    return f"{', '.join(p['symbol'] for p in group)} follow {reference}'s path: " + "; ".join(parts)
+        parts.append(f"{' and '.join(symbols)} with beta {beta:.2f} (too little common history to fit one: "
+                     f"{source})")
+    verb = "follows" if len(group) == 1 else "follow"
+    return f"{', '.join(p['symbol'] for p in group)} {verb} {reference}'s path: " + "; ".join(parts)
 
 
 def basis_sentence(result: dict) -> str:
@@ -266,6 +266,10 @@ def window_summary(result: dict) -> list[str]:
     bridges = [bridge_words(symbol, info) for symbol, info in (result.get("bridged") or {}).items() if info.get("bars")]
     if bridges:
         lines.append("bridged: " + "; ".join(bridges))
+    share = result.get("data_fallback_share")
+    if share is not None:
+        lines.append(f"fundamentals: the price-only or assumed fallback of a primary input decided on "
+                     f"{share * 100:.0f}% of the bars")
     if result.get("holdout_touch"):
         lines.append("inside the locked holdout: counted on it")
     return lines

@@ -197,9 +197,11 @@ class StressMarket:
         return "proxy" if self.proxies else "real"
 
     def data_ranges(self, window: StressWindow) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-        """The time ranges this window's result looked at: the replay and every beta's estimation bars."""
+        """The time ranges this window's result looked at: the replay, every beta's estimation bars and the bars a
+        bridge borrowed."""
         ranges = [(window.begin, window.end)]
         ranges += [(spec.fit.first, spec.fit.last) for spec in self.proxies.values() if spec.fit is not None]
+        ranges += [(utc_timestamp(info["from"]), utc_timestamp(info["to"])) for info in self.bridged.values()]
         return ranges
 
     def describe(self) -> dict:
@@ -517,7 +519,8 @@ def _portfolio_window(members: Mapping[str, dict], window: StressWindow, sources
              "real_symbols": [s for d in described for s in d["real_symbols"]],
              "proxied_symbols": [s for d in described for s in d["proxied_symbols"]], "proxies": proxies,
              "coverage": {s: v for d in described for s, v in d["coverage"].items()},
-             "bridged": {s: v for d in described for s, v in d["bridged"].items()},
+             "bridged": {f"{s} ({plans[name].timeframe})": v for name, d in zip(plans, described, strict=True)
+                         for s, v in d["bridged"].items()},
              "outage_bars_removed": removed, "notes": list(outcome.notes),
              "member_activity": _member_activity(outcome, window)}
     report = _window_result(window, equity=result.equity, trades=result.trades, orders=result.orders,
