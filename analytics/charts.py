@@ -630,6 +630,12 @@ def capacity_figure(curve: Mapping | None, *,
     return fig
 
 
+def _quiet(window: Mapping) -> str:
+    """", no trade" for a window in which the strategy neither opened nor closed a position."""
+    activity = window.get("activity")
+    return ", no trade" if activity and not activity.get("opened") and not activity.get("closed") else ""
+
+
 def stress_windows_figure(windows: Sequence[Mapping] | None, *,
                           title: str = "Each stress window: return since the window opened") -> go.Figure | None:
     """One small chart per stress window (``analytics.stress_services`` results): the return since the window
@@ -640,7 +646,7 @@ def stress_windows_figure(windows: Sequence[Mapping] | None, *,
         return None
     cols = min(STRESS_COLUMNS, len(shown))
     rows = -(-len(shown) // cols)
-    titles = [_wrapped(f"{w['name']} ({w.get('basis', 'real')})") for w in shown]
+    titles = [_wrapped(f"{w['name']} ({w.get('basis', 'real')}{_quiet(w)})") for w in shown]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.07,
                         vertical_spacing=min(0.5 / rows, 0.34 / max(rows - 1, 1)) if rows > 1 else 0.1)
     legend_done: set[str] = set()

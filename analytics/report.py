@@ -364,6 +364,14 @@ def _with_usd(window: dict, key: str) -> str:
     return f"{text} (USD {stress_pct(usd.get(key))})" if usd else text
 
 
+def _portfolio_basis_cell(window: dict) -> str:
+    """The portfolio's basis in short: how many of its tokens were proxied (the list is in the sentences)."""
+    proxied, real = window.get("proxied_symbols") or [], window.get("real_symbols") or []
+    if not proxied:
+        return BASIS_WORDS.get(window.get("basis") or "real", "real candles")
+    return f"proxy for {len(proxied)} of {len(proxied) + len(real)} tokens"
+
+
 def stress_rows(windows: list[dict] | None) -> list[dict]:
     """Stress results as display rows: every cell and sentence in words (``analytics.stress.window_summary``)."""
     rows = []
@@ -475,7 +483,8 @@ def render_html(report: dict) -> str:
                "criteria_legend": criteria_legend(report), "portfolio_lines": portfolio_lines(report),
                "portfolio_chart": mark_safe(portfolio_chart), "stress_evidence": stress_evidence(report),
                "portfolio_stress_chart": mark_safe(stress_chart),
-               "portfolio_stress_rows": [{**row, **_split_lines(portfolio_stress_lines(window))} for row, window in
+               "portfolio_stress_rows": [{**row, **_split_lines(portfolio_stress_lines(window)),
+                                          "basis": _portfolio_basis_cell(window)} for row, window in
                                          zip(stress_rows(portfolio_stress.get("windows")),
                                              portfolio_stress.get("windows") or [], strict=True)],
                "portfolio_stress_members": portfolio_stress.get("members") or [],

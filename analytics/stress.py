@@ -202,10 +202,10 @@ def _reference_words(reference: str, group: list[dict]) -> str:
         if not proxy.get("fit"):
             fallbacks.setdefault((round(proxy["beta"], 2), proxy["beta_source"]), []).append(proxy["symbol"])
     for (beta, source), symbols in fallbacks.items():
-        who = " and ".join(symbols)
-        parts.append(f"{who} with beta {beta:.2f} ({'none of them has' if len(symbols) > 1 else 'it has'} enough "
-                     f"common history to fit one; {source})")
-    return f"{', '.join(p['symbol'] for p in group)} follow {reference}'s path: " + "; ".join(parts)
+        parts.append(f"{' and '.join(symbols)} with beta {beta:.2f} (too little common history to fit one: "
+                     f"{source})")
+    verb = "follows" if len(group) == 1 else "follow"
+    return f"{', '.join(p['symbol'] for p in group)} {verb} {reference}'s path: " + "; ".join(parts)
 
 
 def basis_sentence(result: dict) -> str:

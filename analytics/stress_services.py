@@ -519,7 +519,8 @@ def _portfolio_window(members: Mapping[str, dict], window: StressWindow, sources
              "real_symbols": [s for d in described for s in d["real_symbols"]],
              "proxied_symbols": [s for d in described for s in d["proxied_symbols"]], "proxies": proxies,
              "coverage": {s: v for d in described for s, v in d["coverage"].items()},
-             "bridged": {s: v for d in described for s, v in d["bridged"].items()},
+             "bridged": {f"{s} ({plans[name].timeframe})": v for name, d in zip(plans, described, strict=True)
+                         for s, v in d["bridged"].items()},
              "outage_bars_removed": removed, "notes": list(outcome.notes),
              "member_activity": _member_activity(outcome, window)}
     report = _window_result(window, equity=result.equity, trades=result.trades, orders=result.orders,

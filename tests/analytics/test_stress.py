@@ -129,7 +129,7 @@ def test_a_proxy_basis_names_the_reference_each_beta_and_what_was_real():
     text = basis_sentence(result)
     assert text.startswith("basis: proxy; GMX, LYRA, GNS follow ETH's path")
     assert "GMX with beta 1.20 (R\u00b2 0.44 on 2,190 common bars 2022-10-05..2023-10-05)" in text
-    assert "LYRA and GNS with beta 1.10 (none of them has enough common history" in text
+    assert "LYRA and GNS with beta 1.10 (too little common history to fit one: the median of the betas)" in text
     assert text.endswith("real candles for SNX (SNX on 70% of the window's bars)")
     assert basis_sentence({"real_symbols": ["BTC"], "proxies": []}) == "basis: real, real candles for BTC"
 

@@ -103,7 +103,7 @@ def test_a_token_without_candles_is_proxied_from_a_reference_and_labelled(btc_ca
     assert proxy["basis"] == "proxy" and proxy["proxied_symbols"] == ["ETH"]
     spec, = proxy["proxies"]
     assert spec["reference"] == "BTC" and spec["beta"] == 1.0 and spec["fit"] is None  # no ETH history at all
-    assert "ETH follow BTC's path: ETH with beta 1.00" in " ".join(proxy["summary"])
+    assert "ETH follows BTC's path: ETH with beta 1.00 (too little common history" in " ".join(proxy["summary"])
     # ETH indexed at 1.0 with beta 1 is BTC's path scaled: the same trades, the same return
     assert proxy["return"] == pytest.approx(real["return"], abs=1e-9)
     assert proxy["activity"]["opened"] == real["activity"]["opened"]
