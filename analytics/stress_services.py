@@ -42,7 +42,7 @@ from analytics.stress_scenarios import (
     reference_candidates,
     window_coverage,
 )
-from backtests.data import candles_for, fundamentals_for
+from backtests.data import candles_for, daily_rows_cached, fundamentals_for
 from backtests.engine import EngineConfig
 from backtests.evaluation import evaluate_window
 from backtests.portfolio import PortfolioMember, portfolio_backtest
@@ -417,10 +417,10 @@ def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbo
     symbols = list(symbols or strategy_class.universe)
     config = stress_config(settings, timeframe)
     sources = CandleSources()
-    reports = []
-    for window in stress_windows(events, scenarios=scenarios, outage_hours=outage_hours):
-        reports.append(_strategy_window(strategy, strategy_class, params, symbols, timeframe, config, window,
-                                        sources, source))
+    with daily_rows_cached():
+        reports = [_strategy_window(strategy, strategy_class, params, symbols, timeframe, config, window, sources,
+                                    source)
+                   for window in stress_windows(events, scenarios=scenarios, outage_hours=outage_hours)]
     return json_safe(reports)
 
 
@@ -476,8 +476,9 @@ def portfolio_stress(members: Mapping[str, dict], events: list[StressEvent], *, 
     ensure_compiled()
     sources = CandleSources()
     config = stress_config(settings, PORTFOLIO_GRID)
-    windows = [_portfolio_window(members, window, sources, config, source)
-               for window in stress_windows(events, scenarios=scenarios, outage_hours=outage_hours)]
+    with daily_rows_cached():
+        windows = [_portfolio_window(members, window, sources, config, source)
+                   for window in stress_windows(events, scenarios=scenarios, outage_hours=outage_hours)]
     return json_safe({"status": "ok", "members": list(members), "windows": windows})
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -60,6 +64,38 @@ def detail_candles_for(symbol: str, timeframe: str, start, end) -> tuple[pd.Data
         if not frame.empty:
             return frame[["open", "high", "low", "close"]], finer
     return None
+
+
+_Loaded = TypeVar("_Loaded")
+#: The daily rows read so far inside ``daily_rows_cached()`` (None outside it: every call reads the database).
+_DAILY_ROWS: ContextVar[dict[tuple, Any] | None] = ContextVar("daily_rows", default=None)
+
+
+@contextmanager
+def daily_rows_cached() -> Iterator[None]:
+    """Inside the block, each protocol's daily on-chain rows, each token's social rows and the sentiment indexes
+    are read from the database once and shared (read-only) by every ``fundamentals_for`` call.
+
+    For work that builds many markets from the same stored rows and writes none of them (the stress windows
+    of one run rebuild every strategy's market per window); nested blocks share the outer one's rows.
+    """
+    if _DAILY_ROWS.get() is not None:
+        yield
+        return
+    token = _DAILY_ROWS.set({})
+    try:
+        yield
+    finally:
+        _DAILY_ROWS.reset(token)
+
+
+def _daily_rows(key: tuple, load: Callable[[], _Loaded]) -> _Loaded:
+    rows = _DAILY_ROWS.get()
+    if rows is None:
+        return load()
+    if key not in rows:
+        rows[key] = load()
+    return rows[key]
 
 
 def onchain_daily(symbol: str) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -122,14 +158,17 @@ def fundamentals_for(strategy: BaseStrategy, candles: dict[str, pd.DataFrame], b
     """On-chain, social and sentiment rows the strategy reads, aligned point-in-time to each symbol's bars."""
     onchain, social, sentiment = {}, {}, {}
     vendors: dict[str, dict[str, str]] = {}
-    market_sentiment, sentiment_vendors = sentiment_daily() if strategy.needs_sentiment else (None, {})
+    market_sentiment, sentiment_vendors = (_daily_rows(("sentiment",), sentiment_daily) if strategy.needs_sentiment
+                                           else (None, {}))
     for symbol, frame in candles.items():
         vendors[symbol] = {}
         if strategy.needs_onchain:
-            daily, vendors[symbol] = onchain_daily(symbol)
+            daily, onchain_vendors = _daily_rows(("onchain", symbol), lambda s=symbol: onchain_daily(s))
+            vendors[symbol] = dict(onchain_vendors)
             onchain[symbol] = align_daily_to_bars(daily, frame.index, bar, publication_lag)
         if strategy.needs_social:
-            social[symbol] = align_daily_to_bars(social_daily(symbol), frame.index, bar, publication_lag)
+            daily_social = _daily_rows(("social", symbol), lambda s=symbol: social_daily(s))
+            social[symbol] = align_daily_to_bars(daily_social, frame.index, bar, publication_lag)
         if market_sentiment is not None:
             sentiment[symbol] = align_daily_to_bars(market_sentiment, frame.index, bar, publication_lag)
             vendors[symbol].update(sentiment_vendors)

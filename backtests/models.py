@@ -109,10 +109,17 @@ class TradeSide(models.TextChoices):
     SHORT = "short", "Short"
 
 
+#: The result rows' link to their run. Written only by ``backtests.services.backtest_store``, inside the
+#: transaction that holds the run's claim, so a row never names a missing run; deleting a run deletes its
+#: rows through Django's cascade. No database foreign key: its per-row check at commit cost as much as the
+#: COPY of a long run's rows on PostgreSQL. No index of its own: each table's composite index leads with it.
+RESULT_ROW_RUN = {"on_delete": models.CASCADE, "db_constraint": False, "db_index": False}
+
+
 class BacktestTrade(models.Model):
     """A closed trade (or the closed part of a position, for partial exits)."""
 
-    config = models.ForeignKey(BacktestConfig, on_delete=models.CASCADE, related_name="trades")
+    config = models.ForeignKey(BacktestConfig, related_name="trades", **RESULT_ROW_RUN)
     symbol = models.CharField(max_length=20)
     side = models.CharField(max_length=5, choices=TradeSide.choices, default=TradeSide.LONG)
     entry_time = models.DateTimeField()
@@ -152,7 +159,7 @@ class BacktestTrade(models.Model):
 class BacktestMetric(models.Model):
     """The portfolio's state at one bar of a run."""
 
-    config = models.ForeignKey(BacktestConfig, on_delete=models.CASCADE, related_name="metrics")
+    config = models.ForeignKey(BacktestConfig, related_name="metrics", **RESULT_ROW_RUN)
     timestamp = models.DateTimeField()
     equity = models.FloatField()
     cash = models.FloatField()

@@ -60,3 +60,36 @@ def test_quality_score_is_recorded_and_warned_about(db):
                               start=datetime(2023, 1, 1, tzinfo=UTC), end=datetime(2023, 1, 3, tzinfo=UTC))
     assert loaded.quality_score == pytest.approx(38 / 48, abs=1e-4)  # the report rounds to 4 decimals
     assert any("data quality score 0.79" in note for note in loaded.market.notes)
+
+
+def test_daily_rows_cached_reads_each_protocols_rows_once_and_gives_the_same_fundamentals(
+        db, django_assert_num_queries):
+    """The stress runs rebuild every strategy's market per window: inside ``daily_rows_cached`` the daily
+    rows come from the database once per protocol (and once for the sentiment index), the aligned values
+    and vendors equal an uncached load, and a caller's edits of its vendors never reach the next caller."""
+    from backtests.data import daily_rows_cached, fundamentals_for
+
+    for day, tvl in [(date(2023, 1, 1), 100.0), (date(2023, 1, 2), 200.0)]:
+        OnchainMetric.objects.create(protocol="aave", date=day, tvl=tvl, source="defillama")
+        f.sentiment_index(date=day, value=40.0 + day.day)
+    strategy = get_strategy("lending_value")()
+    bars = pd.date_range("2023-01-01", periods=72, freq="h", tz="UTC")
+    candles = {"AAVE": pd.DataFrame({"close": 1.0}, index=bars)}
+    bar = pd.Timedelta(hours=1)
+    uncached = fundamentals_for(strategy, candles, bar)
+    needs = int(strategy.needs_onchain) + int(strategy.needs_sentiment) + int(strategy.needs_social)
+    assert needs >= 1
+    with daily_rows_cached():
+        with django_assert_num_queries(needs):
+            first = fundamentals_for(strategy, candles, bar)
+        first.vendors["AAVE"]["tvl"] = "edited by a caller"
+        with django_assert_num_queries(0):
+            second = fundamentals_for(strategy, {"AAVE": candles["AAVE"].iloc[24:]}, bar)
+    for kind in ("onchain", "sentiment", "social"):
+        for symbol, frame in getattr(uncached, kind).items():
+            pd.testing.assert_frame_equal(getattr(first, kind)[symbol], frame)
+            pd.testing.assert_frame_equal(getattr(second, kind)[symbol], frame.iloc[24:])
+    assert second.vendors == uncached.vendors
+    OnchainMetric.objects.create(protocol="aave", date=date(2022, 12, 31), tvl=300.0, source="defillama")
+    after = fundamentals_for(strategy, candles, bar)  # outside the block: the database again
+    assert np.isnan(uncached.onchain["AAVE"]["tvl"].iloc[5]) and after.onchain["AAVE"]["tvl"].iloc[5] == 300.0

@@ -254,6 +254,27 @@ def test_a_lost_claim_stores_nothing(computed):
     assert config.metrics.count() == 0 and config.trades.count() == 0
 
 
+def test_deleting_runs_deletes_their_rows_without_a_database_foreign_key(computed):
+    """The result rows carry no database foreign key (its per-row check at commit doubled a long run's store on
+    PostgreSQL): Django's cascade deletes them, one run or a queryset of runs, and leaves other runs' rows."""
+    config, outcome, _ = computed
+    services.backtest_store(config, outcome, _claimed(config))
+    kept = _create()
+    services.backtest_store(kept, outcome, _claimed(kept))
+    other = _create()
+    services.backtest_store(other, outcome, _claimed(other))
+    rows = config.trades.count(), config.metrics.count()
+    assert rows[0] > 20 and rows[1] == BARS
+    for field in (BacktestTrade._meta.get_field("config"), BacktestMetric._meta.get_field("config")):
+        assert not field.db_constraint
+    config.delete()
+    assert not BacktestTrade.objects.filter(config_id=config.pk).exists()
+    assert not BacktestMetric.objects.filter(config_id=config.pk).exists()
+    BacktestConfig.objects.filter(pk=other.pk).delete()
+    assert not BacktestMetric.objects.filter(config_id=other.pk).exists()
+    assert (kept.trades.count(), kept.metrics.count()) == rows
+
+
 # --------------------------------------------------------------------------- the selection itself
 def test_snapshot_positions_on_a_hand_made_curve():
     times = pd.date_range("2024-01-01 22:00", periods=8, freq="1h", tz="UTC").as_unit("ns").asi8  # 22:00 .. 05:00 next day
