@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import html as html_lib
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 
 from analytics.models import HoldoutLock, WalkForwardRun
 from analytics.research import ResearchOptions, research_run
@@ -18,12 +21,56 @@ from marketdata.models import Candle
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def lending_data(db):
+def _load_lending_data() -> None:
     from marketdata.sample import sample_load
 
     sample_load(symbols=["AAVE", "COMP", "MKR", "BTC", "ETH"], timeframes=["1h"])
     sample_load(symbols=["BTC", "ETH"], timeframes=["1m"])  # the 2024-08-05 crash
+
+
+@pytest.fixture
+def lending_data(db):
+    _load_lending_data()
+
+
+@pytest.fixture(scope="session")
+def shared_research(django_db_setup, django_db_blocker, tmp_path_factory, worker_id):
+    """One research run of lending_value (small settings) on the bundled data, shared by the tests that only read
+    what it produced: its report, the progress it printed, and the rows it left, read from the database right
+    after the run. Computed once per test session: the first xdist worker to ask computes it (inside a
+    transaction rolled back at the end, so no other test sees its rows) and writes it as JSON under the
+    session's shared temporary folder; the others wait for that file and read it (pytest-xdist's recipe for a
+    session fixture run once)."""
+    if worker_id == "master":  # no xdist: this process is the session
+        run = _research_once(django_db_blocker, tmp_path_factory.mktemp("shared-research"))
+        return SimpleNamespace(**json.loads(json.dumps(run, default=str)))
+    shared = tmp_path_factory.getbasetemp().parent / "shared-research"  # the session's folder, above each worker's
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        done = shared / "run.json"
+        if not done.exists():
+            done.write_text(json.dumps(_research_once(django_db_blocker, shared / "reports"), default=str))
+    return SimpleNamespace(**json.loads(done.read_text()))
+
+
+def _research_once(django_db_blocker, report_dir: Path) -> dict:
+    with django_db_blocker.unblock(), transaction.atomic():
+        _load_lending_data()
+        seen: list[str] = []
+        report = research_run(_options(report_dir), progress=seen.append)
+        result = report["strategies"]["lending_value"]
+        lock = HoldoutLock.objects.get(strategy="lending_value")
+        rows = {
+            "resampled_aave_1d": Candle.objects.filter(symbol="AAVE", timeframe="1d", source="resampled").count(),
+            "periods": WalkForwardRun.objects.get(pk=result["walkforward_id"]).periods.count(),
+            "holdout_run_start": BacktestConfig.objects.get(pk=result["holdout"]["config_id"],
+                                                            purpose="holdout").start,
+            "lock_start": lock.holdout_start,
+            "lock_kinds": [entry["kind"] for entry in lock.history],
+        }
+        transaction.set_rollback(True)
+    return {"report": report, "progress": seen, "rows": rows}
 
 
 def _visible_text(page: str) -> str:
@@ -40,16 +87,14 @@ def _options(tmp_path: Path, **overrides) -> ResearchOptions:
     return ResearchOptions(**values)
 
 
-def test_pipeline_writes_reports_with_every_section(lending_data, tmp_path):
-    report = research_run(_options(tmp_path))
+def test_pipeline_writes_reports_with_every_section(shared_research):
+    report, rows = shared_research.report, shared_research.rows
     # the strategy's 1d timeframe was derived from the bundled 1h candles
-    assert Candle.objects.filter(symbol="AAVE", timeframe="1d", source="resampled").count() > 900
+    assert rows["resampled_aave_1d"] > 900
     result = report["strategies"]["lending_value"]
     assert result["status"] == "succeeded"
-    run = WalkForwardRun.objects.get(pk=result["walkforward_id"])
-    assert run.periods.count() == len(result["periods"]) >= 3
-    holdout = BacktestConfig.objects.get(pk=result["holdout"]["config_id"], purpose="holdout")
-    assert holdout.start == HoldoutLock.objects.get(strategy="lending_value").holdout_start
+    assert rows["periods"] == len(result["periods"]) >= 3
+    assert rows["holdout_run_start"] == rows["lock_start"]
     lock = result["holdout_lock"]
     assert lock["contaminated"] is False and lock["configurations"] == 1 and lock["fraction"] == 0.3
     assert [entry["kind"] for entry in lock["history"]][:1] == ["walk-forward holdout"]
@@ -58,7 +103,7 @@ def test_pipeline_writes_reports_with_every_section(lending_data, tmp_path):
     assert edge["pbo"]["n_trials"] == 2 and edge["permutation"]["n_permutations"] == 20
     assert edge["spa"]["benchmark"].startswith("equal-weight buy-and-hold")
     assert report["portfolio"]["status"] == "ok" and list(report["portfolio"]["members"]) == ["lending_value"]
-    assert "portfolio" in [entry["kind"] for entry in HoldoutLock.objects.get(strategy="lending_value").history]
+    assert "portfolio" in rows["lock_kinds"]
     assert result["montecarlo"]["bootstrap"]["n_iterations"] == 50
     assert {e["event"] for e in result["stress"]} >= {"covid-2020", "luna-2022", "ftx-2022", "svb-2023",
                                                       "yen-carry-2024"}
@@ -121,7 +166,7 @@ def test_a_backtest_of_other_parameters_on_the_holdout_contaminates_the_next_ver
 
 def test_command_prints_the_selection(lending_data, tmp_path, capsys):
     call_command("research", "--strategies", "lending_value", "--trials", "2", "--mc-iterations", "20",
-                 "--train-months", "4", "--test-months", "2", "--report-dir", str(tmp_path))
+                 "--permutations", "5", "--train-months", "4", "--test-months", "2", "--report-dir", str(tmp_path))
     out = capsys.readouterr().out
     assert "Selection for paper trading" in out and "lending_value" in out and "Report:" in out
 
@@ -145,17 +190,21 @@ def test_command_refuses_an_unwritable_report_folder_before_any_work(lending_dat
     assert not WalkForwardRun.objects.exists() and not HoldoutLock.objects.exists()
 
 
-def test_research_reports_its_progress_period_by_period_and_a_job_keeps_the_latest(lending_data, tmp_path):
+def test_research_reports_its_progress_period_by_period(shared_research):
+    seen = shared_research.progress
+    periods = [message.strip() for message in seen if "walk-forward period" in message]
+    total = periods[0].rsplit(" ", 1)[-1]
+    assert int(total) == len(shared_research.report["strategies"]["lending_value"]["periods"])
+    assert periods == [f"lending_value: walk-forward period {i} of {total}" for i in range(1, int(total) + 1)]
+    assert any("final optimisation, holdout evaluation and edge tests" in message for message in seen)
+    assert seen[-1].startswith("correlation and scorecard: done in")
+
+
+def test_a_research_job_keeps_the_latest_progress(lending_data, tmp_path):
     from backtests.jobs import job_create
     from backtests.models import ResearchJob
     from core import lifecycle
 
-    seen: list[str] = []
-    research_run(_options(tmp_path, cache_indicators=False, permutations=0), progress=seen.append)
-    periods = [message.strip() for message in seen if "walk-forward period" in message]
-    total = periods[0].rsplit(" ", 1)[-1]
-    assert periods == [f"lending_value: walk-forward period {i} of {total}" for i in range(1, int(total) + 1)]
-    assert any("final optimisation, holdout evaluation and edge tests" in message for message in seen)
     params = {"strategies": ["sma_crossover"], "max_trials": 2, "mc_iterations": 20, "permutations": 0,
               "cache_indicators": False, "report_dir": str(tmp_path)}
     job = job_create(kind="research", params=params, queue=False)
