@@ -39,12 +39,10 @@ def shared_research(django_db_setup, django_db_blocker, tmp_path_factory, worker
     what it produced: its report, the progress it printed, and the rows it left, read from the database right
     after the run. Computed once per test session: the first xdist worker to ask computes it (inside a
     transaction rolled back at the end, so no other test sees its rows) and writes it as JSON under the
-    session's shared temporary folder; the others wait for that file and read it (pytest-xdist's recipe for a
-    session fixture run once)."""
-    if worker_id == "master":  # no xdist: this process is the session
-        run = _research_once(django_db_blocker, tmp_path_factory.mktemp("shared-research"))
-        return SimpleNamespace(**json.loads(json.dumps(run, default=str)))
-    shared = tmp_path_factory.getbasetemp().parent / "shared-research"  # the session's folder, above each worker's
+    session's temporary folder (above each worker's own; without xdist, the session's own); the others wait for
+    that file and read it (pytest-xdist's recipe for a session fixture run once)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base if worker_id == "master" else base.parent) / "shared-research"  # the session's own folder
     shared.mkdir(exist_ok=True)
     with open(shared / "lock", "w") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
