@@ -293,26 +293,62 @@ def _single_leg_positions(legs: pd.DataFrame) -> pd.DataFrame:
 
 
 def position_results(legs: pd.DataFrame | None) -> pd.DataFrame:
-    """``pnl`` and ``return_pct`` of each position, as :func:`positions` joins them, without building its frame
-    when no position has a second leg (what an optimiser's trials mostly are); the statistics read only these."""
+    """``pnl`` and ``return_pct`` of each position, exactly as :func:`positions` joins them, computed on arrays
+    without building its frame (the statistics read only these two columns; an optimiser's trials call this on
+    every evaluation, where a group-by costs more than the engine)."""
     if legs is None or len(legs) == 0 or not {*POSITION_KEYS, "exit_time", "pnl"} <= set(legs.columns):
         return positions(legs)
-    codes = pd.factorize(legs["symbol"])[0]
-    entries = legs["entry_time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    by_key = np.lexsort((entries, codes))
-    if ((np.diff(codes[by_key]) == 0) & (np.diff(entries[by_key]) == 0)).any():  # a position with two legs
-        return positions(legs)[["pnl", *(["return_pct"] if "return_pct" in legs.columns else [])]]
-    order = np.argsort(legs["exit_time"].to_numpy(dtype="datetime64[ns]").view(np.int64), kind="stable")
+    exits = legs["exit_time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    order = np.argsort(exits, kind="stable")
+    codes = pd.factorize(legs["symbol"])[0][order]
+    entries = legs["entry_time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[order]
     pnl = legs["pnl"].to_numpy(dtype=float)[order]
+    has_pct = "return_pct" in legs.columns
+    pct = legs["return_pct"].to_numpy(dtype=float)[order] if has_pct else None
+    if {"entry_price", "quantity"} <= set(legs.columns):
+        committed = (legs["entry_price"].to_numpy(dtype=float) * legs["quantity"].to_numpy(dtype=float))[order]
+    else:
+        committed = np.full(len(pnl), np.nan)
+    _, first, group = np.unique(np.column_stack((codes, entries)), axis=0, return_index=True, return_inverse=True)
+    group = group.reshape(-1)
+    if len(first) < len(pnl):  # some position has several legs: join them (groups in order of first leg, as
+        rank = np.empty(len(first), dtype=np.int64)  # the group-by with sort=False; then by last exit)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        group = rank[group]
+        position_exit = np.full(len(first), np.iinfo(np.int64).min)
+        np.maximum.at(position_exit, group, exits[order])
+        pnl, committed = _sum_min_count(pnl, group, len(first)), _sum_min_count(committed, group, len(first))
+        if pct is not None:  # the last leg's (the last known one's, as the group-by's "last")
+            known = ~np.isnan(pct)
+            last = np.full(len(first), -1, dtype=np.int64)
+            np.maximum.at(last, group[known], np.flatnonzero(known))
+            pct = np.where(last >= 0, pct[np.maximum(last, 0)], np.nan)
+        by_exit = np.argsort(position_exit, kind="stable")
+        pnl, committed = pnl[by_exit], committed[by_exit]
+        pct = pct[by_exit] if pct is not None else None
     out = {"pnl": pnl}
-    if "return_pct" in legs.columns:
-        pct = legs["return_pct"].to_numpy(dtype=float)[order]
-        if {"entry_price", "quantity"} <= set(legs.columns):
-            committed = (legs["entry_price"].to_numpy(dtype=float) * legs["quantity"].to_numpy(dtype=float))[order]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pct = np.where(committed > 0, pnl / committed, pct)
-        out["return_pct"] = pct
+    if pct is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["return_pct"] = np.where(committed > 0, pnl / committed, pct)
     return pd.DataFrame(out)
+
+
+def _sum_min_count(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per-group sum of the non-NaN values, NaN for a group with none: pandas' ``sum(min_count=1)`` with its
+    Kahan-compensated summation in the same order, so the sums are the group-by's to the last bit."""
+    total, compensation = [0.0] * n_groups, [0.0] * n_groups
+    count = [0] * n_groups
+    for label, value in zip(group.tolist(), values.tolist(), strict=True):
+        if value != value:  # NaN
+            continue
+        count[label] += 1
+        y = value - compensation[label]
+        t = total[label] + y
+        compensation[label] = t - total[label] - y
+        if compensation[label] != compensation[label]:  # inf - inf: pandas resets the compensation
+            compensation[label] = 0.0
+        total[label] = t
+    return np.where(np.array(count) > 0, np.array(total), np.nan)
 
 
 def number_of_trades(trades: pd.DataFrame) -> int:

@@ -38,16 +38,35 @@ def days_to_bars(days: float, timeframe: str) -> int:
     return max(1, round(days * bars_per_day(timeframe)))
 
 
-def edge(condition: pd.Series) -> pd.Series:
+def flags(condition: pd.Series | np.ndarray) -> np.ndarray:
+    """``condition`` as a boolean array, undefined (NaN) values False."""
+    values = np.asarray(condition)
+    if values.dtype == bool:
+        return values
+    return pd.notna(values) & (values != 0)
+
+
+def edge(condition: pd.Series | np.ndarray) -> np.ndarray:
     """True on the bars where ``condition`` becomes True (it was False or undefined on the bar before)."""
-    condition = condition.fillna(False).astype(bool)
-    return condition & ~condition.shift(1, fill_value=False)
+    current = flags(condition)
+    out = current.copy()
+    out[1:] &= ~current[:-1]
+    return out
 
 
-def after_warmup(condition: pd.Series, warmup_bars: int) -> pd.Series:
+def after_warmup(condition: pd.Series | np.ndarray, warmup_bars: int) -> np.ndarray:
     """``condition`` with the first ``warmup_bars`` bars forced to False (the contract's warm-up rule)."""
-    out = condition.fillna(False).astype(bool).copy()
-    out.iloc[:warmup_bars] = False
+    out = flags(condition).copy()
+    out[:warmup_bars] = False
+    return out
+
+
+def shifted(values: np.ndarray, bars: int = 1) -> np.ndarray:
+    """``values`` (floats) ``bars`` bars later, NaN before: ``Series.shift`` on an array. The rules of the
+    strategies are array expressions: a pandas operation costs more than the arithmetic on a window's bars."""
+    out = np.full(len(values), np.nan)
+    if bars < len(values):
+        out[bars:] = values[: len(values) - bars]
     return out
 
 
@@ -171,8 +190,8 @@ def _onchain_series(data: MarketData, symbol: str, column: str, index: pd.Index)
 
 
 def sentiment_at_least(data: MarketData, symbol: str, minimum: float, index: pd.Index,
-                       owner: str) -> tuple[pd.Series, pd.Series]:
-    """(gate, known): ``gate`` is True where the Fear & Greed index (as known at the bar's close) is at
+                       owner: str) -> tuple[np.ndarray, np.ndarray]:
+    """(gate, known) boolean arrays: ``gate`` is True where the Fear & Greed index (as known at the bar's close) is at
     least ``minimum``, and on every bar where the index is unknown (no filter there: noted once with the
     ranges); ``known`` marks the bars where the index decided."""
     def aligned() -> pd.Series:
@@ -185,8 +204,9 @@ def sentiment_at_least(data: MarketData, symbol: str, minimum: float, index: pd.
         return value
 
     value = data.memo(("fear greed", symbol, owner), aligned) if own_bars(data, symbol, index) else aligned()
-    known = value.notna()
-    return (value >= minimum) | ~known, known
+    values = value.to_numpy()
+    known = ~np.isnan(values)
+    return (values >= minimum) | ~known, known
 
 
 def first_available(data: MarketData, symbol: str, columns: tuple[str, ...],
@@ -242,15 +262,16 @@ def note_missing_candles(data: MarketData, owner: str, symbol: str) -> None:
 
 
 def atr_stop(candles: pd.DataFrame, multiple: float, window: int = 14, *, data: MarketData | None = None,
-             symbol: str | None = None) -> tuple[pd.Series, pd.Series]:
-    """(ATR, close - multiple * ATR): the initial stop a long entry at this bar's close would use.
+             symbol: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ATR, close - multiple * ATR) as arrays: the initial stop a long entry at this bar's close would use.
 
     With ``data`` and ``symbol`` (``candles`` being that symbol's frame in it) the ATR is :func:`feature`'s."""
     if data is not None and symbol is not None:
-        atr = feature(data, symbol, "atr", window)
+        atr, close = feature(data, symbol, "atr", window).to_numpy(), close_of(data, symbol).to_numpy()
     else:
-        atr = indicators.atr(candles["high"], candles["low"], candles["close"], window)
-    return atr, candles["close"] - multiple * atr
+        close = candles["close"].to_numpy(dtype="float64")
+        atr = indicators.atr(candles["high"], candles["low"], candles["close"], window).to_numpy()
+    return atr, close - multiple * atr
 
 
 def trend_up(series: pd.Series, bars: int) -> pd.Series:

@@ -44,6 +44,7 @@ Data
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from strategies import _common
@@ -106,22 +107,23 @@ class CurveWarsSpecialist(_common.PerSymbolStrategy):
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      gate: _common.RegimeGate) -> pd.DataFrame:
         p = self.params
-        close = _common.close_of(data, symbol)
+        close = _common.close_of(data, symbol).to_numpy()
         bands = _common.feature(data, symbol, "bbands", BB_WINDOW, p["bb_std"])
-        rsi = _common.feature(data, symbol, "rsi", RSI_WINDOW)
+        lower, middle = bands["lower"].to_numpy(), bands["middle"].to_numpy()
+        rsi = _common.feature(data, symbol, "rsi", RSI_WINDOW).to_numpy()
         atr, stop = _common.atr_stop(candles, p["atr_stop_mult"], data=data, symbol=symbol)
-        tvl_ok = self._tvl_not_falling(symbol, data, candles.index)
-        regime = gate.on(candles.index)
+        tvl_ok = self._tvl_not_falling(symbol, data, candles.index).to_numpy()
+        regime = gate.on(candles.index).to_numpy()
         mood_ok, mood_known = _common.sentiment_at_least(data, symbol, p["fear_greed_min"], candles.index, self.name)
 
         setup = (
-            (close < bands["lower"]) & (rsi < p["rsi_entry"])
-            & (tvl_ok.isna() | tvl_ok.eq(1.0))
+            (close < lower) & (rsi < p["rsi_entry"])
+            & (np.isnan(tvl_ok) | (tvl_ok == 1.0))
             & mood_ok
             & regime
         )
-        entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & stop.notna()
+        entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & ~np.isnan(stop)
         return self.signals_frame(
-            candles.index, entry=entry, exit=((close >= bands["middle"]) | (rsi > p["rsi_exit"])).fillna(False),
-            stop=stop, bb_lower=bands["lower"], bb_middle=bands["middle"], rsi=rsi, atr=atr, tvl_not_falling=tvl_ok,
-            uses_onchain=tvl_ok.notna(), uses_fear_greed=mood_known, regime_ok=regime)
+            candles.index, entry=entry, exit=(close >= middle) | (rsi > p["rsi_exit"]),
+            stop=stop, bb_lower=lower, bb_middle=middle, rsi=rsi, atr=atr, tvl_not_falling=tvl_ok,
+            uses_onchain=~np.isnan(tvl_ok), uses_fear_greed=mood_known, regime_ok=regime)

@@ -50,6 +50,7 @@ Data
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from strategies import _common
@@ -121,30 +122,30 @@ class DefiDerivativesMomentum(_common.PerSymbolStrategy):
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      gate: _common.RegimeGate) -> pd.DataFrame:
         p = self.params
-        close = _common.close_of(data, symbol)
-        ema_fast = _common.feature(data, symbol, "ema", p["ema_fast"])
-        ema_slow = _common.feature(data, symbol, "ema", p["ema_slow"])
-        hist = _common.feature(data, symbol, "macd")["hist"]
-        rsi = _common.feature(data, symbol, "rsi", 14)
-        volume_ratio = _common.feature(data, symbol, "volume_ratio", 20)
+        close = _common.close_of(data, symbol).to_numpy()
+        ema_fast = _common.feature(data, symbol, "ema", p["ema_fast"]).to_numpy()
+        ema_slow = _common.feature(data, symbol, "ema", p["ema_slow"]).to_numpy()
+        hist = _common.feature(data, symbol, "macd")["hist"].to_numpy()
+        rsi = _common.feature(data, symbol, "rsi", 14).to_numpy()
+        volume_ratio = _common.feature(data, symbol, "volume_ratio", 20).to_numpy()
         atr, stop = _common.atr_stop(candles, p["atr_stop_mult"], data=data, symbol=symbol)
-        confirmation = self._onchain_confirmation(symbol, data, candles.index)
-        regime = gate.on(candles.index)
+        confirmation = self._onchain_confirmation(symbol, data, candles.index).to_numpy()
+        regime = gate.on(candles.index).to_numpy()
         mood_ok, mood_known = _common.sentiment_at_least(data, symbol, p["fear_greed_min"], candles.index, self.name)
 
         setup = (
             (close > ema_fast) & (ema_fast > ema_slow)
-            & (hist > 0) & (hist > hist.shift(1))
+            & (hist > 0) & (hist > _common.shifted(hist))
             & (rsi >= RSI_LOW) & (rsi <= p["rsi_high"])
             & (volume_ratio >= p["volume_ratio_min"])
-            & (confirmation.isna() | confirmation.eq(1.0))
+            & (np.isnan(confirmation) | (confirmation == 1.0))
             & mood_ok
             & regime
         )
-        entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & stop.notna()
+        entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & ~np.isnan(stop)
         return self.signals_frame(
-            candles.index, entry=entry, exit=((close < ema_slow) | ((close < ema_fast) & (hist < 0))).fillna(False),
+            candles.index, entry=entry, exit=(close < ema_slow) | ((close < ema_fast) & (hist < 0)),
             stop=stop, take_profit=close + p["tp_atr_mult"] * atr, take_profit_fraction=TAKE_PROFIT_FRACTION,
             ema_fast=ema_fast, ema_slow=ema_slow, macd_hist=hist, rsi=rsi, volume_ratio=volume_ratio, atr=atr,
-            onchain_rising=confirmation, uses_onchain=confirmation.notna(), uses_fear_greed=mood_known,
+            onchain_rising=confirmation, uses_onchain=~np.isnan(confirmation), uses_fear_greed=mood_known,
             regime_ok=regime)

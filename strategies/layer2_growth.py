@@ -38,6 +38,7 @@ Data
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from strategies import _common
@@ -92,13 +93,15 @@ class Layer2EcosystemGrowth(_common.PerSymbolStrategy):
             tvl_growth = _common.pct_change_over(tvl, window)
             return tvl_growth, tvl_growth.where(tvl_growth.notna(), _common.pct_change_over(close, window))
 
-        tvl_growth, growth = data.memo((self.name, "growth", symbol, window), growth_over)
-        regime = gate.on(candles.index)
+        tvl_growth, growth = (series.to_numpy() for series in
+                              data.memo((self.name, "growth", symbol, window), growth_over))
+        regime = gate.on(candles.index).to_numpy()
+        close, ema_fast, ema_slow = close.to_numpy(), ema_fast.to_numpy(), ema_slow.to_numpy()
 
         trend = (close > ema_slow) & (ema_fast > ema_slow)
         setup = (growth > p["tvl_growth_min"]) & trend & regime
-        entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & stop.notna()
+        entry = _common.after_warmup(_common.edge(setup), self.warmup_bars) & ~np.isnan(stop)
         return self.signals_frame(
-            candles.index, entry=entry, exit=((close < ema_slow) | (ema_fast < ema_slow) | (tvl_growth < 0)).fillna(False),
+            candles.index, entry=entry, exit=(close < ema_slow) | (ema_fast < ema_slow) | (tvl_growth < 0),
             stop=stop, ema_fast=ema_fast, ema_slow=ema_slow, tvl_growth=tvl_growth, growth_used=growth,
-            uses_tvl=tvl_growth.notna(), atr=atr, regime_ok=regime)
+            uses_tvl=~np.isnan(tvl_growth), atr=atr, regime_ok=regime)

@@ -47,6 +47,7 @@ Data
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from strategies import _common
@@ -106,31 +107,40 @@ class LendingProtocolValue(_common.PerSymbolStrategy):
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      gate: _common.RegimeGate) -> pd.DataFrame:
         p = self.params
-        close = _common.close_of(data, symbol)
+        close_series = _common.close_of(data, symbol)
         window = p["zscore_window"]
-        zscore = data.memo(("zscore", symbol, window), lambda: rolling_zscore(close, window))
+        zscore = data.memo(("zscore", symbol, window), lambda: rolling_zscore(close_series, window)).to_numpy()
         fee_yield = data.memo((self.name, "fee yield", symbol), lambda: self._fee_yield(symbol, data, candles.index))
-        fee_z = data.memo((self.name, "fee yield z", symbol, window), lambda: rolling_zscore(fee_yield, window))
-        fee_mode = fee_z.notna()
-        cheap = (fee_z >= p["z_entry"]).where(fee_mode, zscore <= -p["z_entry"])
-        value_gone = (fee_z <= -p["z_exit"]).where(fee_mode, zscore >= p["z_exit"])
+        fee_z = data.memo((self.name, "fee yield z", symbol, window), lambda: rolling_zscore(fee_yield, window)).to_numpy()
+        fee_mode = ~np.isnan(fee_z)
+        # where the fee yield is undefined the price z-score decides (undefined: neither cheap nor gone)
+        cheap = np.where(fee_mode, fee_z >= p["z_entry"], zscore <= -p["z_entry"])
+        value_gone = np.where(fee_mode, fee_z <= -p["z_exit"], zscore >= p["z_exit"])
 
-        ema = _common.feature(data, symbol, "ema", EMA_TREND)
-        hist = _common.feature(data, symbol, "macd")["hist"]
-        crosses_ema = (close > ema) & (close.shift(1) <= ema.shift(1))
-        hist_turns = (hist > 0) & (hist.shift(1) <= 0)
+        close = close_series.to_numpy()
+        ema = _common.feature(data, symbol, "ema", EMA_TREND).to_numpy()
+        hist = _common.feature(data, symbol, "macd")["hist"].to_numpy()
+        crosses_ema = (close > ema) & (_common.shifted(close) <= _common.shifted(ema))
+        hist_turns = (hist > 0) & (_common.shifted(hist) <= 0)
         atr, stop = _common.atr_stop(candles, p["atr_stop_mult"], data=data, symbol=symbol)
-        regime = gate.on(candles.index)
+        regime = gate.on(candles.index).to_numpy()
 
-        recently_cheap = cheap.astype("float64").rolling(VALUE_LOOKBACK + 1, min_periods=1).max().eq(1.0)
+        recently_cheap = _any_within(cheap, VALUE_LOOKBACK + 1)
         trend_fails = (close < ema) & (hist < 0)
-        value_gone = value_gone.fillna(False).astype(bool)
         signal = recently_cheap & (crosses_ema | hist_turns) & ~value_gone & regime
-        entry = _common.after_warmup(_common.edge(signal), self.warmup_bars) & stop.notna()
+        entry = _common.after_warmup(_common.edge(signal), self.warmup_bars) & ~np.isnan(stop)
         return self.signals_frame(
             candles.index, entry=entry, exit=value_gone | trend_fails, stop=stop, zscore=zscore, fee_yield=fee_yield,
             fee_yield_z=fee_z, uses_earnings=fee_mode, uses_market_cap=fee_mode, ema_trend=ema, macd_hist=hist,
             atr=atr, regime_ok=regime)
+
+
+def _any_within(condition: np.ndarray, bars: int) -> np.ndarray:
+    """True where ``condition`` held on this bar or one of the ``bars - 1`` before it."""
+    held = np.cumsum(condition, dtype=np.int64)
+    before = np.zeros(len(held), dtype=np.int64)
+    before[bars:] = held[: len(held) - bars] if bars < len(held) else before[bars:]
+    return held - before > 0
 
 
 def rolling_zscore(series: pd.Series, window: int) -> pd.Series:

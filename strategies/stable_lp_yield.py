@@ -120,9 +120,8 @@ class StableLPYieldOptimizer(BaseStrategy):
 
     # ------------------------------------------------------------------ per-coin inputs
 
-    def _coin_inputs(self, symbol: str, candles: pd.DataFrame, data: MarketData,
-                     index: pd.DatetimeIndex) -> pd.DataFrame:
-        """close, apy, healthy (1/0/NaN), liquidity_change and the rule flags of one coin on ``index``."""
+    def _coin_inputs(self, symbol: str, candles: pd.DataFrame, data: MarketData) -> dict[str, np.ndarray]:
+        """close, apy, healthy (1/0/NaN), liquidity_change and the input flags of one coin, arrays on its own bars."""
         p = self.params
         own = candles.index
         fallback = self.fallback_apy[symbol]
@@ -137,14 +136,13 @@ class StableLPYieldOptimizer(BaseStrategy):
                                  "price-only rule (exit on depeg only)")
             return change
 
-        liquidity_change = data.memo((self.name, "liquidity change", symbol, days), liquidity_change_over)
-        close = _common.close_of(data, symbol)
-        peg_ok = ((close - PEG).abs() <= p["depeg_threshold"] + PEG_EPSILON).astype("float64")
-        liquidity_ok = liquidity_change.isna() | (liquidity_change >= -p["liquidity_drop_pct"])
-        healthy = (peg_ok.astype(bool) & liquidity_ok).astype("float64").where(close.notna())
-        frame = pd.DataFrame({"close": close, "apy": apy, "healthy": healthy, "liquidity_change": liquidity_change,
-                              "uses_yield": onchain_apy.notna(), "uses_liquidity": liquidity_change.notna()})
-        return frame.reindex(index)
+        liquidity_change = data.memo((self.name, "liquidity change", symbol, days), liquidity_change_over).to_numpy()
+        close = _common.close_of(data, symbol).to_numpy()
+        peg_ok = np.abs(close - PEG) <= p["depeg_threshold"] + PEG_EPSILON
+        liquidity_ok = np.isnan(liquidity_change) | (liquidity_change >= -p["liquidity_drop_pct"])
+        healthy = np.where(np.isnan(close), np.nan, (peg_ok & liquidity_ok).astype("float64"))
+        return {"close": close, "apy": apy.to_numpy(), "healthy": healthy, "liquidity_change": liquidity_change,
+                "uses_yield": ~np.isnan(onchain_apy.to_numpy()), "uses_liquidity": ~np.isnan(liquidity_change)}
 
     def _apy(self, symbol: str, data: MarketData, own: pd.Index, fallback: float) -> tuple[pd.Series, pd.Series]:
         """(on-chain APY or NaN, the APY used: on-chain where known, else ``fallback``) on ``symbol``'s bars."""
@@ -170,34 +168,29 @@ class StableLPYieldOptimizer(BaseStrategy):
         index = data.candles[present[0]].index
         for symbol in present[1:]:
             index = index.union(data.candles[symbol].index)
-        inputs = {s: self._coin_inputs(s, data.candles[s], data, index) for s in present}
-        regime = _common.regime_gate(self.params, data, index, self.regime_symbols, self.name)
-        entries, exits = self._rotate(present, inputs, regime.to_numpy(dtype=bool))
+        inputs = {s: self._coin_inputs(s, data.candles[s], data) for s in present}
+        bars = {s: index.get_indexer(data.candles[s].index) for s in present}  # each coin's bars in the union
+        regime = _common.regime_gate(self.params, data, index, self.regime_symbols, self.name).to_numpy(dtype=bool)
+        entries, exits = self._rotate(present, inputs, bars, len(index), regime)
         stop_level = PEG - self.params["depeg_threshold"] - self.params["stop_buffer"]
-
         out: dict[str, pd.DataFrame] = {}
         for k, symbol in enumerate(present):
-            own = data.candles[symbol].index
-            frame = self.empty_signals(own)
-            entry = pd.Series(entries[:, k], index=index).reindex(own, fill_value=False)
-            frame["entry"] = entry.to_numpy()
-            frame["exit"] = pd.Series(exits[:, k], index=index).reindex(own, fill_value=False).to_numpy()
-            frame.loc[entry.to_numpy(), "stop"] = stop_level
-            coin = inputs[symbol].reindex(own)
-            frame["apy"] = coin["apy"]
-            frame["healthy"] = coin["healthy"]
-            frame["liquidity_change"] = coin["liquidity_change"]
-            frame["uses_yield"] = coin["uses_yield"].fillna(False).astype(bool)
-            frame["uses_liquidity"] = coin["uses_liquidity"].fillna(False).astype(bool)
-            frame["regime_ok"] = regime.reindex(own).to_numpy()
-            out[symbol] = frame
+            coin, own = inputs[symbol], bars[symbol]
+            out[symbol] = self.signals_frame(
+                data.candles[symbol].index, entry=entries[own, k], exit=exits[own, k], stop=stop_level,
+                apy=coin["apy"], healthy=coin["healthy"], liquidity_change=coin["liquidity_change"],
+                uses_yield=coin["uses_yield"], uses_liquidity=coin["uses_liquidity"], regime_ok=regime[own])
         return out
 
-    def _rotate(self, symbols: list[str], inputs: dict[str, pd.DataFrame],
-                regime: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The forward state loop (:func:`rotate_kernel`); returns boolean (bars x coins) entry and exit matrices."""
-        healthy = np.column_stack([inputs[s]["healthy"].to_numpy(dtype="float64") for s in symbols])
-        apy = np.column_stack([inputs[s]["apy"].to_numpy(dtype="float64") for s in symbols])
+    def _rotate(self, symbols: list[str], inputs: dict[str, dict[str, np.ndarray]], bars: dict[str, np.ndarray],
+                n_bars: int, regime: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The forward state loop (:func:`rotate_kernel`) on the union of the coins' bars (a coin without a bar
+        there: NaN, neither healthy nor unhealthy); returns boolean (bars x coins) entry and exit matrices."""
+        healthy = np.full((n_bars, len(symbols)), np.nan)
+        apy = np.full((n_bars, len(symbols)), np.nan)
+        for k, symbol in enumerate(symbols):
+            healthy[bars[symbol], k] = inputs[symbol]["healthy"]
+            apy[bars[symbol], k] = inputs[symbol]["apy"]
         return rotate_kernel(healthy, apy, np.ascontiguousarray(regime, dtype=np.bool_), int(self.warmup_bars),
                              float(self.params["min_yield_edge"]))
 

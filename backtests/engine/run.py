@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -249,8 +250,8 @@ def run_signals(
     equity_df["circuit_breaker"] = equity[6].astype(bool)
     equity_df.index.name = "timestamp"
     breaker_times = times[breaker_bars[: counts[nb.C_BREAKER_EVENTS]]]
-    summary = _summary(config, symbols, trades_df, equity_df, refusals_df, breaker_times, lag, bar_ns,
-                       list(notes or []))
+    summary = _summary(config, symbols, trades[: counts[nb.C_TRADES]], equity_df, refusals[: counts[nb.C_REFUSALS]],
+                       breaker_times, lag, bar_ns, list(notes or []))
     summary["execution"] = _execution_summary(config, counts, layout, derived_bars)
     return BacktestResult(trades=trades_df, equity=equity_df, summary=summary, signals=dict(signals),
                           orders=orders_df, refusals=refusals_df)
@@ -315,12 +316,19 @@ def _refusals_frame(rows: np.ndarray, times: pd.DatetimeIndex, names: np.ndarray
     })
 
 
-def _summary(config: EngineConfig, symbols: list[str], trades: pd.DataFrame, equity: pd.DataFrame,
-             refusals: pd.DataFrame, breaker_times: pd.DatetimeIndex, lag: int, bar_ns: int,
+def _summary(config: EngineConfig, symbols: list[str], trade_rows: np.ndarray, equity: pd.DataFrame,
+             refusal_rows: np.ndarray, breaker_times: pd.DatetimeIndex, lag: int, bar_ns: int,
              notes: list[str]) -> dict:
+    """The run's summary, from the kernel's trade and refusal rows (arrays: every optimiser trial builds one)."""
     final_equity = float(equity["equity"].iloc[-1])
-    counts = refusals["reason"].value_counts()
-    by_reason = {reason: int(counts.get(reason, 0)) for reason in nb.REFUSAL_REASONS}
+
+    def total(field: str) -> float:  # contiguous, as the frame's column: the same pairwise sum
+        return float(np.ascontiguousarray(trade_rows[:, nb.TRADE_FIELDS.index(field)]).sum())
+
+    refused = np.bincount(refusal_rows[:, 2].astype(np.int64), minlength=len(nb.REFUSAL_REASONS))
+    by_reason = {reason: int(refused[k]) for k, reason in enumerate(nb.REFUSAL_REASONS)}
+    exit_counts = collections.Counter(trade_rows[:, nb.TRADE_FIELDS.index("exit_reason")].astype(np.int64).tolist())
+    realized = total("pnl")
     return {
         "symbols": list(symbols),
         "start": equity.index[0].isoformat(),
@@ -332,14 +340,14 @@ def _summary(config: EngineConfig, symbols: list[str], trades: pd.DataFrame, equ
         "final_equity": final_equity,
         "total_return": final_equity / config.initial_capital - 1.0,
         "max_drawdown": json_safe(equity["drawdown"].max()),
-        "num_trades": len(trades),
-        "num_round_trips": int((~trades["is_partial"]).sum()),
-        "realized_pnl": float(trades["pnl"].sum()),
-        "unrealized_pnl": final_equity - config.initial_capital - float(trades["pnl"].sum()),
-        "fees_total": float(trades["fees"].sum()),
-        "slippage_total": float(trades["slippage_cost"].sum()),
-        "carry_total": float(trades["carry"].sum()),
-        "exit_reasons": {k: int(v) for k, v in trades["exit_reason"].value_counts().items()},
+        "num_trades": len(trade_rows),
+        "num_round_trips": int((trade_rows[:, nb.TRADE_FIELDS.index("is_partial")] == 0).sum()),
+        "realized_pnl": realized,
+        "unrealized_pnl": final_equity - config.initial_capital - realized,
+        "fees_total": total("fees"),
+        "slippage_total": total("slippage_cost"),
+        "carry_total": total("carry"),
+        "exit_reasons": {nb.FILL_KINDS[code]: count for code, count in exit_counts.most_common()},
         "refusals": by_reason,
         "refusals_total": int(sum(by_reason.values())),
         "circuit_breaker_events": len(breaker_times),

@@ -218,3 +218,27 @@ def test_single_leg_positions_equal_the_grouped_join():
     fast = m.positions(legs)
     pd.testing.assert_frame_equal(fast, m._grouped_positions(sorted_legs))
     assert fast["return_pct"].tolist() == pytest.approx((sorted_legs["pnl"] / sorted_legs["_committed"]).tolist())
+
+
+def test_position_results_join_legs_as_the_grouped_frame_does():
+    """The statistics' array join equals :func:`positions`' group-by on legs of several partial exits: 60 legs of
+    25 positions on two symbols (ties in exit time, a NaN leg return, a leg of no capital), in pnl, return_pct and order, bit for bit."""
+    rng = np.random.default_rng(11)
+    bars = pd.date_range("2024-01-01", periods=300, freq="h", tz="UTC")
+    keys = [(rng.choice(["A", "B"]), bars[i]) for i in rng.choice(150, 25, replace=False)]
+    rows = []
+    for symbol, entry in keys:
+        for _ in range(rng.integers(1, 5)):
+            rows.append({"symbol": symbol, "entry_time": entry, "exit_time": bars[150 + rng.integers(0, 20)],
+                         "entry_price": rng.random() + 1.0, "quantity": rng.random(), "pnl": rng.normal(),
+                         "return_pct": rng.normal(), "fees": rng.random(), "slippage_cost": rng.random(),
+                         "exit_reason": "signal", "is_partial": False})
+    legs = pd.DataFrame(rows).sample(frac=1.0, random_state=3).reset_index(drop=True)
+    legs.loc[legs.index[:3], "return_pct"] = np.nan
+    legs.loc[legs.index[3], "quantity"] = 0.0
+    assert legs.duplicated(list(m.POSITION_KEYS)).any()
+    joined = m.positions(legs)[["pnl", "return_pct"]]
+    fast = m.position_results(legs)
+    assert len(fast) == len(joined) == 25
+    np.testing.assert_array_equal(fast["pnl"], joined["pnl"])  # to the last bit: the same compensated sums
+    np.testing.assert_array_equal(fast["return_pct"], joined["return_pct"])
