@@ -431,6 +431,7 @@ def signal_permutation_test(data: ResearchData, params: dict, start, end, *, n_p
     warm-up before ``start``, fundamentals, sentiment and the regime symbols stay as they were)."""
     def total_return(candles: dict) -> float | None:
         market = dataclasses.replace(data.market, candles=candles)
+        market.share_context(data.market)  # the same bars: fundamentals, sentiment and regime aligned once
         outcome = evaluate_window(data.strategy_class(**params), market, data.config, start, end, data.bar,
                                   statistics=False)
         return outcome.total_return

@@ -46,7 +46,9 @@ def evaluation_window(data: MarketData, begin: pd.Timestamp, start: pd.Timestamp
 
     The cut frames and their :meth:`~strategies.base.MarketData.memo` are kept on ``data`` per bounds (the
     last :data:`WINDOWS_KEPT`), so the trials of an optimisation on one window share the indicators their
-    parameters do not change instead of recomputing them.
+    parameters do not change instead of recomputing them. The window's
+    :meth:`~strategies.base.MarketData.memo_context` is kept in ``data``'s, so data sharing that context (the
+    same bars with permuted prices) cuts windows that share it too.
     """
     kept: dict = data.memo(("evaluation windows",), dict)
     key = (begin, start, end)
@@ -55,6 +57,8 @@ def evaluation_window(data: MarketData, begin: pd.Timestamp, start: pd.Timestamp
         shared = slice_market(data, begin, end)
         tradable = {s: f for s, f in shared.candles.items() if (f.index >= start).any()}
         shared = replace(shared, candles=tradable) if tradable else None
+        if shared is not None:
+            shared.share_context(_recent(data.memo_context(("evaluation window contexts",), dict), key, dict))
         while len(kept) >= WINDOWS_KEPT:
             kept.pop(next(iter(kept)))
     kept[key] = shared  # most recently used last
@@ -63,6 +67,17 @@ def evaluation_window(data: MarketData, begin: pd.Timestamp, start: pd.Timestamp
     window = replace(shared, notes=[])
     window.share_memo(shared)
     return window
+
+
+def _recent(kept: dict, key: Any, make: Any) -> Any:
+    """``kept[key]`` (made if absent), moved to the end; the oldest entries beyond :data:`WINDOWS_KEPT` dropped."""
+    value = kept.pop(key, None)
+    if value is None:
+        value = make()
+        while len(kept) >= WINDOWS_KEPT:
+            kept.pop(next(iter(kept)))
+    kept[key] = value
+    return value
 
 
 class StartGate:

@@ -14,6 +14,7 @@ import math
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -73,7 +74,8 @@ def onchain_upsert(protocol: str, frame: pd.DataFrame, source: str) -> dict[str,
     if unknown:
         raise ValueError(f"onchain_upsert: unknown columns {sorted(unknown)}; known: {', '.join(ONCHAIN_FIELDS)}")
     fields = tuple(column for column in ONCHAIN_FIELDS if column in frame.columns)
-    rows = {_as_date(day): {field: _clean(frame.at[day, field]) for field in fields} for day in frame.index}
+    rows = {_as_date(day): dict(zip(fields, values, strict=True))
+            for day, values in zip(frame.index, _cleaned_rows(frame, fields), strict=True)}
     with transaction.atomic():
         existing = {
             metric.date: metric
@@ -84,6 +86,18 @@ def onchain_upsert(protocol: str, frame: pd.DataFrame, source: str) -> dict[str,
             build=lambda day, values: OnchainMetric(protocol=protocol, date=day, source=source, **values),
             model=OnchainMetric,
         )
+
+
+def _cleaned_rows(frame: pd.DataFrame, fields: tuple[str, ...]) -> list[list[float | None]]:
+    """The frame's ``fields`` row by row as floats, NaN as None (by column, not by cell: a cell lookup per value
+    costs more than the database write)."""
+    columns = []
+    for field in fields:
+        values = pd.to_numeric(frame[field], errors="raise").to_numpy(dtype="float64")
+        objects = values.astype(object)
+        objects[np.isnan(values)] = None
+        columns.append(objects.tolist())
+    return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in frame.index]
 
 
 def _as_date(day: Any) -> date:

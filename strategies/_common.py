@@ -116,7 +116,7 @@ class RegimeGate:
     def __init__(self, params: dict, data: MarketData, symbols: tuple[str, ...], owner: str) -> None:
         self.enabled = bool(params.get("use_regime_filter", True))
         self.data, self.key = data, (symbols, owner)
-        self.flags = (data.memo(("regime flags", symbols, owner), lambda: regime_flags(data, symbols, owner))
+        self.flags = (data.memo_context(("regime flags", symbols, owner), lambda: regime_flags(data, symbols, owner))
                       if self.enabled and symbols else None)
         self.missing = self.enabled and bool(symbols) and self.flags is None
 
@@ -129,7 +129,7 @@ class RegimeGate:
         symbol = symbol_of_index(self.data, index)
         if symbol is None:
             return align_to(flags, index).eq(1.0)
-        return self.data.memo(("regime on", *self.key, symbol), lambda: align_to(flags, index).eq(1.0))
+        return self.data.memo_context(("regime on", *self.key, symbol), lambda: align_to(flags, index).eq(1.0))
 
 
 def regime_gate(strategy_params: dict, data: MarketData, index: pd.Index, symbols: tuple[str, ...],
@@ -178,7 +178,7 @@ def feature(data: MarketData, symbol: str, name: str, *args: object) -> pd.Serie
 def onchain_series(data: MarketData, symbol: str, column: str, index: pd.Index) -> pd.Series:
     """On-chain ``column`` of ``symbol`` on ``index`` (NaN where absent or missing; never filled in)."""
     if own_bars(data, symbol, index):
-        return data.memo(("onchain", symbol, column), lambda: _onchain_series(data, symbol, column, index))
+        return data.memo_context(("onchain", symbol, column), lambda: _onchain_series(data, symbol, column, index))
     return _onchain_series(data, symbol, column, index)
 
 
@@ -203,7 +203,7 @@ def sentiment_at_least(data: MarketData, symbol: str, minimum: float, index: pd.
         note_missing(data, owner, symbol, "Fear & Greed sentiment", value, "no sentiment filter")
         return value
 
-    value = data.memo(("fear greed", symbol, owner), aligned) if own_bars(data, symbol, index) else aligned()
+    value = data.memo_context(("fear greed", symbol, owner), aligned) if own_bars(data, symbol, index) else aligned()
     values = value.to_numpy()
     known = ~np.isnan(values)
     return (values >= minimum) | ~known, known
@@ -213,7 +213,7 @@ def first_available(data: MarketData, symbol: str, columns: tuple[str, ...],
                     index: pd.Index) -> tuple[str | None, pd.Series]:
     """The first of ``columns`` that has any value for ``symbol``, and its series (None, NaN if none)."""
     if own_bars(data, symbol, index):
-        return data.memo(("first available", symbol, columns), lambda: _first_available(data, symbol, columns, index))
+        return data.memo_context(("first available", symbol, columns), lambda: _first_available(data, symbol, columns, index))
     return _first_available(data, symbol, columns, index)
 
 

@@ -312,6 +312,8 @@ class MarketData:
     #: Values derived from these frames (see :meth:`memo`). Not an ``__init__`` field, so ``dataclasses.replace``
     #: and every copy start with an empty one: a value computed on other frames is never reused.
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: Values derived from everything but the candles' prices (see :meth:`memo_context`); empty in a copy too.
+    _context: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def memo(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         """``compute()``, computed once per ``key`` on this data and then shared.
@@ -323,7 +325,17 @@ class MarketData:
         place. Notes that ``compute`` adds are recorded with the value and added again on every later use,
         so each evaluation's notes are its own.
         """
-        hit = self._memo.get(key)
+        return self._memoised(self._memo, key, compute)
+
+    def memo_context(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """:meth:`memo` for a value that reads no candle price: on-chain, social, sentiment and regime frames and
+        the candles' *index* only (a fundamental aligned to a symbol's bars, the regime flag on them). Copies
+        whose candles differ only in their prices (the bar permutations of a signal test) share these
+        (:meth:`share_context`) and recompute only what the prices change."""
+        return self._memoised(self._context, key, compute)
+
+    def _memoised(self, store: dict, key: Hashable, compute: Callable[[], _T]) -> _T:
+        hit = store.get(key)
         if hit is None:
             saved = list(self.notes)
             self.notes.clear()
@@ -332,15 +344,27 @@ class MarketData:
             finally:
                 added = tuple(self.notes)
                 self.notes[:] = saved
-            hit = self._memo[key] = (value, added)
+            hit = store[key] = (value, added)
         for note in hit[1]:
             if note not in self.notes:
                 self.notes.append(note)
         return hit[0]
 
     def share_memo(self, other: MarketData) -> None:
-        """Use ``other``'s memo: only for a copy holding exactly ``other``'s frames (a window cut the same way)."""
+        """Use ``other``'s memos: only for a copy holding exactly ``other``'s frames (a window cut the same way)."""
         object.__setattr__(self, "_memo", other._memo)
+        object.__setattr__(self, "_context", other._context)
+
+    def share_context(self, other: MarketData | dict) -> None:
+        """Use ``other``'s :meth:`memo_context` values (or this dict of them): only for data that differs from
+        ``other``'s in the candles' prices, nothing else (the same symbols, bars and other frames)."""
+        if isinstance(other, MarketData):
+            mismatched = [s for s in self.candles if s not in other.candles
+                          or not self.candles[s].index.equals(other.candles[s].index)]
+            if mismatched or set(other.candles) - set(self.candles):
+                raise ValueError(f"share_context: the candles' bars differ ({', '.join(mismatched) or 'symbols'})")
+            other = other._context
+        object.__setattr__(self, "_context", other)
 
     def cut(self, end: pd.Timestamp) -> MarketData:
         """A copy holding only rows with timestamp <= ``end`` (used by look-ahead tests)."""

@@ -102,7 +102,7 @@ class CurveWarsSpecialist(_common.PerSymbolStrategy):
 
         if not _common.own_bars(data, symbol, index):
             return compute()
-        return data.memo((self.name, "tvl not falling", symbol, days), compute)
+        return data.memo_context((self.name, "tvl not falling", symbol, days), compute)
 
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      gate: _common.RegimeGate) -> pd.DataFrame:

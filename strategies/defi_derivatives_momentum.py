@@ -117,7 +117,7 @@ class DefiDerivativesMomentum(_common.PerSymbolStrategy):
 
         if not _common.own_bars(data, symbol, index):
             return compute()
-        return data.memo((self.name, "onchain confirmation", symbol), compute)
+        return data.memo_context((self.name, "onchain confirmation", symbol), compute)
 
     def _signals_for(self, symbol: str, candles: pd.DataFrame, data: MarketData,
                      gate: _common.RegimeGate) -> pd.DataFrame:

@@ -110,8 +110,8 @@ class LendingProtocolValue(_common.PerSymbolStrategy):
         close_series = _common.close_of(data, symbol)
         window = p["zscore_window"]
         zscore = data.memo(("zscore", symbol, window), lambda: rolling_zscore(close_series, window)).to_numpy()
-        fee_yield = data.memo((self.name, "fee yield", symbol), lambda: self._fee_yield(symbol, data, candles.index))
-        fee_z = data.memo((self.name, "fee yield z", symbol, window), lambda: rolling_zscore(fee_yield, window)).to_numpy()
+        fee_yield = data.memo_context((self.name, "fee yield", symbol), lambda: self._fee_yield(symbol, data, candles.index))
+        fee_z = data.memo_context((self.name, "fee yield z", symbol, window), lambda: rolling_zscore(fee_yield, window)).to_numpy()
         fee_mode = ~np.isnan(fee_z)
         # where the fee yield is undefined the price z-score decides (undefined: neither cheap nor gone)
         cheap = np.where(fee_mode, fee_z >= p["z_entry"], zscore <= -p["z_entry"])

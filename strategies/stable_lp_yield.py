@@ -125,7 +125,7 @@ class StableLPYieldOptimizer(BaseStrategy):
         p = self.params
         own = candles.index
         fallback = self.fallback_apy[symbol]
-        onchain_apy, apy = data.memo((self.name, "apy", symbol, fallback),
+        onchain_apy, apy = data.memo_context((self.name, "apy", symbol, fallback),
                                      lambda: self._apy(symbol, data, own, fallback))
         days = p["liquidity_window_days"]
 
@@ -136,7 +136,7 @@ class StableLPYieldOptimizer(BaseStrategy):
                                  "price-only rule (exit on depeg only)")
             return change
 
-        liquidity_change = data.memo((self.name, "liquidity change", symbol, days), liquidity_change_over).to_numpy()
+        liquidity_change = data.memo_context((self.name, "liquidity change", symbol, days), liquidity_change_over).to_numpy()
         close = _common.close_of(data, symbol).to_numpy()
         peg_ok = np.abs(close - PEG) <= p["depeg_threshold"] + PEG_EPSILON
         liquidity_ok = np.isnan(liquidity_change) | (liquidity_change >= -p["liquidity_drop_pct"])

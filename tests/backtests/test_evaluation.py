@@ -45,3 +45,29 @@ def test_total_return_without_the_other_statistics_is_the_same_number(market):
     lean = _evaluate(market, {}, statistics=False)
     assert lean.performance == {} and lean.total_return == full.performance["total_return"] == full.total_return
     assert np.isfinite(lean.total_return)
+
+
+def test_permuted_prices_reuse_the_context_of_the_real_bars(market, monkeypatch):
+    """Data whose candles differ only in their prices (the signal test's permutations) reuses the on-chain and
+    regime values that the real data's window aligned (MarketData.memo_context) and gives exactly what a fresh
+    copy gives; data on other bars may not share them."""
+    from analytics.edge import permute_bars
+    from strategies import _common
+
+    index = market.candles["ARB"].index
+    permuted = permute_bars(market.candles, index[1000], np.random.default_rng(3))
+    _evaluate(market, {})
+    aligned = []
+    original = _common._onchain_series
+    monkeypatch.setattr(_common, "_onchain_series", lambda *a: aligned.append(a[1]) or original(*a))
+    sharing = dataclasses.replace(market, candles=permuted)
+    sharing.share_context(market)
+    reused = _evaluate(sharing, {})
+    assert aligned == []  # nothing aligned again
+    fresh = _evaluate(dataclasses.replace(market, candles=permuted), {})
+    assert sorted(set(aligned)) == ["ARB", "OP"]  # the fresh copy aligns its own
+    assert reused.performance == fresh.performance and reused.notes == fresh.notes
+    pd.testing.assert_frame_equal(reused.result.trades, fresh.result.trades)
+    assert len(fresh.result.trades) and reused.performance != _evaluate(market, {}).performance
+    with pytest.raises(ValueError, match="bars differ"):
+        market.cut(index[2000]).share_context(market)
