@@ -40,7 +40,12 @@ from backtests.selectors import config_trade_returns, equity_frame
 from core import lifecycle
 from core.jobs import register_job
 from core.jsonsafe import json_safe
-from core.parallel import can_fork_workers, default_workers
+from core.parallel import (
+    can_fork_workers,
+    database_reachable_from_workers,
+    default_workers,
+    own_database_connections,
+)
 from marketdata.models import Candle, OnchainMetric, SentimentIndex
 from marketdata.selectors import fundamentals_inventory
 from marketdata.timeframes import timeframe_delta
@@ -253,7 +258,7 @@ def research_strategies(options: ResearchOptions, progress: Progress, job: Resea
     """
     names = list(options.strategies)
     workers = min(default_workers(), len(names))
-    if options.cluster or workers <= 1 or not can_fork_workers() or _in_memory_database():
+    if options.cluster or workers <= 1 or not can_fork_workers() or not database_reachable_from_workers():
         done = {name: _timed_research_strategy(name, options, job, progress, queued.get(name)) for name in names}
         timings.update({f"strategy {name}": done[name][1] for name in names})
         return {name: done[name][0] for name in names}
@@ -275,28 +280,13 @@ def research_strategies(options: ResearchOptions, progress: Progress, job: Resea
     return {name: done[name][0] for name in names}
 
 
-def _in_memory_database() -> bool:
-    """An in-memory SQLite database (the test suite's) exists in this process only: no process of its own can
-    open it."""
-    from django.db import connection
-
-    return connection.vendor == "sqlite" and connection.is_in_memory_db()
-
-
 _child_progress: Progress = _noop
-#: Connections inherited from the parent, kept referenced (never closed or collected here: closing would end
-#: the parent's session on the shared socket) while this process opens its own.
-_inherited_connections: list = []
 
 
 def _strategy_process(messages) -> None:
     """Initialiser of a strategy process: own database connections, progress sent to the parent."""
     global _child_progress
-    from django.db import connections
-
-    for connection in connections.all(initialized_only=True):
-        _inherited_connections.append(connection.connection)
-        connection.connection = None
+    own_database_connections()
     _child_progress = messages.put
 
 

@@ -49,6 +49,7 @@ from backtests.portfolio import PortfolioMember, portfolio_backtest
 from backtests.services import engine_config
 from backtests.warm import ensure_compiled
 from core.jsonsafe import json_safe
+from core.parallel import parallel_map
 from core.timeutil import utc_timestamp
 from marketdata.models import Candle
 from marketdata.selectors import candles_df, candles_resampled
@@ -384,6 +385,11 @@ def _no_data(window: StressWindow, timeframe: str, symbols: Sequence[str], plan:
     return json_safe(result)
 
 
+#: What :func:`_touch` needs to count a strategy's look at a stress window: (strategy, parameters, symbols,
+#: timeframe, ranges looked at, performance).
+TouchRequest = tuple[str, dict, list[str], str, list[tuple[pd.Timestamp, pd.Timestamp]], dict | None]
+
+
 def _touch(strategy: str, kind: str, source: str, params: dict, symbols: Sequence[str], timeframe: str,
            ranges: Sequence[tuple[pd.Timestamp, pd.Timestamp]], performance: dict | None) -> dict | None:
     """Count the result on the strategy's lock when any range it looked at overlaps the holdout (the bounding
@@ -417,24 +423,38 @@ def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbo
     symbols = list(symbols or strategy_class.universe)
     config = stress_config(settings, timeframe)
     sources = CandleSources()
-    with daily_rows_cached():
-        reports = [_strategy_window(strategy, strategy_class, params, symbols, timeframe, config, window, sources,
-                                    source)
-                   for window in stress_windows(events, scenarios=scenarios, outage_hours=outage_hours)]
-    return json_safe(reports)
+    selected = list(stress_windows(events, scenarios=scenarios, outage_hours=outage_hours))
+    with daily_rows_cached():  # side by side as in portfolio_stress, the touches counted after in window order
+        computed = parallel_map(lambda window: _strategy_window(strategy, strategy_class, params, symbols, timeframe,
+                                                                config, window, sources), selected, database=True)
+    return json_safe([_count_touch(report, request, window, source)
+                      for window, (report, request) in zip(selected, computed, strict=True)])
+
+
+def _count_touch(report: dict, request: TouchRequest | None, window: StressWindow, source: str) -> dict:
+    if request is None:
+        return report
+    name, params, symbols, timeframe, ranges, performance = request
+    touched = _touch(name, "stress window", f"{source}: {window.slug}", params, symbols, timeframe, ranges,
+                     performance)
+    if touched:
+        report["holdout_touch"] = touched
+        report["summary"] = window_summary(report)
+    return report
 
 
 def _strategy_window(name: str, strategy_class: type[BaseStrategy], params: dict, symbols: list[str],
-                     timeframe: str, config: EngineConfig, window: StressWindow, sources: CandleSources,
-                     source: str) -> dict:
+                     timeframe: str, config: EngineConfig, window: StressWindow,
+                     sources: CandleSources) -> tuple[dict, TouchRequest | None]:
+    """The strategy through ``window`` (reads the database, writes nothing) and the holdout touch it makes."""
     plan = stress_market(strategy_class, symbols, timeframe, window, sources)
     if not plan.market.candles:
-        return _no_data(window, timeframe, symbols, plan)
+        return _no_data(window, timeframe, symbols, plan), None
     bar = timeframe_delta(timeframe)
     market, removed = with_outage(plan.market, bar, window)
     outcome = evaluate_window(strategy_class(**params), market, config, window.begin, window.end, bar)
     if outcome.result is None:
-        return _no_data(window, timeframe, symbols, plan)
+        return _no_data(window, timeframe, symbols, plan), None
     result = outcome.result
     coverage = outcome.coverage or {}
     extra = {**plan.describe(), "outage_bars_removed": removed, "data_fallback_share": coverage.get("fallback_share"),
@@ -442,12 +462,7 @@ def _strategy_window(name: str, strategy_class: type[BaseStrategy], params: dict
     report = _window_result(window, equity=result.equity, trades=result.trades, orders=result.orders,
                             refusals=result.refusals, breaker_times=result.summary["circuit_breaker_times"], bar=bar,
                             extra=extra)
-    touched = _touch(name, "stress window", f"{source}: {window.slug}", params, symbols, timeframe,
-                     plan.data_ranges(window), outcome.performance)
-    if touched:
-        report["holdout_touch"] = touched
-        report["summary"] = window_summary(report)
-    return report
+    return report, (name, params, symbols, timeframe, plan.data_ranges(window), outcome.performance)
 
 
 def stress_test_job(*, strategy: str, parameters: dict | None = None, events: list[str] | None = None,
@@ -476,14 +491,32 @@ def portfolio_stress(members: Mapping[str, dict], events: list[StressEvent], *, 
     ensure_compiled()
     sources = CandleSources()
     config = stress_config(settings, PORTFOLIO_GRID)
-    with daily_rows_cached():
-        windows = [_portfolio_window(members, window, sources, config, source)
-                   for window in stress_windows(events, scenarios=scenarios, outage_hours=outage_hours)]
+    selected = list(stress_windows(events, scenarios=scenarios, outage_hours=outage_hours))
+    with daily_rows_cached():  # the windows side by side, each process with its own connection; the holdout
+        computed = parallel_map(lambda window: _portfolio_window(members, window, sources, config), selected,
+                                database=True)  # touches counted here after, in window order (as one loop)
+    windows = [_count_touches(report, touches, window, source)
+               for window, (report, touches) in zip(selected, computed, strict=True)]
     return json_safe({"status": "ok", "members": list(members), "windows": windows})
 
 
+def _count_touches(report: dict, requests: list[TouchRequest], window: StressWindow, source: str) -> dict:
+    touches = {}
+    for name, params, symbols, timeframe, ranges, performance in requests:
+        touched = _touch(name, "stress window (portfolio)", f"{source}: {window.slug}", params, symbols, timeframe,
+                         ranges, performance)
+        if touched:
+            touches[name] = touched
+    if touches:
+        report["holdout_touch"] = touches
+        report["summary"] = window_summary(report)
+    return report
+
+
 def _portfolio_window(members: Mapping[str, dict], window: StressWindow, sources: CandleSources,
-                      config: EngineConfig, source: str) -> dict:
+                      config: EngineConfig) -> tuple[dict, list[TouchRequest]]:
+    """The candidates' portfolio through ``window`` (reads the database, writes nothing) and the holdout touches
+    its result makes."""
     grid_source = sources[PORTFOLIO_GRID]
     grid_bar = grid_source.bar
     plans, portfolio_members, grid = {}, [], {}
@@ -505,14 +538,14 @@ def _portfolio_window(members: Mapping[str, dict], window: StressWindow, sources
                 reference = grid_source.span(spec.reference, window.begin, window.end)
                 grid[symbol] = proxy_candles(reference, spec) if len(reference) else reference
     if not portfolio_members:
-        return _no_data(window, PORTFOLIO_GRID, [s for m in members for s in get_strategy(m).universe], None)
+        return _no_data(window, PORTFOLIO_GRID, [s for m in members for s in get_strategy(m).universe], None), []
     removed = 0
     if window.outage_start is not None and window.outage_end is not None:
         grid, removed = apply_outage(grid, grid_bar, window.outage_start, window.outage_end)
     grid = {symbol: frame for symbol, frame in grid.items() if len(frame)}
     outcome = portfolio_backtest(portfolio_members, grid, config, window.begin, window.end)
     if outcome.result is None:
-        return _no_data(window, PORTFOLIO_GRID, list(grid), None)
+        return _no_data(window, PORTFOLIO_GRID, list(grid), None), []
     result = outcome.result
     described = [plan.describe() for plan in plans.values()]
     proxies = [proxy for d in described for proxy in d["proxies"]]
@@ -527,18 +560,9 @@ def _portfolio_window(members: Mapping[str, dict], window: StressWindow, sources
     report = _window_result(window, equity=result.equity, trades=result.trades, orders=result.orders,
                             refusals=result.refusals, breaker_times=result.summary["circuit_breaker_times"],
                             bar=grid_bar, extra=extra)
-    touches = {}
-    for member in portfolio_members:
-        plan = plans[member.name]
-        touched = _touch(member.name, "stress window (portfolio)", f"{source}: {window.slug}",
-                         members[member.name], list(member.strategy.universe), member.strategy.timeframe,
-                         plan.data_ranges(window), outcome.members.get(member.name))
-        if touched:
-            touches[member.name] = touched
-    if touches:
-        report["holdout_touch"] = touches
-        report["summary"] = window_summary(report)
-    return report
+    return report, [(member.name, members[member.name], list(member.strategy.universe), member.strategy.timeframe,
+                     plans[member.name].data_ranges(window), outcome.members.get(member.name))
+                    for member in portfolio_members]
 
 
 def _member_activity(outcome: Any, window: StressWindow) -> dict[str, dict]:

@@ -9,7 +9,9 @@ on the same data as in the sequential loop, so the results are identical to it (
 Sequential instead (same results, one core) when one worker is asked for or there is at most one item;
 inside a daemonic process, which may not have children (a django-q2 worker: the cluster is the
 parallelism there); and where ``fork`` does not exist. ``fn`` must not touch the database: a forked
-worker shares its parent's connections.
+worker shares its parent's connections. With ``database=True`` each worker opens connections of its own
+(:func:`own_database_connections`) so ``fn`` may read (and write); sequential then also where a worker
+could not see what the parent sees: an in-memory SQLite database, or a transaction the parent has open.
 
 The number of workers is ``RESEARCH_WORKERS`` from the environment (``0`` or unset: every core this
 process may run on).
@@ -59,21 +61,44 @@ def _call(item: Any) -> Any:
 
 
 def parallel_map(fn: Callable[[_Item], _Result], items: Iterable[_Item], *,
-                 workers: int | None = None) -> list[_Result]:
+                 workers: int | None = None, database: bool = False) -> list[_Result]:
     """``[fn(item) for item in items]``, spread over ``workers`` forked processes (see the module docstring)."""
     global _TASK
     items = list(items)
     count = min(default_workers() if workers is None else workers, len(items))
-    if count <= 1 or not can_fork_workers():
+    if count <= 1 or not can_fork_workers() or (database and not database_reachable_from_workers()):
         return [fn(item) for item in items]
     previous, _TASK = _TASK, fn
     gc.freeze()  # the workers' garbage collector leaves the inherited objects alone: their pages stay shared
     try:
-        with multiprocessing.get_context("fork").Pool(count) as pool:
+        with multiprocessing.get_context("fork").Pool(
+                count, initializer=own_database_connections if database else None) as pool:
             return pool.map(_call, items, chunksize=1)
     finally:
         gc.unfreeze()
         _TASK = previous
+
+
+#: Connections inherited from the parent, kept referenced (never closed or collected here: closing would end
+#: the parent's session on the shared socket) while this process opens its own.
+_inherited_connections: list = []
+
+
+def own_database_connections() -> None:
+    """In a forked process: leave the parent's database connections alone and open new ones when next used."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        _inherited_connections.append(connection.connection)
+        connection.connection = None
+
+
+def database_reachable_from_workers() -> bool:
+    """Whether a forked worker with its own connection sees the parent's data: not for an in-memory SQLite
+    database (it exists in the parent only) nor inside a transaction (its rows are not committed)."""
+    from django.db import connection
+
+    return not (connection.vendor == "sqlite" and connection.is_in_memory_db()) and not connection.in_atomic_block
 
 
 def serial_map(fn: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:

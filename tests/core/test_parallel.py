@@ -72,3 +72,30 @@ def test_a_bad_research_workers_setting_is_refused(monkeypatch, value):
     monkeypatch.setenv("RESEARCH_WORKERS", value)
     with pytest.raises(ValueError, match="RESEARCH_WORKERS"):
         parallel.default_workers()
+
+
+@pytest.mark.django_db
+def test_work_that_reads_the_database_stays_here_inside_a_transaction():
+    """A forked worker on its own connection would not see the rows of the parent's open transaction (the test
+    database is one): the database map runs in this process then, the plain map still forks."""
+    from django.db import connection
+
+    assert connection.in_atomic_block and not parallel.database_reachable_from_workers()
+    assert {pid for pid, _ in parallel.parallel_map(_pid_and_square, range(6), workers=2, database=True)} == {os.getpid()}
+    assert os.getpid() not in {pid for pid, _ in parallel.parallel_map(_pid_and_square, range(6), workers=2)}
+
+
+def test_database_workers_open_their_own_connections(monkeypatch):
+    """The initialiser of a database worker sets each inherited connection aside (kept, never closed: the parent
+    still uses it) so that the worker opens a new one."""
+    from django.db import connections
+
+    class Handle:
+        connection = object()
+
+    handle = Handle()
+    inherited = handle.connection
+    monkeypatch.setattr(connections, "all", lambda initialized_only=False: [handle])
+    monkeypatch.setattr(parallel, "_inherited_connections", [])
+    parallel.own_database_connections()
+    assert handle.connection is None and parallel._inherited_connections == [inherited]
