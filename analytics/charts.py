@@ -16,11 +16,13 @@ import calendar
 import html
 import math
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
@@ -57,18 +59,33 @@ def plotly_js() -> str:
 
 
 def figure_html(fig: go.Figure | None, div_id: str, *, height: int | None = None) -> str:
-    """A figure as a ``<div>`` (width 100 %, fixed height) plus its ``newPlot`` call; "" for no figure."""
+    """A figure as a ``<div>`` (width 100 %, fixed height) plus its ``newPlot`` call; "" for no figure. The house
+    template is added here, to the figure's JSON (see :func:`_figure`)."""
     if fig is None:
         return ""
     height = height or int(fig.layout.height or 320)
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=PLOTLY_CONFIG,
-                       default_width="100%", default_height=f"{height}px")
+    spec = fig.to_plotly_json()
+    spec["layout"]["template"] = _house_template()
+    return pio.to_html(spec, validate=False, full_html=False, include_plotlyjs=False, div_id=div_id,
+                       config=PLOTLY_CONFIG, default_width="100%", default_height=f"{height}px")
+
+
+@cache
+def _house_template() -> dict:
+    return pio.templates["plotly_white"].to_plotly_json()
+
+
+def _figure(data: Any = None) -> go.Figure:
+    """``go.Figure(data)`` without a template object: applying one (Plotly's default at construction, or
+    ``template=`` in the layout) validates and deep-copies it, 15-75 ms a figure, more than the rest of a
+    report chart costs; :func:`figure_html` writes the template into the figure's JSON instead."""
+    return go.Figure(data, layout={"template": {}})
 
 
 def _layout(fig: go.Figure, *, title: str, height: int, **extra: Any) -> go.Figure:
-    """The house style: white template, left title, fixed height (the width follows the page)."""
+    """The house style (the white template: :func:`figure_html`): left title, fixed height (the width follows the page)."""
     layout: dict[str, Any] = dict(
-        template="plotly_white", title=dict(text=title, x=0.01, xanchor="left", xref="container", font=dict(size=14)), height=height,
+        title=dict(text=title, x=0.01, xanchor="left", xref="container", font=dict(size=14)), height=height,
         autosize=True, font=FONT, margin=dict(l=70, r=30, t=50, b=50), hovermode="x unified",
         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
     fig.update_layout(**{**layout, **extra})
@@ -179,7 +196,7 @@ def equity_figure(equity: pd.Series | None, *, title: str = "Holdout equity",
     equity = _usable(equity)
     if equity is None:
         return None
-    fig = go.Figure(go.Scatter(x=_utc_naive(equity.index), y=equity.to_numpy(), mode="lines", name=name,
+    fig = _figure(go.Scatter(x=_utc_naive(equity.index), y=equity.to_numpy(), mode="lines", name=name,
                                line=dict(color=EQUITY_COLOR, width=1.6),
                                hovertemplate="%{y:,.0f}<extra>" + html.escape(name) + "</extra>"))
     _layout(fig, title=title, height=320, showlegend=False)
@@ -194,7 +211,7 @@ def drawdown_figure(drawdown: pd.Series | None, *, title: str = "Holdout drawdow
     if drawdown is None:
         return None
     values = -np.abs(drawdown.to_numpy())
-    fig = go.Figure(go.Scatter(x=_utc_naive(drawdown.index), y=values, mode="lines", name="drawdown",
+    fig = _figure(go.Scatter(x=_utc_naive(drawdown.index), y=values, mode="lines", name="drawdown",
                                fill="tozeroy", line=dict(color=DRAWDOWN_COLOR, width=1.2),
                                fillcolor="rgba(214, 39, 40, 0.25)", hovertemplate="%{y:.2%}<extra>drawdown</extra>"))
     _layout(fig, title=title, height=240, showlegend=False)
@@ -216,7 +233,7 @@ def monthly_returns_figure(equity: pd.Series | None, *, title: str = "Holdout mo
     digits = 1 if bound >= 0.01 else 2 if bound >= 0.001 else 3  # small monthly moves keep their sign and size
     text = [["" if not np.isfinite(v) else f"{0.0 if abs(v) < 0.5 * 10 ** -(digits + 2) else v:.{digits}%}"
              for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(
+    fig = _figure(go.Heatmap(
         z=_cells(z), **_grid(months, years), text=text, texttemplate="%{text}",
         colorscale=RETURN_SCALE, zmid=0, zmin=-bound, zmax=bound, xgap=2, ygap=2, hoverongaps=False,
         colorbar=dict(title=dict(text="return"), tickformat=_percent_format(bound), thickness=14, len=1,
@@ -234,7 +251,7 @@ def rolling_sharpe_figure(equity: pd.Series | None, *, window: int = ROLLING_SHA
     sharpe = rolling_sharpe(equity, window) if equity is not None else pd.Series(dtype="float64")
     if not sharpe.notna().any():
         return None
-    fig = go.Figure(go.Scatter(x=_utc_naive(sharpe.index), y=sharpe.to_numpy(), mode="lines",
+    fig = _figure(go.Scatter(x=_utc_naive(sharpe.index), y=sharpe.to_numpy(), mode="lines",
                                name=f"{window}-day Sharpe", line=dict(color=EQUITY_COLOR, width=1.4),
                                hovertemplate="%{y:.2f}<extra>" + f"{window}-day Sharpe</extra>"))
     fig.add_hline(y=0, line=dict(color="#888", width=1))
@@ -275,7 +292,7 @@ def walkforward_timeline_figure(periods: Sequence[Mapping] | None, *,
     bound = max([abs(v) for v in sharpe if v is not None] or [1.0])
     date_range = [f"{p['train_start'][:10]} .. {p['train_end'][:10]}" for p in periods]
     test_range = [f"{p['test_start'][:10]} .. {p['test_end'][:10]}" for p in periods]
-    fig = go.Figure()
+    fig = _figure()
     fig.add_trace(go.Bar(y=labels, base=train_start, x=train_ms, orientation="h", name="train",
                          marker=dict(color=TRAIN_COLOR), customdata=date_range, text=["train"] * len(periods),
                          textposition="inside", insidetextanchor="middle",
@@ -315,7 +332,7 @@ def walkforward_sharpe_figure(periods: Sequence[Mapping] | None, *,
     if not any(v is not None for v in train + test):
         return None
     labels = [f"{p.get('index', i)}<br>{str(p.get('test_start', ''))[:10]}" for i, p in enumerate(periods)]
-    fig = go.Figure()
+    fig = _figure()
     for name, values, color in (("train", train, TRAIN_COLOR), ("test", test, TEST_COLOR)):
         fig.add_trace(go.Bar(x=labels, y=values, name=f"{name} Sharpe", marker=dict(color=color),
                              text=[_sharpe_text(v) for v in values], textposition="outside", cliponaxis=False,
@@ -338,7 +355,7 @@ def montecarlo_figure(paths: Mapping[str, Sequence[float]] | None, observed: Map
             panels.append((label, values, _number((observed.get(key) or {}).get("observed"))))
     if not panels:
         return None
-    fig = make_subplots(rows=1, cols=len(panels), horizontal_spacing=0.1)
+    fig = make_subplots(figure=_figure(), rows=1, cols=len(panels), horizontal_spacing=0.1)
     for col, (label, values, mark) in enumerate(panels, start=1):
         lo, hi = float(values.min()), float(values.max())
         if mark is not None:
@@ -389,7 +406,7 @@ def neighbourhood_figure(neighbourhood: Mapping | None, chosen: Mapping[str, Any
         return None
     bound = float(np.nanmax(np.abs(z))) or 1.0
     text = [["" if not np.isfinite(v) else f"{v:.2f}" for v in row] for row in z]
-    fig = go.Figure(_missing_cells(x_labels, y_labels, z, "not tried",
+    fig = _figure(_missing_cells(x_labels, y_labels, z, "not tried",
                                    f"{x_param} = %{{customdata[0]}}, {y_param} = %{{customdata[1]}}: not tried"))
     fig.add_trace(go.Heatmap(
         z=_cells(z), **_grid(x_labels, y_labels), text=text, texttemplate="%{text}",
@@ -450,7 +467,7 @@ def portfolio_figure(equity: pd.Series | None, drawdown: pd.Series | None, *,
     if equity is None:
         return None
     rows = 2 if drawdown is not None else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+    fig = make_subplots(figure=_figure(), rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         row_heights=[0.68, 0.32] if rows == 2 else [1.0])
     fig.add_trace(go.Scatter(x=_utc_naive(equity.index), y=equity.to_numpy(), mode="lines", name="equity",
                              line=dict(color=EQUITY_COLOR, width=1.6), hovertemplate="%{y:,.0f}"), row=1, col=1)
@@ -494,7 +511,7 @@ def price_trades_figure(candles: pd.DataFrame | None, trades: pd.DataFrame | Non
         return None
     shown = coarser_candles(candles)
     x = _utc_naive(shown.index)
-    fig = go.Figure(go.Candlestick(x=x, open=shown["open"], high=shown["high"], low=shown["low"],
+    fig = _figure(go.Candlestick(x=x, open=shown["open"], high=shown["high"], low=shown["low"],
                                    close=shown["close"], name="price", increasing_line_color="#26a69a",
                                    decreasing_line_color="#ef5350", showlegend=False))
     for i, (name, series) in enumerate((indicators or {}).items()):
@@ -538,7 +555,7 @@ def equity_benchmark_figure(equity: pd.Series | None, benchmark: pd.Series | Non
     equity = _usable(equity)
     if equity is None:
         return None
-    fig = go.Figure(go.Scatter(x=_utc_naive(equity.index), y=equity.to_numpy(), mode="lines", name="strategy",
+    fig = _figure(go.Scatter(x=_utc_naive(equity.index), y=equity.to_numpy(), mode="lines", name="strategy",
                                line=dict(color=EQUITY_COLOR, width=1.6), hovertemplate="%{y:,.0f}"))
     benchmark = _usable(benchmark)
     if benchmark is not None:
@@ -558,7 +575,7 @@ def montecarlo_fan_figure(fan: Mapping | None, *,
     if not fan or not fan.get("step"):
         return None
     step = list(fan["step"])
-    fig = go.Figure()
+    fig = _figure()
     for low, high, alpha in (("p5", "p95", 0.15), ("p25", "p75", 0.3)):
         fig.add_trace(go.Scatter(x=step, y=fan[high], mode="lines", line=dict(width=0), showlegend=False,
                                  hoverinfo="skip"))
@@ -607,7 +624,7 @@ def capacity_figure(curve: Mapping | None, *,
     if len(points) < 2:
         return None
     capitals = [float(p["capital"]) for p in points]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Sharpe ratio", "Total return"), horizontal_spacing=0.12)
+    fig = make_subplots(figure=_figure(), rows=1, cols=2, subplot_titles=("Sharpe ratio", "Total return"), horizontal_spacing=0.12)
     for col, key, fmt in ((1, "sharpe_ratio", ".2f"), (2, "total_return", ".1%")):
         values = [p.get(key) if p.get("n_trades") else None for p in points]  # no position: no point
         fig.add_trace(go.Scatter(
@@ -647,7 +664,7 @@ def stress_windows_figure(windows: Sequence[Mapping] | None, *,
     cols = min(STRESS_COLUMNS, len(shown))
     rows = -(-len(shown) // cols)
     titles = [_wrapped(f"{w['name']} ({w.get('basis', 'real')}{_quiet(w)})") for w in shown]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.07,
+    fig = make_subplots(figure=_figure(), rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.07,
                         vertical_spacing=min(0.5 / rows, 0.34 / max(rows - 1, 1)) if rows > 1 else 0.1)
     legend_done: set[str] = set()
     for i, window in enumerate(shown):
@@ -698,7 +715,7 @@ def correlation_figure(correlation: Mapping | pd.DataFrame | None, *,
     names = [str(name) for name in matrix.columns]
     z = matrix.to_numpy(dtype="float64")
     text = [["" if not np.isfinite(v) else f"{0.0 if abs(v) < 0.005 else v:.2f}" for v in row] for row in z]
-    fig = go.Figure(_missing_cells(names, names, z, "n/a",
+    fig = _figure(_missing_cells(names, names, z, "n/a",
                                    "%{customdata[1]} vs %{customdata[0]}: n/a (not computed)"))
     fig.add_trace(go.Heatmap(
         z=_cells(z), **_grid(names, names), text=text, texttemplate="%{text}",

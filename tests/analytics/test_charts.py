@@ -249,3 +249,23 @@ def test_stress_chart_draws_one_small_chart_per_window_from_its_baseline():
     assert fig.layout.height == 110 + 2 * charts.STRESS_ROW_HEIGHT
     assert charts.stress_windows_figure([{"name": "COVID", "status": "no data"}]) is None
     assert charts.stress_windows_figure(None) is None
+
+
+def test_a_written_figure_carries_the_house_template_its_object_does_not():
+    """The white template is written into the figure's JSON (applying it to the object costs more than the chart):
+    the page gets plotly_white's backgrounds and grid, the figure object holds none."""
+    import json
+    import re
+
+    import plotly.io as pio
+
+    equity = pd.Series(np.linspace(100, 110, 30), index=pd.date_range("2024-01-01", periods=30, freq="D", tz="UTC"))
+    fig = charts.equity_figure(equity)
+    assert fig.layout.template.layout.plot_bgcolor is None  # nothing applied to the object
+    written = charts.figure_html(fig, "chart-x")
+    spec = json.loads(re.search(r'"chart-x",\s*(\[.*?\]),\s*(\{.*?"template".*?\})\s*,\s*\{"responsive"',
+                                written, re.S).group(2))
+    white = pio.templates["plotly_white"].layout
+    assert spec["template"]["layout"]["plot_bgcolor"] == white.plot_bgcolor == "white"
+    assert spec["template"]["layout"]["xaxis"]["gridcolor"] == white.xaxis.gridcolor
+    assert spec["height"] == 320 and spec["title"]["text"] == "Holdout equity"
