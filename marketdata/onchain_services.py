@@ -14,12 +14,12 @@ import math
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from core.timeutil import utc_datetime
+from marketdata.loading import nullable_params
 from marketdata.models import ONCHAIN_FIELDS, OnchainMetric, SentimentIndex, SocialMetric, Source
 from marketdata.sources import alternative_me, defillama, lunarcrush
 from marketdata.sources.base import SourceError
@@ -88,16 +88,12 @@ def onchain_upsert(protocol: str, frame: pd.DataFrame, source: str) -> dict[str,
         )
 
 
-def _cleaned_rows(frame: pd.DataFrame, fields: tuple[str, ...]) -> list[list[float | None]]:
+def _cleaned_rows(frame: pd.DataFrame, fields: tuple[str, ...]) -> list[tuple[float | None, ...]]:
     """The frame's ``fields`` row by row as floats, NaN as None (by column, not by cell: a cell lookup per value
     costs more than the database write)."""
-    columns = []
-    for field in fields:
-        values = pd.to_numeric(frame[field], errors="raise").to_numpy(dtype="float64")
-        objects = values.astype(object)
-        objects[np.isnan(values)] = None
-        columns.append(objects.tolist())
-    return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in frame.index]
+    columns = [nullable_params(pd.to_numeric(frame[field], errors="raise").to_numpy(dtype="float64"))
+               for field in fields]
+    return list(zip(*columns, strict=True)) if columns else [() for _ in frame.index]
 
 
 def _as_date(day: Any) -> date:

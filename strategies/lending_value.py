@@ -139,7 +139,8 @@ def _any_within(condition: np.ndarray, bars: int) -> np.ndarray:
     """True where ``condition`` held on this bar or one of the ``bars - 1`` before it."""
     held = np.cumsum(condition, dtype=np.int64)
     before = np.zeros(len(held), dtype=np.int64)
-    before[bars:] = held[: len(held) - bars] if bars < len(held) else before[bars:]
+    if bars < len(held):
+        before[bars:] = held[:-bars]
     return held - before > 0
 
 

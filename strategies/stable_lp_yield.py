@@ -121,7 +121,7 @@ class StableLPYieldOptimizer(BaseStrategy):
     # ------------------------------------------------------------------ per-coin inputs
 
     def _coin_inputs(self, symbol: str, candles: pd.DataFrame, data: MarketData) -> dict[str, np.ndarray]:
-        """close, apy, healthy (1/0/NaN), liquidity_change and the input flags of one coin, arrays on its own bars."""
+        """apy, healthy (1/0/NaN), liquidity_change and the input flags of one coin, arrays on its own bars."""
         p = self.params
         own = candles.index
         fallback = self.fallback_apy[symbol]
@@ -141,7 +141,7 @@ class StableLPYieldOptimizer(BaseStrategy):
         peg_ok = np.abs(close - PEG) <= p["depeg_threshold"] + PEG_EPSILON
         liquidity_ok = np.isnan(liquidity_change) | (liquidity_change >= -p["liquidity_drop_pct"])
         healthy = np.where(np.isnan(close), np.nan, (peg_ok & liquidity_ok).astype("float64"))
-        return {"close": close, "apy": apy.to_numpy(), "healthy": healthy, "liquidity_change": liquidity_change,
+        return {"apy": apy.to_numpy(), "healthy": healthy, "liquidity_change": liquidity_change,
                 "uses_yield": ~np.isnan(onchain_apy.to_numpy()), "uses_liquidity": ~np.isnan(liquidity_change)}
 
     def _apy(self, symbol: str, data: MarketData, own: pd.Index, fallback: float) -> tuple[pd.Series, pd.Series]:
