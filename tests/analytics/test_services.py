@@ -139,3 +139,55 @@ def test_a_walkforward_on_two_cores_equals_the_one_core_run(btc_candles_in_db, m
     for key in ("edge", "parameter_effects", "neighbourhood", "final_train_metrics", "deflated_sharpe"):
         assert two.summary[key] == one.summary[key], key
     assert one.summary["edge"]["permutation"]["n_valid"] == 20
+
+
+def _exhaustive_effects(data, params, start, end, baseline) -> dict:
+    """The check as first written: every move evaluated."""
+    reference = services._fingerprint(baseline)
+    tried: dict[str, list] = {name: [] for name in data.strategy_class.parameters}
+    changed: set[str] = set()
+    for name, spec in data.strategy_class.parameters.items():
+        for value in spec.grid():
+            if value == params.get(name):
+                continue
+            try:
+                moved = services._fingerprint(data.evaluate({**params, name: value}, start, end))
+            except ValueError:
+                continue
+            tried[name].append(value)
+            if moved != reference:
+                changed.add(name)
+    return {"no_effect": [n for n in data.strategy_class.parameters if tried[n] and n not in changed], "tried": tried}
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_parameter_effects_stops_moving_a_parameter_once_it_had_an_effect_with_the_same_verdict(
+        btc_candles_in_db, monkeypatch, workers):
+    from strategies.base import Param
+    from strategies.examples import SmaCrossover
+
+    class SmaWithInertCooldown(SmaCrossover):  # a parameter that tunes nothing, as a TVL rule without TVL
+        parameters = {"fast": Param(20, 10, 30, step=5), "slow": Param(50, 20, 60, step=10),
+                      "stop_pct": Param(0.05, 0.05, 0.05, kind="float"), "cooldown": Param(3, 1, 5)}
+
+    monkeypatch.setenv("RESEARCH_WORKERS", workers)
+    data = services.research_data_load(strategy="sma_crossover", symbols=["BTC"], timeframe="1h",
+                                       start=START, end=END)
+    data.strategy_class = SmaWithInertCooldown
+    params = {"fast": 20, "slow": 50, "stop_pct": 0.05, "cooldown": 3}
+    start, end = data.data_range()
+    baseline = data.evaluate(params, start, end)
+    evaluated: list[dict] = []
+    evaluate = data.evaluate
+    monkeypatch.setattr(data, "evaluate", lambda p, s, e: evaluated.append(p) or evaluate(p, s, e))
+
+    effects = services.parameter_effects(data, params, start, end, baseline)
+    moves_evaluated = list(evaluated)
+
+    expected = _exhaustive_effects(data, params, start, end, baseline)
+    assert effects == expected
+    assert effects["no_effect"] == ["cooldown"]
+    assert effects["tried"]["slow"] == [30, 40, 60]  # slow=20 with fast=20 is refused
+    if workers == "1":  # evaluations in this process are seen: fast and slow stop after their first effect
+        assert len(moves_evaluated) < sum(len(values) for values in expected["tried"].values())
+        assert sorted(p["cooldown"] for p in moves_evaluated if p["cooldown"] != 3) == [1, 2, 4, 5]
