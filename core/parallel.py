@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 _Item = TypeVar("_Item")
@@ -74,6 +74,30 @@ def parallel_map(fn: Callable[[_Item], _Result], items: Iterable[_Item], *,
         with multiprocessing.get_context("fork").Pool(
                 count, initializer=own_database_connections if database else None) as pool:
             return pool.map(_call, items, chunksize=1)
+    finally:
+        gc.unfreeze()
+        _TASK = previous
+
+
+def parallel_imap(fn: Callable[[_Item], _Result], items: Iterable[_Item], *,
+                  workers: int | None = None) -> Iterator[_Result]:
+    """``fn(item)`` for each item, in order, computed ahead by ``workers`` forked processes (default: every
+    core but the caller's) while the caller uses the results already done: a pipeline whose caller's part
+    (a database write, say) runs beside the workers' part (reading the next files). ``fn`` must not touch
+    the database. A generator computed here, one item at a time, where :func:`parallel_map` would be
+    sequential or with no worker to spare."""
+    global _TASK
+    items = list(items)
+    count = min(default_workers() - 1 if workers is None else workers, len(items))
+    if count < 1 or len(items) <= 1 or not can_fork_workers():
+        yield from (fn(item) for item in items)
+        return
+    previous, _TASK = _TASK, fn
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(count) as pool:
+            gc.unfreeze()  # the workers exist: the caller's own objects are collected again meanwhile
+            yield from pool.imap(_call, items, chunksize=1)
     finally:
         gc.unfreeze()
         _TASK = previous

@@ -37,6 +37,28 @@ def test_one_worker_or_one_item_runs_here():
     assert {pid for pid, _ in parallel.parallel_map(_pid_and_square, range(5), workers=1)} == {os.getpid()}
 
 
+def test_imap_yields_in_order_from_a_worker_while_the_caller_works_on_the_done_ones():
+    consumed: list[tuple[int, int]] = []
+    for pid, square in parallel.parallel_imap(_pid_and_square, range(20), workers=1):
+        consumed.append((pid, square))
+        time.sleep(0.002)  # the caller's own part (a write) while the worker computes the next items
+    assert [square for _, square in consumed] == [x * x for x in range(20)]
+    assert {pid for pid, _ in consumed} != {os.getpid()}  # computed in the forked worker
+
+
+def test_imap_without_a_worker_to_spare_runs_here(monkeypatch):
+    monkeypatch.setenv("RESEARCH_WORKERS", "1")  # one core: none left beside the caller
+    assert list(parallel.parallel_imap(_pid_and_square, range(4))) == [(os.getpid(), x * x) for x in range(4)]
+    assert list(parallel.parallel_imap(_pid_and_square, [5], workers=2)) == [(os.getpid(), 25)]
+
+
+def test_imap_stopped_early_leaves_no_task_behind():
+    results = parallel.parallel_imap(_pid_and_square, range(10), workers=1)
+    assert next(results)[1] == 0
+    results.close()
+    assert parallel._TASK is None
+
+
 def _inside_a_daemon(queue) -> None:
     queue.put({pid for pid, _ in parallel.parallel_map(_pid_and_square, range(6), workers=2)} == {os.getpid()})
 
