@@ -84,8 +84,8 @@ def parallel_imap(fn: Callable[[_Item], _Result], items: Iterable[_Item], *,
     """``fn(item)`` for each item, in order, computed ahead by ``workers`` forked processes (default: every
     core but the caller's) while the caller uses the results already done: a pipeline whose caller's part
     (a database write, say) runs beside the workers' part (reading the next files). ``fn`` must not touch
-    the database. A generator computed here, one item at a time, where :func:`parallel_map` would be
-    sequential or with no worker to spare."""
+    the database. Computed here, one item at a time, where no process can be forked (as for
+    :func:`parallel_map`) or no core is spare (``RESEARCH_WORKERS=1``)."""
     global _TASK
     items = list(items)
     count = min(default_workers() - 1 if workers is None else workers, len(items))
