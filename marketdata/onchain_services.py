@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from core.timeutil import utc_datetime
 from marketdata.loading import nullable_params
@@ -111,11 +111,29 @@ def _apply(rows: dict, existing: dict, *, fields: tuple[str, ...], build, model)
             for field, value in values.items():
                 setattr(current, field, value)
             to_update.append(current)
-    model.objects.bulk_create(to_create, batch_size=1000)
+    _insert(model, to_create)
     if to_update:
         model.objects.bulk_update(to_update, [*fields, "fetched_at"], batch_size=1000)
     return {"created": len(to_create), "updated": len(to_update),
             "unchanged": len(rows) - len(to_create) - len(to_update)}
+
+
+def _insert(model, objects: list) -> None:
+    """Insert new rows. On SQLite one ``executemany`` of Django's own prepared values: ``bulk_create`` there
+    is capped at 999 parameters a statement (76 rows of these tables) and compiles each one in Python (the
+    bundled fundamentals: 1.5-1.65 s with it, 1.0-1.1 s without, the same rows)."""
+    if not objects:
+        return
+    if connection.vendor != "sqlite":
+        model.objects.bulk_create(objects, batch_size=1000)
+        return
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    params = [[field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields] for obj in objects]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def social_ingest(

@@ -174,3 +174,24 @@ def test_ingest_social_refuses_an_unknown_token_before_any_call(settings):
     settings.LUNARCRUSH_API_KEY = "k"
     with pytest.raises(CommandError, match="--tokens: unknown symbol 'DOGE'"):
         call_command("ingest_social", "--tokens", "BTC,DOGE", "--start", "2023-01-01", "--end", "2023-02-01")
+
+
+def test_new_rows_read_back_as_the_orms_own_bulk_create_writes_them():
+    """On SQLite new rows go in by one ``executemany``: the same values, NULLs and timestamps as ``bulk_create``."""
+    from marketdata.onchain_services import onchain_upsert
+
+    days = [date(2024, 1, 1), date(2024, 1, 2)]
+    frame = pd.DataFrame({"tvl": [1.5e9, float("nan")], "fees": [float("nan"), 2.25]}, index=days)
+    assert onchain_upsert("aave", frame, "defillama") == {"created": 2, "updated": 0, "unchanged": 0}
+    OnchainMetric.objects.bulk_create([
+        OnchainMetric(protocol="reference", date=days[0], tvl=1.5e9, fees=None, source="defillama"),
+        OnchainMetric(protocol="reference", date=days[1], tvl=None, fees=2.25, source="defillama")])
+
+    def stored(protocol: str) -> list[tuple]:
+        return list(OnchainMetric.objects.filter(protocol=protocol).order_by("date").values_list(
+            "date", "tvl", "fees", "volume", "source"))
+
+    assert stored("aave") == stored("reference") == [(days[0], 1.5e9, None, None, "defillama"),
+                                                     (days[1], None, 2.25, None, "defillama")]
+    assert all(row.fetched_at is not None for row in OnchainMetric.objects.filter(protocol="aave"))
+    assert onchain_upsert("aave", frame, "defillama") == {"created": 0, "updated": 0, "unchanged": 2}
