@@ -332,6 +332,12 @@ def _long_run_variance(demeaned: np.ndarray, block_size: int) -> np.ndarray:
     return autocov[0] + 2.0 * (kappa[:, None] * autocov[1:]).sum(axis=0)
 
 
+def load_bootstrap_library() -> None:
+    """Import ``arch.bootstrap`` now (with statsmodels and matplotlib, which it imports: about 1.6 s), in a
+    process that will run :func:`spa_test` later: a research strategy process does it while the data loads."""
+    import arch.bootstrap  # noqa: F401
+
+
 def spa_test(
     model_returns: pd.DataFrame,
     benchmark_returns: pd.Series,

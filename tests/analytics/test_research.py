@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import html as html_lib
 import json
+import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -226,3 +227,52 @@ def test_a_strategy_process_gives_its_trials_only_the_cores_left_idle(monkeypatc
     assert default_workers() == expected
     research._child_progress("hello")
     assert messages == ["hello"]
+
+
+def _what_a_strategy_process_holds() -> dict:
+    import sys
+
+    from analytics import research
+    from backtests import warm
+
+    research._child_progress("from the child")
+    return {"arch": "arch.bootstrap" in sys.modules, "engine compiled": warm._compiled,
+            "inner workers": os.environ["RESEARCH_WORKERS"]}
+
+
+def test_strategy_processes_start_and_warm_up_before_any_strategy_is_submitted(monkeypatch):
+    """Forked when the run opens them, so they load the compiled engine and ``arch`` (about 2 s each) while the
+    parent loads the data; what a strategy prints in them reaches the parent's progress."""
+    from analytics import research
+
+    monkeypatch.setenv("RESEARCH_WORKERS", "2")  # restored after the test
+    seen: list[str] = []
+    processes = research.StrategyProcesses(ResearchOptions(strategies=["a", "b", "c"]), seen.append)
+    try:
+        assert len(processes._pool._processes) == 2  # forked at construction, not at the first strategy
+        held = processes._pool.submit(_what_a_strategy_process_holds).result()
+    finally:
+        processes.close()
+    assert held == {"arch": True, "engine compiled": True, "inner workers": "1"}
+    assert seen == ["from the child"]
+
+
+@pytest.mark.parametrize(("options", "workers", "wanted"), [
+    ({}, "2", True),
+    ({"cluster": True}, "2", False),  # the walk-forwards run on the cluster
+    ({"strategies": ["lending_value"]}, "2", False),
+    ({}, "1", False),
+])
+def test_strategy_processes_only_where_they_can_help(monkeypatch, options, workers, wanted):
+    from analytics import research
+
+    monkeypatch.setenv("RESEARCH_WORKERS", workers)
+    monkeypatch.setattr(research, "database_reachable_from_workers", lambda: True)  # this test's transaction
+    assert research.StrategyProcesses.wanted(ResearchOptions(**options)) is wanted
+
+
+def test_the_strategies_are_submitted_heaviest_first():
+    from analytics.research import submission_order
+
+    names = ["layer2_growth", "defi_derivatives_momentum", "lending_value", "curve_wars"]
+    assert submission_order(names) == ["defi_derivatives_momentum", "lending_value", "curve_wars", "layer2_growth"]
