@@ -118,7 +118,7 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
                 queued = {name: queue_walkforward(name, options, job) for name in options.strategies}
         with step("strategies"):
             pending = processes.submit(options, job) if processes is not None else None
-            with step("data quality"):  # here, beside the strategy processes when there are any
+            with step("data quality" if processes is None else "data quality (beside the strategies)"):
                 report["data_quality"] = data_quality(options)
                 report["reconciliation"] = reconciliation()
             strategies = (pending.results(report["timings"]) if pending is not None else

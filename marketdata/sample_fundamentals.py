@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.parallel import parallel_imap
 from marketdata.models import Source
 from marketdata.onchain_services import onchain_upsert, sentiment_upsert
 from marketdata.sources.alternative_me import INDEX_NAME as FEAR_GREED
@@ -171,6 +172,10 @@ FUNDAMENTALS_FILES: tuple[FundamentalsFile, ...] = (
 )
 
 
+def _read_fundamentals_file(bundled: FundamentalsFile) -> tuple[dict[str, pd.DataFrame], int]:
+    return bundled.reader()
+
+
 def fundamentals_load(progress: Callable[[dict], None] | None = None) -> dict:
     """Upsert every bundled fundamentals file (idempotent: a re-run creates and updates nothing).
 
@@ -178,8 +183,9 @@ def fundamentals_load(progress: Callable[[dict], None] | None = None) -> dict:
     "dropped"}], "created", "updated", "unchanged"}``. Each series is written in its own transaction.
     """
     entries = []
-    for bundled in FUNDAMENTALS_FILES:
-        frames, dropped = bundled.reader()
+    # The next files are read in another process while this one writes (as sample_load does with candles)
+    read = parallel_imap(_read_fundamentals_file, FUNDAMENTALS_FILES)
+    for bundled, (frames, dropped) in zip(FUNDAMENTALS_FILES, read, strict=True):
         entry = {"file": bundled.name, "vendor": str(bundled.vendor), "series": {}, "created": 0, "updated": 0,
                  "unchanged": 0, "dropped": dropped}
         for key, frame in frames.items():

@@ -29,6 +29,24 @@ def test_every_file_loads_under_its_vendor_and_a_reload_changes_nothing():
     assert len(FUNDAMENTALS_FILES) == len(first["files"])
 
 
+def _stored_rows() -> list[list[tuple]]:
+    """Every stored fundamentals row but its id and its time of writing."""
+    kept = {model: [f.attname for f in model._meta.concrete_fields if f.name not in ("id", "fetched_at")]
+            for model in (OnchainMetric, SentimentIndex)}
+    return [list(model.objects.order_by(*columns).values_list(*columns)) for model, columns in kept.items()]
+
+
+def test_reading_the_next_files_in_another_process_stores_the_rows_of_the_one_process_load(monkeypatch):
+    monkeypatch.setenv("RESEARCH_WORKERS", "1")  # the files read here, one after another
+    alone = fundamentals_load()
+    rows_alone = _stored_rows()
+    OnchainMetric.objects.all().delete()
+    SentimentIndex.objects.all().delete()
+    monkeypatch.setenv("RESEARCH_WORKERS", "2")  # read ahead by a forked process
+    beside = fundamentals_load()
+    assert beside == alone and _stored_rows() == rows_alone
+
+
 def test_token_terminal_zero_market_caps_are_missing_not_zero():
     fundamentals_load()
     maker = OnchainMetric.objects.filter(protocol="makerdao", source=Source.TOKEN_TERMINAL)
