@@ -514,15 +514,20 @@ def permute_bars(
     result: dict[str, pd.DataFrame] = {}
     for symbol in symbols:
         frame, first = candles[symbol], starts[symbol]
-        out = frame.copy()
-        for column in (*PRICE_COLUMNS, "volume"):
-            if column in out.columns:
-                out[column] = out[column].astype(float)
         n = len(frame) - first
-        if n < 2:
-            result[symbol] = out
-            continue
-        order = shared_order if shared_order is not None else rng.permutation(n)
+        order = None if n < 2 else shared_order if shared_order is not None else rng.permutation(n)
+        result[symbol] = _permuted_frame(symbol, frame, first, order)
+    return result
+
+
+def _permuted_frame(symbol: str, frame: pd.DataFrame, first: int, order: np.ndarray | None) -> pd.DataFrame:
+    """``frame`` with its bars from row ``first`` on moved by ``order`` (:func:`permute_bars`; ``None``: as they
+    are); price and volume columns as float. Each column is built as an array and the frame once: setting
+    slices of a copied frame cost 5 ms of the 7 ms of a 5-symbol permutation."""
+    columns: dict[str, Any] = {column: frame[column].to_numpy(dtype=float, copy=True)
+                               if column in (*PRICE_COLUMNS, "volume") else frame[column].array.copy()
+                               for column in frame.columns}
+    if order is not None:
         close = frame["close"].to_numpy(dtype=float)
         section = close[first - 1:]
         if not (np.all(np.isfinite(section)) and np.all(section > 0)):
@@ -530,7 +535,7 @@ def permute_bars(
         log_return = np.diff(np.log(section))[order]
         new_close = section[0] * np.exp(np.cumsum(log_return))
         new_close[-1] = section[-1]  # equal in exact arithmetic (same sum of log returns); drop the rounding
-        out.iloc[first:, out.columns.get_loc("close")] = new_close
+        columns["close"][first:] = new_close
         rebuilt: dict[str, np.ndarray] = {}
         for column in ("open", "high", "low"):
             if column not in frame.columns:
@@ -546,11 +551,12 @@ def permute_bars(
         if "low" in rebuilt:
             rebuilt["low"] = np.minimum(rebuilt["low"], body_low)
         for column, prices in rebuilt.items():
-            out.iloc[first:, out.columns.get_loc(column)] = prices
+            columns[column][first:] = prices
         if "volume" in frame.columns:
-            out.iloc[first:, out.columns.get_loc("volume")] = frame["volume"].to_numpy()[first:][order]
-        result[symbol] = out
-    return result
+            columns["volume"][first:] = frame["volume"].to_numpy(dtype=float)[first:][order]
+    out = pd.DataFrame(columns, index=frame.index, copy=False)
+    out.attrs = dict(frame.attrs)
+    return out
 
 
 def _finite_or_none(value: Any) -> float | None:
