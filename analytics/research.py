@@ -116,13 +116,17 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
         if options.cluster:
             with step("walk-forwards queued on the cluster"):
                 queued = {name: queue_walkforward(name, options, job) for name in options.strategies}
+        if processes is None:
+            with step("data quality"):
+                report.update(data_quality_sections(options))
         with step("strategies"):
-            pending = processes.submit(options, job) if processes is not None else None
-            with step("data quality" if processes is None else "data quality (beside the strategies)"):
-                report["data_quality"] = data_quality(options)
-                report["reconciliation"] = reconciliation()
-            strategies = (pending.results(report["timings"]) if pending is not None else
-                          research_strategies_here(options, progress, job, queued, report["timings"]))
+            if processes is None:
+                strategies = research_strategies_here(options, progress, job, queued, report["timings"])
+            else:
+                pending = processes.submit(options, job)
+                with step("data quality (beside the strategies)"):
+                    report.update(data_quality_sections(options))
+                strategies = pending.results(report["timings"])
     report["strategies"] = strategies
     with step("portfolio"):
         report["portfolio"] = portfolio_section(strategies)
@@ -204,6 +208,11 @@ def ensure_data(options: ResearchOptions) -> dict:
     result["onchain_rows"] = OnchainMetric.objects.count()
     result["sentiment_rows"] = SentimentIndex.objects.count()
     return result
+
+
+def data_quality_sections(options: ResearchOptions) -> dict:
+    """The report's ``data_quality`` and ``reconciliation`` sections (they read candles only)."""
+    return {"data_quality": data_quality(options), "reconciliation": reconciliation()}
 
 
 def data_quality(options: ResearchOptions) -> dict:
