@@ -265,7 +265,8 @@ class StrategyProcesses:
     database connection.
 
     The processes are forked when the run starts and load what every strategy needs (the compiled engine,
-    ``arch``: about 2 s each) while the parent loads the data. Inside each, the trials use only the cores left
+    ``arch``: about 2 s of CPU each) while the parent loads the data: on 2 cores that start-up competes with the
+    load, so what it saves is the CPU the load leaves idle. Inside each, the trials use only the cores left
     idle (``core.parallel``): with 2 cores and 2 strategy processes, none. Nesting pools there (4 processes on
     2 cores, a new pool for each of about 70 maps) made the step 64% slower (34.9 s against 21.3 s on the
     bundled data). Each result is what the same strategy gives alone (the tests compare them).
