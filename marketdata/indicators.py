@@ -55,15 +55,13 @@ def wilder_smooth(values: pd.Series, window: int, start: int = 0) -> pd.Series:
     The first defined value is at position ``start + window - 1``; earlier ones are NaN. The
     recursion ``s[t] = s[t-1] + (x[t] - s[t-1]) / window`` runs in pandas' compiled ``ewm``.
     """
-    out = pd.Series(np.nan, index=values.index, dtype="float64")
+    out = np.full(len(values), np.nan)
     seed_at = start + window - 1
-    if window < 1 or seed_at >= len(values):
-        return out
-    raw = values.to_numpy(dtype="float64", copy=False)
-    tail = np.concatenate(([raw[start:seed_at + 1].mean()], raw[seed_at + 1:]))
-    smoothed = pd.Series(tail).ewm(alpha=1.0 / window, adjust=False).mean().to_numpy()
-    out.iloc[seed_at:] = smoothed
-    return out
+    if window >= 1 and seed_at < len(values):
+        raw = values.to_numpy(dtype="float64", copy=False)
+        tail = np.concatenate(([raw[start:seed_at + 1].mean()], raw[seed_at + 1:]))
+        out[seed_at:] = pd.Series(tail).ewm(alpha=1.0 / window, adjust=False).mean().to_numpy()
+    return pd.Series(out, index=values.index)
 
 
 def true_range(high: pd.Series, low: pd.Series, close: pd.Series) -> pd.Series:
@@ -114,9 +112,9 @@ def _clip_below_zero_filled(values: np.ndarray) -> np.ndarray:
 
 def macd(close: pd.Series, fast: int = 12, slow: int = 26, signal: int = 9) -> pd.DataFrame:
     """MACD line (EMA fast - EMA slow), its EMA signal line and the histogram (line - signal)."""
-    line = ema(close, fast) - ema(close, slow)
-    signal_line = _ema_of(line, 2.0 / (signal + 1), signal)
-    return pd.DataFrame({"macd": line, "signal": signal_line, "hist": line - signal_line})
+    line = ema(close, fast).to_numpy() - ema(close, slow).to_numpy()
+    signal_line = _ema_of(pd.Series(line, index=close.index), 2.0 / (signal + 1), signal).to_numpy()
+    return pd.DataFrame({"macd": line, "signal": signal_line, "hist": line - signal_line}, index=close.index)
 
 
 def atr(high: pd.Series, low: pd.Series, close: pd.Series, window: int = 14) -> pd.Series:
@@ -151,8 +149,9 @@ def volume_sma(volume: pd.Series, window: int = 20) -> pd.Series:
 
 def volume_ratio(volume: pd.Series, window: int = 20) -> pd.Series:
     """Volume divided by its SMA; NaN (not infinity) where the SMA is zero."""
-    average = volume_sma(volume, window)
-    return volume.astype("float64") / average.where(average != 0.0)
+    average = volume_sma(volume, window).to_numpy()
+    ratio = volume.to_numpy(dtype="float64") / np.where(average != 0.0, average, np.nan)
+    return pd.Series(ratio, index=volume.index, name=volume.name)
 
 
 def adx(high: pd.Series, low: pd.Series, close: pd.Series, window: int = 14) -> pd.DataFrame:

@@ -237,16 +237,39 @@ def _bbands_by_series_methods(close: pd.Series, window: int, std: float) -> pd.D
                          "width": (upper - lower) / middle * 100.0})
 
 
+def _macd_by_series_methods(close: pd.Series) -> pd.DataFrame:
+    line = ind.ema(close, 12) - ind.ema(close, 26)
+    signal = line.ewm(alpha=2.0 / 10, adjust=False, min_periods=9).mean()
+    return pd.DataFrame({"macd": line, "signal": signal, "hist": line - signal})
+
+
+def _wilder_by_series_methods(values: pd.Series, window: int) -> pd.Series:
+    out = pd.Series(np.nan, index=values.index, dtype="float64")
+    seeded = pd.concat([pd.Series([values.iloc[:window].mean()]), values.iloc[window:].reset_index(drop=True)])
+    out.iloc[window - 1:] = seeded.ewm(alpha=1.0 / window, adjust=False).mean().to_numpy()
+    return out
+
+
 @pytest.mark.parametrize("window", [2, 14, 20])
-def test_rsi_and_bbands_on_arrays_equal_their_series_formulation_bit_for_bit(random_walk, window):
-    """The array versions (5x and 2.5x faster a call) compute what the Series methods compute, to the last bit,
-    flat stretches (no losses, zero bandwidth) and gaps included."""
-    close = random_walk["close"].copy()
-    close.iloc[500:560] = close.iloc[500]  # no gains or losses, zero standard deviation
-    close.iloc[[700, 1200]] = np.nan
+def test_indicators_on_arrays_equal_their_series_formulation_bit_for_bit(random_walk, window):
+    """The array versions (rsi 5x, bbands 2.5x, macd, atr and the volume ratio 1.3-1.9x faster a call) compute
+    what the Series methods compute, to the last bit, flat stretches (no losses, zero bandwidth, no volume) and
+    gaps included."""
+    frame = random_walk.copy()
+    frame.iloc[500:560, :] = frame.iloc[500].to_numpy()  # no gains or losses, zero standard deviation
+    frame.iloc[500:560, frame.columns.get_loc("volume")] = 0.0
+    frame.iloc[[700, 1200], :] = np.nan
+    close, volume = frame["close"], frame["volume"]
     pd.testing.assert_series_equal(ind.rsi(close, window), _rsi_by_series_methods(close, window), check_exact=True)
     pd.testing.assert_frame_equal(ind.bbands(close, window, 2.0), _bbands_by_series_methods(close, window, 2.0),
                                   check_exact=True)
+    pd.testing.assert_frame_equal(ind.macd(close), _macd_by_series_methods(close), check_exact=True)
+    ranges = ind.true_range(frame["high"], frame["low"], close)
+    pd.testing.assert_series_equal(ind.wilder_smooth(ranges, window), _wilder_by_series_methods(ranges, window),
+                                   check_exact=True)
+    average = volume.rolling(window, min_periods=window).mean()
+    pd.testing.assert_series_equal(ind.volume_ratio(volume, window), volume / average.where(average != 0.0),
+                                   check_exact=True)
 
 
 def test_atr_adx_match_ta(random_walk):
