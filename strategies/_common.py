@@ -161,7 +161,7 @@ FEATURE_INPUTS: dict[str, tuple[str, ...]] = {
 
 def close_of(data: MarketData, symbol: str) -> pd.Series:
     """``symbol``'s closes as float64 (computed once per window: :meth:`MarketData.memo`)."""
-    return data.memo(("close", symbol), lambda: data.candles[symbol]["close"].astype("float64"))
+    return data.memo(("close", symbol), lambda: indicators.as_float64(data.candles[symbol]["close"]))
 
 
 def feature(data: MarketData, symbol: str, name: str, *args: object) -> pd.Series | pd.DataFrame:
@@ -170,7 +170,7 @@ def feature(data: MarketData, symbol: str, name: str, *args: object) -> pd.Serie
 
     def compute() -> pd.Series | pd.DataFrame:
         candles = data.candles[symbol]
-        return getattr(indicators, name)(*(candles[c].astype("float64") for c in FEATURE_INPUTS[name]), *args)
+        return getattr(indicators, name)(*(indicators.as_float64(candles[c]) for c in FEATURE_INPUTS[name]), *args)
 
     return data.memo(("feature", name, symbol, *args), compute)
 
