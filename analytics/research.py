@@ -274,13 +274,13 @@ class StrategyProcesses:
 
     def __init__(self, options: ResearchOptions, progress: Progress) -> None:
         cores = default_workers()
-        self.workers = min(cores, len(options.strategies))
+        workers = min(cores, len(options.strategies))
         context = multiprocessing.get_context("fork")
         self._messages = context.SimpleQueue()
         gc.freeze()  # the children's garbage collector leaves the inherited objects (and their pages) alone
         try:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_strategy_process,
-                                             initargs=(self._messages, max(1, cores // self.workers)))
+            self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_strategy_process,
+                                             initargs=(self._messages, max(1, cores // workers)))
             self._pool.submit(_noop, "")  # forks every worker now (the executor forks on its first task)
         finally:
             gc.unfreeze()
@@ -327,9 +327,7 @@ class PendingStrategies:
     def results(self, timings: dict) -> dict[str, dict]:
         """Each strategy's :func:`research_strategy` result in the options' order; ``timings["strategy
         <name>"]`` holds each one's seconds."""
-        done = {name: future.result() for name, future in self.futures.items()}
-        timings.update({f"strategy {name}": seconds for name, (_, seconds) in done.items()})
-        return {name: result for name, (result, _) in done.items()}
+        return _results_and_timings({name: future.result() for name, future in self.futures.items()}, timings)
 
 
 @contextmanager
@@ -350,8 +348,13 @@ def research_strategies_here(options: ResearchOptions, progress: Progress, job: 
                              queued: dict[str, WalkForwardRun | None], timings: dict) -> dict[str, dict]:
     """Every strategy's research in this process, in the options' order (timings as
     :meth:`PendingStrategies.results`)."""
-    done = {name: _timed_research_strategy(name, options, job, progress, queued.get(name))
-            for name in options.strategies}
+    return _results_and_timings({name: _timed_research_strategy(name, options, job, progress, queued.get(name))
+                                 for name in options.strategies}, timings)
+
+
+def _results_and_timings(done: dict[str, tuple[dict, float]], timings: dict) -> dict[str, dict]:
+    """The results of :func:`_timed_research_strategy` by name; each one's seconds go to ``timings["strategy
+    <name>"]``."""
     timings.update({f"strategy {name}": seconds for name, (_, seconds) in done.items()})
     return {name: result for name, (result, _) in done.items()}
 

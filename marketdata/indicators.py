@@ -167,8 +167,8 @@ def adx(high: pd.Series, low: pd.Series, close: pd.Series, window: int = 14) -> 
     previous bar), ADX from bar ``2 * window - 1``. Where the smoothed true range is 0 the DIs are
     0, and where +DI + -DI is 0 DX is 0 (no directional movement), as in ``ta``.
     """
-    high = high.astype("float64")
-    low = low.astype("float64")
+    high = as_float64(high)
+    low = as_float64(low)
     up_move = high.diff()
     down_move = -low.diff()
     plus_dm = up_move.where((up_move > down_move) & (up_move > 0), 0.0)
@@ -222,7 +222,7 @@ def vwap_rolling(
 ) -> pd.Series:
     """VWAP over the last ``window`` bars (``ta``'s VolumeWeightedAveragePrice); NaN when volume is 0."""
     price_volume = (typical_price(high, low, close) * volume).rolling(window, min_periods=window).sum()
-    total_volume = volume.astype("float64").rolling(window, min_periods=window).sum()
+    total_volume = as_float64(volume).rolling(window, min_periods=window).sum()
     return price_volume / total_volume.where(total_volume > 0)
 
 

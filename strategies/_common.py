@@ -92,7 +92,7 @@ def regime_flags(data: MarketData, symbols: tuple[str, ...], owner: str) -> pd.S
             add_note(data, f"{owner}: no {symbol} regime candles, regime filter blocks all entries "
                            "(set use_regime_filter=False to trade without it)")
             return None
-        close = candles["close"].astype("float64")
+        close = indicators.as_float64(candles["close"])
         trend = indicators.ema(close, REGIME_EMA_WINDOW)
         above = (close > trend).astype("float64").where(trend.notna())
         if combined is None:
