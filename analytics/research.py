@@ -126,6 +126,7 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
                 pending = processes.submit(options, job)
                 with step("data quality (beside the strategies)"):
                     report.update(data_quality_sections(options))
+                ensure_compiled()  # while waiting: the portfolio steps after it need the engine here too
                 strategies = pending.results(report["timings"])
     report["strategies"] = strategies
     with step("portfolio"):
