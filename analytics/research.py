@@ -17,6 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from analytics.report import points_series, render_html, render_markdown
 from analytics.stress_events import DEFAULT_OUTAGE_HOURS
 from analytics.stress_services import portfolio_stress, stress_test
 from analytics.walkforward import WALKFORWARD_DEFAULTS
+from backtests.data import BASE_TIMEFRAME
 from backtests.metrics import daily_returns
 from backtests.models import BacktestConfig, ResearchJob, RunStatus
 from backtests.selectors import config_trade_returns, equity_frame
@@ -54,8 +56,6 @@ from marketdata.timeframes import timeframe_delta
 from strategies.registry import RESEARCH_STRATEGIES, get_strategy
 
 logger = logging.getLogger(__name__)
-
-BASE_TIMEFRAME = "1h"
 
 
 @dataclass
@@ -106,8 +106,9 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
                               "timings": {}}
     step = _timer(report, progress)
     with strategy_processes(options, progress) as processes:  # they start (and warm up) while the data loads
-        with step("data"):
-            report["data"] = ensure_data(options)
+        with step("data"):  # each strategy starts in a process once its data is in, while the rest loads
+            ready = _noop if processes is None else partial(processes.submit, options=options, job=job)
+            report["data"] = ensure_data(options, ready)
             report["fundamentals"] = fundamentals_inventory()
         if options.cache_indicators:
             with step("indicators"):
@@ -123,11 +124,10 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
             if processes is None:
                 strategies = research_strategies_here(options, progress, job, queued, report["timings"])
             else:
-                pending = processes.submit(options, job)
                 with step("data quality (beside the strategies)"):
                     report.update(data_quality_sections(options))
                 ensure_compiled()  # while waiting: the portfolio steps after it need the engine here too
-                strategies = pending.results(report["timings"])
+                strategies = processes.results(options, job, report["timings"])
     report["strategies"] = strategies
     with step("portfolio"):
         report["portfolio"] = portfolio_section(strategies)
@@ -183,32 +183,91 @@ def strategy_timeframes(options: ResearchOptions) -> dict[str, list[str]]:
     return {tf: sorted(symbols) for tf, symbols in needed.items()}
 
 
-def ensure_data(options: ResearchOptions) -> dict:
+def ensure_data(options: ResearchOptions, ready: Callable[[str], None] = _noop) -> dict:
     """Load the bundled sample when the database has no candles (and the bundled fundamentals and sentiment
-    when it has neither); derive the strategies' timeframes."""
-    from marketdata.sample import sample_load
+    when it has neither); derive the strategies' timeframes.
+
+    The load is staged: the fundamentals, then the candle files of each strategy's symbols (universe and regime
+    filter) in :func:`submission_order`, each strategy's timeframe derived as soon as its files are in, then
+    the files no strategy reads. ``ready(name)`` is called once everything strategy ``name`` reads is stored
+    (its symbols' candles at every timeframe, the fundamentals), so that it can start while the rest loads:
+    on the bundled data the first strategy starts with 44% of the candles loaded.
+    """
+    from marketdata.sample import sample_files, sample_load
     from marketdata.sample_fundamentals import fundamentals_load
-    from marketdata.services import candles_resample
 
     result: dict[str, Any] = {"loaded_sample": False, "loaded_fundamentals": False}
-    if not Candle.objects.filter(timeframe=BASE_TIMEFRAME).exists():
-        loaded = sample_load()
-        result.update(loaded_sample=True, inserted=loaded["inserted"], files=len(loaded["files"]))
     if not OnchainMetric.objects.exists() and not SentimentIndex.objects.exists():
         result.update(loaded_fundamentals=True, fundamentals_created=fundamentals_load()["created"])
-    resampled = []
-    for timeframe, symbols in strategy_timeframes(options).items():
-        if timeframe == BASE_TIMEFRAME:
-            continue
-        for symbol in symbols:
-            if Candle.objects.filter(symbol=symbol, timeframe=BASE_TIMEFRAME).exists():
-                resampled.append(candles_resample(symbol=symbol, source_timeframe=BASE_TIMEFRAME,
-                                                  target_timeframe=timeframe))
-    result["resampled"] = resampled
+    stages = [(name, _strategy_symbols(name)) for name in submission_order(options.strategies)]
+    resampled: dict[tuple[str, str], dict] = {}
+
+    def stage_done(name: str) -> None:
+        _resample_for(name, resampled)
+        ready(name)
+
+    if Candle.objects.filter(timeframe=BASE_TIMEFRAME).exists():
+        for name, _ in stages:
+            stage_done(name)
+    else:
+        samples, ends = _staged_samples(sample_files(), stages)
+        loaded_files = 0
+
+        def complete_stages() -> None:
+            while ends and ends[0][1] <= loaded_files:
+                stage_done(ends.pop(0)[0])
+
+        def file_loaded(_: dict) -> None:
+            nonlocal loaded_files
+            loaded_files += 1
+            complete_stages()
+
+        complete_stages()  # strategies none of whose symbols has a file
+        loaded = sample_load(samples=samples, progress=file_loaded)
+        result.update(loaded_sample=True, inserted=loaded["inserted"], files=len(loaded["files"]))
+    result["resampled"] = [resampled[key] for key in sorted(resampled, key=_resample_order(options))]
     result["candles"] = Candle.objects.count()
     result["onchain_rows"] = OnchainMetric.objects.count()
     result["sentiment_rows"] = SentimentIndex.objects.count()
     return result
+
+
+def _strategy_symbols(name: str) -> set[str]:
+    cls = get_strategy(name)
+    return {*cls.universe, *cls.regime_symbols}
+
+
+def _staged_samples(samples: list, stages: list[tuple[str, set[str]]]) -> tuple[list, list[tuple[str, int]]]:
+    """``samples`` reordered: each stage's symbols' files after the previous stages' (their own order kept), then
+    the rest; with, for each stage, how many of the reordered files must be loaded before it is complete."""
+    ordered: list = []
+    ends = []
+    for name, symbols in stages:
+        ordered += [sample for sample in samples if sample.symbol in symbols and sample not in ordered]
+        ends.append((name, len(ordered)))
+    ordered += [sample for sample in samples if sample not in ordered]
+    return ordered, ends
+
+
+def _resample_for(name: str, done: dict[tuple[str, str], dict]) -> None:
+    """Derive strategy ``name``'s timeframe from the base candles of its symbols (those not derived yet)."""
+    from marketdata.services import candles_resample
+
+    timeframe = get_strategy(name).timeframe
+    if timeframe == BASE_TIMEFRAME:
+        return
+    for symbol in sorted(_strategy_symbols(name)):
+        if (timeframe, symbol) not in done and Candle.objects.filter(symbol=symbol,
+                                                                     timeframe=BASE_TIMEFRAME).exists():
+            done[(timeframe, symbol)] = candles_resample(symbol=symbol, source_timeframe=BASE_TIMEFRAME,
+                                                         target_timeframe=timeframe)
+
+
+def _resample_order(options: ResearchOptions) -> Callable[[tuple[str, str]], tuple[int, str]]:
+    """The report lists the derived candles by timeframe (in the order the strategies first need them), then
+    symbol."""
+    timeframes = list(strategy_timeframes(options))
+    return lambda key: (timeframes.index(key[0]), key[1])
 
 
 def data_quality_sections(options: ResearchOptions) -> dict:
@@ -278,6 +337,7 @@ class StrategyProcesses:
         workers = min(cores, len(options.strategies))
         context = multiprocessing.get_context("fork")
         self._messages = context.SimpleQueue()
+        self._futures: dict[str, Future] = {}
         gc.freeze()  # the children's garbage collector leaves the inherited objects (and their pages) alone
         try:
             self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_strategy_process,
@@ -295,12 +355,18 @@ class StrategyProcesses:
         return (not options.cluster and min(default_workers(), len(options.strategies)) > 1
                 and can_fork_workers() and database_reachable_from_workers())
 
-    def submit(self, options: ResearchOptions, job: ResearchJob | None) -> PendingStrategies:
-        """Every strategy of ``options``, the heaviest first so that no long one starts last
-        (:func:`submission_order`)."""
-        futures = {name: self._pool.submit(_timed_research_strategy, name, options, job)
-                   for name in submission_order(options.strategies)}
-        return PendingStrategies({name: futures[name] for name in options.strategies})
+    def submit(self, name: str, options: ResearchOptions, job: ResearchJob | None) -> None:
+        """Start strategy ``name``'s research in the first free process (queued while none is free); once."""
+        if name not in self._futures:
+            self._futures[name] = self._pool.submit(_timed_research_strategy, name, options, job)
+
+    def results(self, options: ResearchOptions, job: ResearchJob | None, timings: dict) -> dict[str, dict]:
+        """Each strategy's :func:`research_strategy` result in the options' order, those not submitted yet
+        submitted now, the heaviest first so that no long one starts last (:func:`submission_order`);
+        ``timings["strategy <name>"]`` holds each one's seconds."""
+        for name in submission_order(options.strategies):
+            self.submit(name, options, job)
+        return _results_and_timings({name: self._futures[name].result() for name in options.strategies}, timings)
 
     def close(self) -> None:
         try:
@@ -321,16 +387,6 @@ def submission_order(names: list[str]) -> list[str]:
     return sorted(names, key=lambda name: -len(get_strategy(name).universe))
 
 
-@dataclass
-class PendingStrategies:
-    futures: dict[str, Future]
-
-    def results(self, timings: dict) -> dict[str, dict]:
-        """Each strategy's :func:`research_strategy` result in the options' order; ``timings["strategy
-        <name>"]`` holds each one's seconds."""
-        return _results_and_timings({name: future.result() for name, future in self.futures.items()}, timings)
-
-
 @contextmanager
 def strategy_processes(options: ResearchOptions, progress: Progress) -> Iterator[StrategyProcesses | None]:
     """:class:`StrategyProcesses` for the run when it may have them (:meth:`StrategyProcesses.wanted`),
@@ -348,7 +404,7 @@ def strategy_processes(options: ResearchOptions, progress: Progress) -> Iterator
 def research_strategies_here(options: ResearchOptions, progress: Progress, job: ResearchJob | None,
                              queued: dict[str, WalkForwardRun | None], timings: dict) -> dict[str, dict]:
     """Every strategy's research in this process, in the options' order (timings as
-    :meth:`PendingStrategies.results`)."""
+    :meth:`StrategyProcesses.results`)."""
     return _results_and_timings({name: _timed_research_strategy(name, options, job, progress, queued.get(name))
                                  for name in options.strategies}, timings)
 

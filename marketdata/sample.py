@@ -113,9 +113,11 @@ def sample_load(
     *,
     symbols: list[str] | None = None,
     timeframes: list[str] | None = None,
+    samples: list[SampleFile] | None = None,
     progress: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Load the bundled candle files (all, or those of ``symbols``/``timeframes``) with source 'bundled'.
+    """Load the bundled candle files (all, or those of ``symbols``/``timeframes``, or ``samples`` in their
+    order) with source 'bundled'.
 
     Returns ``{"files": [...], "received", "inserted", "skipped", "dropped", "repaired"}``, one
     entry per file with its symbol, timeframe, note and counts. ``progress`` is called with each
@@ -123,7 +125,8 @@ def sample_load(
     sentiment are loaded by ``marketdata.sample_fundamentals.fundamentals_load``.
     """
     entries = []
-    samples = sample_files(symbols=symbols, timeframes=timeframes)
+    if samples is None:
+        samples = sample_files(symbols=symbols, timeframes=timeframes)
     # The next files are read and parsed in another process while this one writes (SQLite: 2.2 of 9.9 s)
     for sample, (frame, adjustments) in zip(samples, parallel_imap(read_sample_file, samples), strict=True):
         loaded = load_candle_table(frame, name=sample.relative_path, symbol=sample.symbol,
