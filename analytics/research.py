@@ -33,7 +33,7 @@ from analytics.models import StressEvent, WalkForwardPeriod, WalkForwardRun
 from analytics.montecarlo import monte_carlo_report, simulate_paths
 from analytics.portfolio import correlation_to_dict, scorecard, select_for_paper_trading, strategy_correlation
 from analytics.report import points_series, render_html, render_markdown
-from analytics.stress_events import DEFAULT_OUTAGE_HOURS
+from analytics.stress_events import DEFAULT_OUTAGE_HOURS, STRESS_SCENARIOS
 from analytics.stress_services import portfolio_stress, stress_test
 from analytics.walkforward import WALKFORWARD_DEFAULTS
 from backtests.data import BASE_TIMEFRAME
@@ -187,11 +187,11 @@ def ensure_data(options: ResearchOptions, ready: Callable[[str], None] = _noop) 
     """Load the bundled sample when the database has no candles (and the bundled fundamentals and sentiment
     when it has neither); derive the strategies' timeframes.
 
-    The load is staged: the fundamentals, then the candle files of each strategy's symbols (universe and regime
-    filter) in :func:`submission_order`, each strategy's timeframe derived as soon as its files are in, then
-    the files no strategy reads. ``ready(name)`` is called once everything strategy ``name`` reads is stored
-    (its symbols' candles at every timeframe, the fundamentals), so that it can start while the rest loads:
-    on the bundled data the first strategy starts with 44% of the candles loaded.
+    The load is staged: the fundamentals, then the candle files of the symbols each strategy reads
+    (:func:`_symbols_read`) in :func:`submission_order`, each strategy's timeframe derived for its universe and
+    regime symbols as soon as their files are in, then the files no strategy reads. ``ready(name)`` is called
+    once everything strategy ``name`` reads is stored (its symbols' candles at every timeframe, the
+    fundamentals), so that it can start while the rest loads.
     """
     from marketdata.sample import sample_files, sample_load
     from marketdata.sample_fundamentals import fundamentals_load
@@ -199,7 +199,7 @@ def ensure_data(options: ResearchOptions, ready: Callable[[str], None] = _noop) 
     result: dict[str, Any] = {"loaded_sample": False, "loaded_fundamentals": False}
     if not OnchainMetric.objects.exists() and not SentimentIndex.objects.exists():
         result.update(loaded_fundamentals=True, fundamentals_created=fundamentals_load()["created"])
-    stages = [(name, _strategy_symbols(name)) for name in submission_order(options.strategies)]
+    stages = [(name, _symbols_read(name)) for name in submission_order(options.strategies)]
     resampled: dict[tuple[str, str], dict] = {}
 
     def stage_done(name: str) -> None:
@@ -232,9 +232,12 @@ def ensure_data(options: ResearchOptions, ready: Callable[[str], None] = _noop) 
     return result
 
 
-def _strategy_symbols(name: str) -> set[str]:
+def _symbols_read(name: str) -> set[str]:
+    """The symbols whose candles strategy ``name``'s research reads: its universe (whose sector mates, the stress
+    proxies' references, are in it too), its regime filter's and the stress scenarios' quote coins."""
     cls = get_strategy(name)
-    return {*cls.universe, *cls.regime_symbols}
+    quote_coins = {scenario["quote_symbol"] for scenario in STRESS_SCENARIOS if "quote_symbol" in scenario}
+    return {*cls.universe, *cls.regime_symbols, *quote_coins}
 
 
 def _staged_samples(samples: list, stages: list[tuple[str, set[str]]]) -> tuple[list, list[tuple[str, int]]]:
@@ -253,10 +256,11 @@ def _resample_for(name: str, done: dict[tuple[str, str], dict]) -> None:
     """Derive strategy ``name``'s timeframe from the base candles of its symbols (those not derived yet)."""
     from marketdata.services import candles_resample
 
-    timeframe = get_strategy(name).timeframe
-    if timeframe == BASE_TIMEFRAME:
+    cls = get_strategy(name)
+    if cls.timeframe == BASE_TIMEFRAME:
         return
-    for symbol in sorted(_strategy_symbols(name)):
+    timeframe = cls.timeframe
+    for symbol in sorted({*cls.universe, *cls.regime_symbols}):
         if (timeframe, symbol) not in done and Candle.objects.filter(symbol=symbol,
                                                                      timeframe=BASE_TIMEFRAME).exists():
             done[(timeframe, symbol)] = candles_resample(symbol=symbol, source_timeframe=BASE_TIMEFRAME,

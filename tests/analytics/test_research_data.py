@@ -21,6 +21,9 @@ def test_staged_samples_put_each_stage_after_the_previous_and_the_rest_last():
     assert ends == [("curve", 3), ("lending", 4), ("none", 4)]
 
 
+SYMBOLS = ["GNS", "DAI", "FRAX", "USDC", "UST"]
+
+
 def _stored(symbols) -> dict[tuple[str, str], int]:
     rows = Candle.objects.filter(symbol__in=symbols).values("symbol", "timeframe").annotate(n=Count("id"))
     return {(row["symbol"], row["timeframe"]): row["n"] for row in rows}
@@ -28,24 +31,26 @@ def _stored(symbols) -> dict[tuple[str, str], int]:
 
 def test_each_strategy_is_ready_once_its_candles_and_the_fundamentals_are_in(monkeypatch):
     """Small real files stand in for the whole sample: GNS (of defi_derivatives_momentum, loaded first: the
-    most symbols), DAI and FRAX (of stable_lp_yield) and UST (no strategy's, loaded last)."""
+    most symbols), DAI and FRAX (of stable_lp_yield), USDC's 15m depeg (the stress scenarios' quote coin, read by
+    every strategy) and UST (no strategy's, loaded last)."""
     from marketdata import sample
 
-    chosen = [f for f in sample.SAMPLE_FILES if f.symbol in {"UST", "DAI", "FRAX", "GNS"}]
+    chosen = [f for f in sample.SAMPLE_FILES
+              if f.symbol in {"UST", "DAI", "FRAX", "GNS"} or (f.symbol, f.timeframe) == ("USDC", "15m")]
     monkeypatch.setattr(sample, "sample_files", lambda **_: chosen)
     options = ResearchOptions(strategies=["stable_lp_yield", "defi_derivatives_momentum"])
     seen: dict[str, dict] = {}
 
     def ready(name: str) -> None:
-        seen[name] = {"candles": _stored(["GNS", "DAI", "FRAX", "UST"]), "onchain": OnchainMetric.objects.count()}
+        seen[name] = {"candles": _stored(SYMBOLS), "onchain": OnchainMetric.objects.count()}
 
     data = ensure_data(options, ready)
 
     assert list(seen) == ["defi_derivatives_momentum", "stable_lp_yield"]
-    final = _stored(["GNS", "DAI", "FRAX", "UST"])
+    final = _stored(SYMBOLS)
     defi, stable = seen["defi_derivatives_momentum"], seen["stable_lp_yield"]
-    assert defi["candles"] == {key: n for key, n in final.items() if key[0] == "GNS"}  # with its 4h candles
-    assert ("GNS", "4h") in defi["candles"]
+    assert defi["candles"] == {key: n for key, n in final.items() if key[0] in ("GNS", "USDC")}
+    assert ("GNS", "4h") in defi["candles"] and ("USDC", "15m") in defi["candles"]  # its own 4h derived
     assert stable["candles"] == {key: n for key, n in final.items() if key[0] != "UST"}
     assert ("UST", "1h") in final
     assert defi["onchain"] == stable["onchain"] == OnchainMetric.objects.count() > 0
