@@ -30,15 +30,48 @@ def real_candles(start: str, end: str) -> pd.DataFrame:
     return frame[["open_time", "open", "high", "low", "close", "volume"]].reset_index(drop=True)
 
 
-@pytest.fixture
-def btc_candles_in_db(db):
-    """BTC 1h candles 2022-01-01 .. 2022-05-01 (real Binance data) in the candle table."""
+def _store_btc_candles() -> pd.DataFrame:
     from marketdata.loading import candles_upsert
 
     frame = real_candles("2021-12-01", "2022-05-01")
     result = candles_upsert(frame, symbol="BTC", timeframe="1h", source="bundled")
     assert result.inserted == len(frame)
     return frame
+
+
+@pytest.fixture
+def btc_candles_in_db(db):
+    """BTC 1h candles 2021-12-01 .. 2022-05-01 (real Binance data) in the candle table."""
+    return _store_btc_candles()
+
+
+@pytest.fixture(scope="session")
+def _walkforward_rows(django_db_setup, django_db_blocker, tmp_path_factory, worker_id) -> dict:
+    """The rows ``factories.executed_walkforward()`` adds on ``btc_candles_in_db``, once per test session."""
+    from django.db import transaction
+
+    from tests import factories as f
+    from tests.session_shared import once_per_session, rows_snapshot
+
+    def compute() -> dict:
+        with django_db_blocker.unblock(), transaction.atomic():
+            _store_btc_candles()
+            pk, rows = rows_snapshot(lambda: f.executed_walkforward().pk)
+            transaction.set_rollback(True)
+        return {"pk": pk, "rows": rows}
+
+    return once_per_session("walkforward", compute, tmp_path_factory, worker_id)
+
+
+@pytest.fixture
+def executed_walkforward(btc_candles_in_db, _walkforward_rows):
+    """``factories.executed_walkforward()`` as it left the database (the run, its periods, backtests and the
+    holdout lock), computed once per test session and restored here with its keys."""
+    from analytics.models import WalkForwardRun
+    from tests.session_shared import rows_restore
+
+    rows_restore(_walkforward_rows["rows"])
+    return WalkForwardRun.objects.get(pk=_walkforward_rows["pk"])
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import html as html_lib
 import json
 import os
@@ -18,6 +17,7 @@ from analytics.models import HoldoutLock, WalkForwardRun
 from analytics.research import ResearchOptions, research_run
 from backtests.models import BacktestConfig
 from marketdata.models import Candle
+from tests.session_shared import once_per_session
 
 pytestmark = pytest.mark.django_db
 
@@ -38,19 +38,12 @@ def lending_data(db):
 def shared_research(django_db_setup, django_db_blocker, tmp_path_factory, worker_id):
     """One research run of lending_value (small settings) on the bundled data, shared by the tests that only read
     what it produced: its report, the progress it printed, and the rows it left, read from the database right
-    after the run. Computed once per test session: the first xdist worker to ask computes it (inside a
-    transaction rolled back at the end, so no other test sees its rows) and writes it as JSON under the
-    session's temporary folder (above each worker's own; without xdist, the session's own); the others wait for
-    that file and read it (pytest-xdist's recipe for a session fixture run once)."""
-    base = tmp_path_factory.getbasetemp()
-    shared = (base if worker_id == "master" else base.parent) / "shared-research"  # the session's own folder
-    shared.mkdir(exist_ok=True)
-    with open(shared / "lock", "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        done = shared / "run.json"
-        if not done.exists():
-            done.write_text(json.dumps(_research_once(django_db_blocker, shared / "reports"), default=str))
-    return SimpleNamespace(**json.loads(done.read_text()))
+    after the run (inside a transaction rolled back at the end, so no other test sees its rows). Computed once
+    per test session (:func:`tests.session_shared.once_per_session`)."""
+    reports = tmp_path_factory.getbasetemp() / "shared-research-reports"
+    value = once_per_session("research", lambda: _research_once(django_db_blocker, reports), tmp_path_factory,
+                             worker_id)
+    return SimpleNamespace(**value)
 
 
 def _research_once(django_db_blocker, report_dir: Path) -> dict:

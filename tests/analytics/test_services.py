@@ -20,8 +20,8 @@ def _walkforward(**overrides) -> WalkForwardRun:
     return f.executed_walkforward(**overrides)
 
 
-def test_walkforward_stores_periods_that_never_touch_the_holdout(btc_candles_in_db):
-    run = _walkforward()
+def test_walkforward_stores_periods_that_never_touch_the_holdout(executed_walkforward):
+    run = executed_walkforward
     assert run.status == RunStatus.SUCCEEDED, run.error
     periods = list(WalkForwardPeriod.objects.filter(run=run).order_by("index"))
     assert len(periods) >= 2
@@ -44,8 +44,8 @@ def test_walkforward_stores_periods_that_never_touch_the_holdout(btc_candles_in_
 
 
 def test_a_second_walkforward_is_reproducible_counted_and_flagged_when_it_shows_another_configuration(
-        btc_candles_in_db):
-    first = _walkforward()
+        executed_walkforward):
+    first = executed_walkforward  # computed once for the session (in another transaction, maybe another process)
     again = _walkforward()  # the same seeded search on the same data chooses the same parameters, period by period
     chosen = [list(WalkForwardPeriod.objects.filter(run=run).order_by("index").values_list("parameters", flat=True))
               for run in (first, again)]
@@ -59,10 +59,10 @@ def test_a_second_walkforward_is_reproducible_counted_and_flagged_when_it_shows_
     assert HoldoutLock.objects.get().contaminated
 
 
-def test_optimisation_window_overlapping_the_locked_holdout_is_refused(btc_candles_in_db):
+def test_optimisation_window_overlapping_the_locked_holdout_is_refused(executed_walkforward):
     from analytics import holdout
 
-    first = _walkforward()
+    first = executed_walkforward
     lock = HoldoutLock.objects.get()
     with pytest.raises(ValueError, match="overlaps the holdout of sma_crossover"):
         holdout.refuse_overlap(lock, lock.holdout_start.replace(day=1), lock.holdout_end)
@@ -102,9 +102,9 @@ def test_montecarlo_of_a_stored_run_is_seeded(btc_candles_in_db):
     assert 0.0 <= first["bootstrap"]["probability_drawdown_exceeds"] <= 1.0
 
 
-def test_fanned_out_walkforward_stores_the_same_periods_as_the_sequential_one(btc_candles_in_db):
+def test_fanned_out_walkforward_stores_the_same_periods_as_the_sequential_one(executed_walkforward):
     """With fan_out each period is its own task (inline here: Q_SYNC); the last one queues the finish."""
-    sequential = _walkforward()
+    sequential = executed_walkforward
     fanned = _walkforward(fan_out=True)
     assert fanned.status == RunStatus.SUCCEEDED, fanned.error
     assert fanned.finish_queued and fanned.summary["fan_out"] is True

@@ -106,10 +106,8 @@ def test_operator_opens_the_research_run_form(browser, live_server, screenshot):
     screenshot("05-start-research-run")
 
 
-def test_operator_reads_a_walkforward_with_its_charts(browser, live_server, screenshot, btc_candles_in_db):
-    from tests import factories as f
-
-    run = f.executed_walkforward(max_trials=3)
+def test_operator_reads_a_walkforward_with_its_charts(browser, live_server, screenshot, executed_walkforward):
+    run = executed_walkforward
     _login(browser, live_server)
     browser.get(f"{live_server.url}/admin/analytics/walkforwardrun/{run.pk}/change/")
     WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#wf-sharpe svg.main-svg")))

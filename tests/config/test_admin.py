@@ -122,12 +122,12 @@ def test_a_walkforward_run_page_is_a_view_without_save_or_delete(admin_client):
     assert 'name="_save"' not in body and "deletelink" not in body and "sma_crossover" in body
 
 
-def test_walkforward_monte_carlo_and_stress_pages_draw_their_charts(admin_client, btc_candles_in_db):
+def test_walkforward_monte_carlo_and_stress_pages_draw_their_charts(admin_client, executed_walkforward):
     from analytics.models import StressEvent
     from analytics.services import montecarlo_job, stress_test_job
     from backtests.models import ResearchJob
 
-    run = f.executed_walkforward(max_trials=3)
+    run = executed_walkforward
     page = admin_client.get(reverse("admin:analytics_walkforwardrun_change", args=[run.pk])).content.decode()
     assert 'id="wf-timeline"' in page and 'id="wf-sharpe"' in page and "plotly.min.js" in page
     assert "Test periods profitable" in page and "Locked holdout" in page and "full record (JSON)" in page
