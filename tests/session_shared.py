@@ -19,7 +19,7 @@ from typing import Any
 from django.apps import apps
 from django.core import serializers
 from django.core.management.color import no_style
-from django.db import connection
+from django.db import connection, transaction
 
 
 def once_per_session(name: str, compute: Callable[[], Any], tmp_path_factory, worker_id: str) -> Any:
@@ -57,10 +57,12 @@ def rows_restore(snapshot: str) -> None:
     for row in serializers.deserialize("json", snapshot):
         by_model.setdefault(type(row.object), []).append(row.object)
     models = list(by_model)
-    with connection.constraint_checks_disabled():
+    # One transaction: PostgreSQL defers its foreign-key checks to its end (the tables are not in dependency
+    # order); SQLite checks nothing while they are disabled
+    with transaction.atomic(), connection.constraint_checks_disabled():
         for model, objects in by_model.items():
             model.objects.bulk_create(objects, batch_size=500)
-    connection.check_constraints(table_names=[model._meta.db_table for model in models])
+        connection.check_constraints(table_names=[model._meta.db_table for model in models])
     with connection.cursor() as cursor:
-        for statement in connection.ops.sequence_reset_sql(no_style(), list(models)):
+        for statement in connection.ops.sequence_reset_sql(no_style(), models):
             cursor.execute(statement)
