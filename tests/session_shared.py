@@ -35,17 +35,20 @@ def once_per_session(name: str, compute: Callable[[], Any], tmp_path_factory, wo
     return json.loads(done.read_text())
 
 
-def _existing_keys() -> dict[type, set]:
+def _keys() -> dict[type, set]:
     return {model: set(model.objects.values_list("pk", flat=True)) for model in apps.get_models()}
 
 
 def rows_snapshot(work: Callable[[], Any]) -> tuple[Any, str]:
     """(``work()``'s result, every row it added to any table, serialised); call it inside a transaction that is
-    rolled back afterwards."""
-    before = _existing_keys()
+    rolled back afterwards. Rows it changed or deleted are not recorded: for work that only adds rows."""
+    before = _keys()
     result = work()
-    added = [row for model in serializers.sort_dependencies([(config, None) for config in apps.get_app_configs()])
-             for row in model.objects.exclude(pk__in=before.get(model, set())).order_by("pk")]
+    added = []
+    for model, keys in _keys().items():
+        new = sorted(keys - before[model])
+        rows = model.objects.in_bulk(new)  # in batches where the database limits a query's parameters
+        added += [rows[key] for key in new]
     return result, serializers.serialize("json", added)
 
 
