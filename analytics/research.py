@@ -106,7 +106,8 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
                               "timings": {}}
     step = _timer(report, progress)
     with strategy_processes(options, progress) as processes:  # they start (and warm up) while the data loads
-        with step("data"):  # each strategy starts in a process once its data is in, while the rest loads
+        # with processes each strategy starts once its own data is in, while the rest loads (the step names say so)
+        with step("data" if processes is None else "data (with the first strategies)"):
             ready = _noop if processes is None else partial(processes.submit, options=options, job=job)
             report["data"] = ensure_data(options, ready)
             report["fundamentals"] = fundamentals_inventory()
@@ -120,7 +121,7 @@ def research_run(options: ResearchOptions | None = None, *, progress: Progress =
         if processes is None:
             with step("data quality"):
                 report.update(data_quality_sections(options))
-        with step("strategies"):
+        with step("strategies" if processes is None else "strategies after the data"):
             if processes is None:
                 strategies = research_strategies_here(options, progress, job, queued, report["timings"])
             else:
