@@ -434,11 +434,19 @@ def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbo
 def _count_touch(report: dict, request: TouchRequest | None, window: StressWindow, source: str) -> dict:
     if request is None:
         return report
+    return _with_touch(report, _touch_of(request, "stress window", f"{source}: {window.slug}"))
+
+
+def _touch_of(request: TouchRequest, kind: str, label: str) -> dict | None:
+    """The holdout touch of one window's result (``_touch``: counted on the strategy's lock), or None."""
     name, params, symbols, timeframe, ranges, performance = request
-    touched = _touch(name, "stress window", f"{source}: {window.slug}", params, symbols, timeframe, ranges,
-                     performance)
-    if touched:
-        report["holdout_touch"] = touched
+    return _touch(name, kind, label, params, symbols, timeframe, ranges, performance)
+
+
+def _with_touch(report: dict, touch: dict | None) -> dict:
+    """``report`` with its holdout touch (if any) recorded and its summary rewritten to say so."""
+    if touch:
+        report["holdout_touch"] = touch
         report["summary"] = window_summary(report)
     return report
 
@@ -501,16 +509,9 @@ def portfolio_stress(members: Mapping[str, dict], events: list[StressEvent], *, 
 
 
 def _count_touches(report: dict, requests: list[TouchRequest], window: StressWindow, source: str) -> dict:
-    touches = {}
-    for name, params, symbols, timeframe, ranges, performance in requests:
-        touched = _touch(name, "stress window (portfolio)", f"{source}: {window.slug}", params, symbols, timeframe,
-                         ranges, performance)
-        if touched:
-            touches[name] = touched
-    if touches:
-        report["holdout_touch"] = touches
-        report["summary"] = window_summary(report)
-    return report
+    touches = {request[0]: touched for request in requests
+               if (touched := _touch_of(request, "stress window (portfolio)", f"{source}: {window.slug}"))}
+    return _with_touch(report, touches)
 
 
 def _portfolio_window(members: Mapping[str, dict], window: StressWindow, sources: CandleSources,
