@@ -50,18 +50,18 @@ def evaluation_window(data: MarketData, begin: pd.Timestamp, start: pd.Timestamp
     :meth:`~strategies.base.MarketData.memo_context` is kept in ``data``'s, so data sharing that context (the
     same bars with permuted prices) cuts windows that share it too.
     """
-    kept: dict = data.memo(("evaluation windows",), dict)
     key = (begin, start, end)
-    shared = kept.pop(key, None)
-    if shared is None:
-        shared = slice_market(data, begin, end)
-        tradable = {s: f for s, f in shared.candles.items() if (f.index >= start).any()}
-        shared = replace(shared, candles=tradable) if tradable else None
-        if shared is not None:
-            shared.share_context(_recent(data.memo_context(("evaluation window contexts",), dict), key, dict))
-        while len(kept) >= WINDOWS_KEPT:
-            kept.pop(next(iter(kept)))
-    kept[key] = shared  # most recently used last
+
+    def cut() -> MarketData | None:
+        whole = slice_market(data, begin, end)
+        tradable = {s: f for s, f in whole.candles.items() if (f.index >= start).any()}
+        if not tradable:
+            return None
+        window = replace(whole, candles=tradable)
+        window.share_context(_recent(data.memo_context(("evaluation window contexts",), dict), key, dict))
+        return window
+
+    shared = _recent(data.memo(("evaluation windows",), dict), key, cut)
     if shared is None:
         return None
     window = replace(shared, notes=[])
@@ -69,10 +69,14 @@ def evaluation_window(data: MarketData, begin: pd.Timestamp, start: pd.Timestamp
     return window
 
 
+_ABSENT = object()
+
+
 def _recent(kept: dict, key: Any, make: Any) -> Any:
-    """``kept[key]`` (made if absent), moved to the end; the oldest entries beyond :data:`WINDOWS_KEPT` dropped."""
-    value = kept.pop(key, None)
-    if value is None:
+    """``kept[key]`` (made if absent; None is kept like any value), moved to the end (most recently used last);
+    the oldest entries beyond :data:`WINDOWS_KEPT` dropped."""
+    value = kept.pop(key, _ABSENT)
+    if value is _ABSENT:
         value = make()
         while len(kept) >= WINDOWS_KEPT:
             kept.pop(next(iter(kept)))
