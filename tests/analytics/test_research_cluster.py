@@ -11,8 +11,9 @@ from analytics.models import WalkForwardPeriod, WalkForwardRun
 from analytics.research import ResearchOptions, research_run
 from marketdata.sample import sample_load
 from tests.cluster import running_clusters
+from tests.markers import committed_db
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [committed_db, pytest.mark.postgres, pytest.mark.slow]
 
 VOLATILE = {"config_id", "evaluations", "configurations"}  # the second run is a counted replay of the first
 

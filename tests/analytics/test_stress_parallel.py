@@ -7,27 +7,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.utils.dateparse import parse_datetime
 
 from analytics import stress_services
 from analytics.models import HoldoutLock, StressEvent
-from analytics.stress_events import DEFAULT_STRESS_EVENTS
 from core import parallel
+from tests.markers import committed_db
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [committed_db, pytest.mark.postgres, pytest.mark.slow]
 
 
 def _without_touches(result: dict) -> dict:
     return {**result, "windows": [{k: v for k, v in w.items() if k not in ("holdout_touch", "summary")}
                                   for w in result["windows"]]}
-
-
-def _seeded(slug: str) -> StressEvent:
-    """The seeded window (again: an earlier transactional test's flush removes the migration's rows)."""
-    event = next(e for e in DEFAULT_STRESS_EVENTS if e["slug"] == slug)
-    return StressEvent.objects.update_or_create(slug=slug, defaults={
-        "name": event["name"], "start": parse_datetime(event["start"]), "end": parse_datetime(event["end"]),
-        "warmup_days": event["warmup_days"], "description": event["description"]})[0]
 
 
 def test_portfolio_stress_side_by_side_equals_one_loop(requires_postgres, monkeypatch):
@@ -37,7 +28,7 @@ def test_portfolio_stress_side_by_side_equals_one_loop(requires_postgres, monkey
     sample_load(symbols=["USDC"], timeframes=["15m"])
     HoldoutLock.objects.create(strategy="stable_lp_yield", dataset_key="USDC|1h", fraction=0.3,
                                holdout_start=datetime(2023, 3, 1, tzinfo=UTC), holdout_end=datetime(2023, 4, 1, tzinfo=UTC))
-    events = [_seeded(slug) for slug in ("ftx-2022", "svb-2023")]
+    events = [StressEvent.objects.get(slug=slug) for slug in ("ftx-2022", "svb-2023")]  # seeded, even after a flush
     members = {"stable_lp_yield": {}, "lending_value": {}}
     monkeypatch.setenv("RESEARCH_WORKERS", "1")
     alone = stress_services.portfolio_stress(members, events)

@@ -13,8 +13,9 @@ import pytest
 from backtests import services
 from backtests.models import BacktestConfig, RunStatus
 from tests.cluster import cluster_env, manage, start_cluster, stop_cluster
+from tests.markers import committed_db
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+pytestmark = [committed_db, pytest.mark.postgres]
 
 
 @pytest.mark.parametrize("broker", ["orm", "redis"])

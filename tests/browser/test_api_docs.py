@@ -8,8 +8,9 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.test_operator_console import _login
+from tests.markers import committed_db
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, committed_db]
 
 
 def test_swagger_ui_renders_every_endpoint_offline(browser, live_server, screenshot):

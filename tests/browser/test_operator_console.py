@@ -10,8 +10,9 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from backtests.models import BacktestConfig, ResearchJob, RunStatus
+from tests.markers import committed_db
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, committed_db]
 
 
 def _login(browser, live_server):

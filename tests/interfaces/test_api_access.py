@@ -20,6 +20,7 @@ from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from analytics.models import WalkForwardRun
 from backtests.models import ResearchJob, RunStatus
 from tests import factories as f
+from tests.markers import committed_db
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/v1/backtesting"
@@ -104,7 +105,7 @@ def test_throttle_counters_live_in_a_cache_every_process_shares():
     assert backend in ("django.core.cache.backends.db.DatabaseCache", "django.core.cache.backends.redis.RedisCache")
 
 
-@pytest.mark.django_db(transaction=True)
+@committed_db
 def test_another_process_sees_the_same_cache(requires_postgres):
     """What a second gunicorn worker would see: the value one process stored, read by another process."""
     cache.set("throttle_probe", "seen by the other process", 60)
