@@ -180,7 +180,7 @@ def strategy_timeframes(options: ResearchOptions) -> dict[str, list[str]]:
     needed: dict[str, set[str]] = {}
     for name in options.strategies:
         cls = get_strategy(name)
-        needed.setdefault(cls.timeframe, set()).update(cls.universe, cls.regime_symbols)
+        needed.setdefault(cls.timeframe, set()).update(_market_symbols(cls))
     return {tf: sorted(symbols) for tf, symbols in needed.items()}
 
 
@@ -227,19 +227,25 @@ def ensure_data(options: ResearchOptions, ready: Callable[[str], None] = _noop) 
         complete_stages()  # strategies none of whose symbols has a file
         loaded = sample_load(samples=samples, progress=file_loaded)
         result.update(loaded_sample=True, inserted=loaded["inserted"], files=len(loaded["files"]))
-    result["resampled"] = [resampled[key] for key in sorted(resampled, key=_resample_order(options))]
+    result["resampled"] = [resampled[(timeframe, symbol)] for timeframe, symbols in strategy_timeframes(options).items()
+                           for symbol in symbols if (timeframe, symbol) in resampled]
     result["candles"] = Candle.objects.count()
     result["onchain_rows"] = OnchainMetric.objects.count()
     result["sentiment_rows"] = SentimentIndex.objects.count()
     return result
 
 
+def _market_symbols(cls: type) -> set[str]:
+    """The symbols a strategy trades or filters on (universe and regime): those whose candles it needs at its
+    timeframe."""
+    return {*cls.universe, *cls.regime_symbols}
+
+
 def _symbols_read(name: str) -> set[str]:
-    """The symbols whose candles strategy ``name``'s research reads: its universe (whose sector mates, the stress
-    proxies' references, are in it too), its regime filter's and the stress scenarios' quote coins."""
-    cls = get_strategy(name)
+    """The symbols whose candles strategy ``name``'s research reads: its market symbols (its universe holds its
+    sector mates, the stress proxies' references) and the stress scenarios' quote coins."""
     quote_coins = {scenario["quote_symbol"] for scenario in STRESS_SCENARIOS if "quote_symbol" in scenario}
-    return {*cls.universe, *cls.regime_symbols, *quote_coins}
+    return {*_market_symbols(get_strategy(name)), *quote_coins}
 
 
 def _staged_samples(samples: list, stages: list[tuple[str, set[str]]]) -> tuple[list, list[tuple[str, int]]]:
@@ -273,18 +279,11 @@ def _resample_for(name: str, done: dict[tuple[str, str], dict]) -> None:
     if cls.timeframe == BASE_TIMEFRAME:
         return
     timeframe = cls.timeframe
-    for symbol in sorted({*cls.universe, *cls.regime_symbols}):
+    for symbol in sorted(_market_symbols(cls)):
         if (timeframe, symbol) not in done and Candle.objects.filter(symbol=symbol,
                                                                      timeframe=BASE_TIMEFRAME).exists():
             done[(timeframe, symbol)] = candles_resample(symbol=symbol, source_timeframe=BASE_TIMEFRAME,
                                                          target_timeframe=timeframe)
-
-
-def _resample_order(options: ResearchOptions) -> Callable[[tuple[str, str]], tuple[int, str]]:
-    """The report lists the derived candles by timeframe (in the order the strategies first need them), then
-    symbol."""
-    timeframes = list(strategy_timeframes(options))
-    return lambda key: (timeframes.index(key[0]), key[1])
 
 
 def data_quality_sections(options: ResearchOptions) -> dict:

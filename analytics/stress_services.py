@@ -390,10 +390,10 @@ def _no_data(window: StressWindow, timeframe: str, symbols: Sequence[str], plan:
 TouchRequest = tuple[str, dict, list[str], str, list[tuple[pd.Timestamp, pd.Timestamp]], dict | None]
 
 
-def _touch(strategy: str, kind: str, source: str, params: dict, symbols: Sequence[str], timeframe: str,
-           ranges: Sequence[tuple[pd.Timestamp, pd.Timestamp]], performance: dict | None) -> dict | None:
+def _touch(request: TouchRequest, kind: str, source: str) -> dict | None:
     """Count the result on the strategy's lock when any range it looked at overlaps the holdout (the bounding
     range of those that do is recorded)."""
+    strategy, params, symbols, timeframe, ranges, performance = request
     lock = holdout.lock_of(strategy)
     if lock is None:
         return None
@@ -434,13 +434,7 @@ def stress_test(strategy: str, params: dict, events: list[StressEvent], *, symbo
 def _count_touch(report: dict, request: TouchRequest | None, window: StressWindow, source: str) -> dict:
     if request is None:
         return report
-    return _with_touch(report, _touch_of(request, "stress window", f"{source}: {window.slug}"))
-
-
-def _touch_of(request: TouchRequest, kind: str, label: str) -> dict | None:
-    """The holdout touch of one window's result (``_touch``: counted on the strategy's lock), or None."""
-    name, params, symbols, timeframe, ranges, performance = request
-    return _touch(name, kind, label, params, symbols, timeframe, ranges, performance)
+    return _with_touch(report, _touch(request, "stress window", f"{source}: {window.slug}"))
 
 
 def _with_touch(report: dict, touch: dict | None) -> dict:
@@ -510,7 +504,7 @@ def portfolio_stress(members: Mapping[str, dict], events: list[StressEvent], *, 
 
 def _count_touches(report: dict, requests: list[TouchRequest], window: StressWindow, source: str) -> dict:
     touches = {request[0]: touched for request in requests
-               if (touched := _touch_of(request, "stress window (portfolio)", f"{source}: {window.slug}"))}
+               if (touched := _touch(request, "stress window (portfolio)", f"{source}: {window.slug}"))}
     return _with_touch(report, touches)
 
 

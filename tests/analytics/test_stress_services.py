@@ -133,8 +133,8 @@ def test_a_window_or_a_beta_estimated_on_the_holdout_is_counted_on_the_lock(db):
     inside = (ts("2022-04-01", tz="UTC"), ts("2022-04-20", tz="UTC"))
 
     def touch(ranges):
-        return stress_services._touch("sma_crossover", "stress window", "test", {"stop_pct": 0.05}, ["BTC"], "1h",
-                                      ranges, {"total_return": 0.0})
+        request = ("sma_crossover", {"stop_pct": 0.05}, ["BTC"], "1h", ranges, {"total_return": 0.0})
+        return stress_services._touch(request, "stress window", "test")
 
     assert touch([before]) is None
     assert touch([before, inside])["evaluations"] == 1  # the window is before the lock, the beta's data inside
