@@ -69,7 +69,7 @@ def test_each_strategy_is_ready_once_its_candles_and_the_fundamentals_are_in(mon
     assert [(r["symbol"], r["to"]) for r in data["resampled"]] == [("GNS", "4h")]
 
 
-def test_with_candles_stored_every_strategy_is_ready_after_its_timeframe_is_derived(monkeypatch):
+def test_with_candles_stored_every_strategy_is_ready_after_its_timeframe_is_derived():
     from marketdata.sample import sample_load
 
     sample_load(symbols=["GNS"], timeframes=["1h"])
